@@ -1,0 +1,85 @@
+# snug — build, test, install.
+#
+#   make              build/snug, build/libsnug.a, build/libsnug.so
+#   make check        build and run every test (installs missing Debian packages first, see `make deps`)
+#   make check SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-asan/)
+#   make install PREFIX=/usr/local
+#
+# No -march=native: one binary for every x86-64; faster paths are picked at run time.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+SANITIZE ?=
+BUILD    ?= $(if $(SANITIZE),build-asan,build)
+
+VERSION  := 0.1.0
+CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -fPIC -fopenmp
+LDLIBS   += -lm
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check test deps deps-check install clean lint
+all: $(BUILD)/snug $(BUILD)/libsnug.a $(BUILD)/libsnug.so
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsnug.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libsnug.so: $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/snug: $(CLI_OBJ) $(BUILD)/libsnug.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a -ljansson $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a -lcriterion $(LDLIBS)
+
+# Tests find the CLI through SNUG_BIN and the shared test data through SNUG_SHARED (../shared by default).
+check: deps-check all $(TEST_BIN)
+	@SNUG_BIN=$(abspath $(BUILD)/snug) SNUG_BUILD=$(abspath $(BUILD)) tests/run-all.sh $(TEST_BIN)
+
+test: check
+
+deps:
+	tools/deps.sh install
+
+deps-check:
+	@tools/deps.sh check || tools/deps.sh install
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/snug $(DESTDIR)$(PREFIX)/bin/snug
+	install -m 644 $(BUILD)/libsnug.a $(DESTDIR)$(PREFIX)/lib/libsnug.a
+	install -m 755 $(BUILD)/libsnug.so $(DESTDIR)$(PREFIX)/lib/libsnug.so.$(VERSION)
+	ln -sf libsnug.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libsnug.so.0
+	ln -sf libsnug.so.0 $(DESTDIR)$(PREFIX)/lib/libsnug.so
+	install -m 644 include/snug.h $(DESTDIR)$(PREFIX)/include/snug.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' snug.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/snug.pc
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/snug.h
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc src
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d)

@@ -1,0 +1,266 @@
+/* snug.h — the public C API of snug, a local LLM inference engine that plans every byte before it allocates.
+ *
+ * Every public symbol is prefixed `snug_`. Handles are opaque. Every fallible call returns a snug_status and fills
+ * a caller-provided snug_error with a message that carries the numbers (what failed, needed vs. available, where in
+ * the file) and, where one exists, a hint that would fix it. Library code never prints and never exits.
+ *
+ * Lifecycle:  snug_model_load → snug_context_create (plans, then allocates one arena) → snug_context_tokenize →
+ *             snug_context_decode (a batch of tokens) → snug_context_logits → snug_sampler_sample → … → free.
+ */
+#ifndef SNUG_H
+#define SNUG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status and errors ------------------------------------------------------------------------------------- */
+
+typedef enum snug_status {
+    SNUG_OK = 0,
+    SNUG_E_IO,            /* a file could not be opened, mapped or read */
+    SNUG_E_FORMAT,        /* a file is malformed (truncated, corrupted, inconsistent) */
+    SNUG_E_UNSUPPORTED,   /* well-formed, but a type / architecture / feature snug does not support */
+    SNUG_E_DOES_NOT_FIT,  /* the plan exceeds the memory budget */
+    SNUG_E_OUT_OF_MEMORY, /* the operating system refused an allocation the plan approved */
+    SNUG_E_DEVICE,        /* a compute device failed */
+    SNUG_E_ARGUMENT,      /* a caller passed an invalid option or value */
+    SNUG_E_CONTEXT_FULL,  /* the tokens do not fit in the remaining context */
+    SNUG_E_NUMERIC,       /* the computation produced a non-finite value */
+    SNUG_E_INTERNAL,      /* a broken invariant inside snug (a bug) */
+} snug_status;
+
+enum {
+    SNUG_ERROR_MESSAGE_BYTES = 768,
+    SNUG_ERROR_HINT_BYTES = 256,
+};
+
+typedef struct snug_error {
+    snug_status status;
+    char message[SNUG_ERROR_MESSAGE_BYTES]; /* what failed, with the numbers */
+    char hint[SNUG_ERROR_HINT_BYTES];       /* what would fix it; empty when there is nothing to suggest */
+} snug_error;
+
+/* A short stable name for a status: "ok", "io", "format", "unsupported", "does-not-fit", … */
+const char *snug_status_name(snug_status status);
+
+/* ---- GGUF files: inspection ----------------------------------------------------------------------------------- */
+
+typedef struct snug_gguf snug_gguf;
+
+/* Flags for snug_gguf_open. */
+enum {
+    /* Accept a file whose tensor data lies (partly) beyond its end: a header-only file, for planning. */
+    SNUG_GGUF_ALLOW_MISSING_DATA = 1u << 0,
+};
+
+/* GGUF metadata value types (values as in the GGUF specification). */
+typedef enum snug_gguf_value_type {
+    SNUG_GGUF_UINT8 = 0,
+    SNUG_GGUF_INT8 = 1,
+    SNUG_GGUF_UINT16 = 2,
+    SNUG_GGUF_INT16 = 3,
+    SNUG_GGUF_UINT32 = 4,
+    SNUG_GGUF_INT32 = 5,
+    SNUG_GGUF_FLOAT32 = 6,
+    SNUG_GGUF_BOOL = 7,
+    SNUG_GGUF_STRING = 8,
+    SNUG_GGUF_ARRAY = 9,
+    SNUG_GGUF_UINT64 = 10,
+    SNUG_GGUF_INT64 = 11,
+    SNUG_GGUF_FLOAT64 = 12,
+    SNUG_GGUF_VALUE_TYPE_COUNT
+} snug_gguf_value_type;
+
+/* Tensor element types (ids as in ggml / the GGUF specification). */
+typedef enum snug_type {
+    SNUG_TYPE_F32 = 0,
+    SNUG_TYPE_F16 = 1,
+    SNUG_TYPE_Q4_0 = 2,
+    SNUG_TYPE_Q4_1 = 3,
+    SNUG_TYPE_Q5_0 = 6,
+    SNUG_TYPE_Q5_1 = 7,
+    SNUG_TYPE_Q8_0 = 8,
+    SNUG_TYPE_Q8_1 = 9,
+    SNUG_TYPE_Q2_K = 10,
+    SNUG_TYPE_Q3_K = 11,
+    SNUG_TYPE_Q4_K = 12,
+    SNUG_TYPE_Q5_K = 13,
+    SNUG_TYPE_Q6_K = 14,
+    SNUG_TYPE_Q8_K = 15,
+    SNUG_TYPE_I8 = 24,
+    SNUG_TYPE_I16 = 25,
+    SNUG_TYPE_I32 = 26,
+    SNUG_TYPE_I64 = 27,
+    SNUG_TYPE_F64 = 28,
+    SNUG_TYPE_BF16 = 30,
+    SNUG_TYPE_ID_LIMIT = 64 /* ids at or above this are rejected as unknown without a table lookup */
+} snug_type;
+
+/* Name of a tensor type ("Q4_0", …) or NULL when snug does not know the id. */
+const char *snug_type_name(uint32_t type);
+/* Whether the compute kernels support this type as a weight type. */
+bool snug_type_is_supported(uint32_t type);
+
+enum { SNUG_MAX_DIMS = 4 };
+
+typedef struct snug_tensor_info {
+    const char *name; /* NUL-terminated copy owned by the snug_gguf handle */
+    uint32_t type;
+    uint32_t n_dims;
+    uint64_t ne[SNUG_MAX_DIMS]; /* elements per dimension, ne[0] = row length; unused dimensions are 1 */
+    uint64_t offset;            /* from the start of the tensor data section */
+    uint64_t bytes;
+    const void *data;           /* into the mapped file; NULL when the data is missing (header-only file) */
+} snug_tensor_info;
+
+snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, snug_error *err);
+void snug_gguf_close(snug_gguf *gguf);
+
+uint32_t snug_gguf_version(const snug_gguf *gguf);
+uint64_t snug_gguf_file_bytes(const snug_gguf *gguf);
+uint64_t snug_gguf_data_offset(const snug_gguf *gguf);
+uint32_t snug_gguf_alignment(const snug_gguf *gguf);
+bool snug_gguf_data_complete(const snug_gguf *gguf); /* false for a header-only file */
+
+uint64_t snug_gguf_kv_count(const snug_gguf *gguf);
+const char *snug_gguf_kv_key(const snug_gguf *gguf, uint64_t index);
+snug_gguf_value_type snug_gguf_kv_type(const snug_gguf *gguf, uint64_t index);
+int64_t snug_gguf_find_key(const snug_gguf *gguf, const char *key); /* index, or -1 */
+
+/* Scalar values: integers of any width widen to int64/uint64 (a negative value read as unsigned fails). */
+bool snug_gguf_kv_get_i64(const snug_gguf *gguf, uint64_t index, int64_t *out);
+bool snug_gguf_kv_get_f64(const snug_gguf *gguf, uint64_t index, double *out); /* floats and integers */
+bool snug_gguf_kv_get_bool(const snug_gguf *gguf, uint64_t index, bool *out);
+/* Strings point into the mapped file and are NOT NUL-terminated. */
+bool snug_gguf_kv_get_string(const snug_gguf *gguf, uint64_t index, const char **str, uint64_t *len);
+
+/* Arrays: element type and count; elements of fixed-size types are read by index. */
+bool snug_gguf_kv_get_array(const snug_gguf *gguf, uint64_t index, snug_gguf_value_type *elem_type, uint64_t *count);
+bool snug_gguf_kv_array_i64(const snug_gguf *gguf, uint64_t index, uint64_t elem, int64_t *out);
+bool snug_gguf_kv_array_f64(const snug_gguf *gguf, uint64_t index, uint64_t elem, double *out);
+bool snug_gguf_kv_array_string(const snug_gguf *gguf, uint64_t index, uint64_t elem, const char **str, uint64_t *len);
+
+uint64_t snug_gguf_tensor_count(const snug_gguf *gguf);
+const snug_tensor_info *snug_gguf_tensor(const snug_gguf *gguf, uint64_t index);
+const snug_tensor_info *snug_gguf_find_tensor(const snug_gguf *gguf, const char *name);
+
+/* ---- models, contexts, generation -------------------------------------------------------------------------- */
+
+typedef struct snug_model snug_model;
+typedef struct snug_context snug_context;
+
+typedef int32_t snug_token;
+
+/* Loads and validates a model: architecture, hyper-parameters, every tensor's presence, type and shape, and the
+ * tokenizer. Weights stay in the mapped file. */
+snug_status snug_model_load(const char *path, snug_model **out, snug_error *err);
+void snug_model_free(snug_model *model);
+const snug_gguf *snug_model_gguf(const snug_model *model);
+
+typedef struct snug_model_desc {
+    const char *architecture; /* "llama" */
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    int32_t n_ctx_train;
+    float rope_freq_base;
+    float rope_freq_scale; /* 1 / linear scaling factor */
+    float rms_eps;
+    bool tied_output;
+    snug_token bos, eos, unk;
+    uint64_t weight_bytes; /* bytes of tensor data in the file */
+} snug_model_desc;
+
+void snug_model_describe(const snug_model *model, snug_model_desc *out);
+
+typedef struct snug_context_params {
+    int32_t n_ctx;            /* 0: min(trained context, SNUG_DEFAULT_CTX) */
+    int32_t n_batch;          /* tokens per prefill step; 0: default */
+    int32_t n_threads;        /* 0: all online processors */
+    uint64_t max_input_bytes; /* longest text that snug_context_tokenize must accept; 0: default */
+} snug_context_params;
+
+enum {
+    SNUG_DEFAULT_CTX = 8192,
+    SNUG_DEFAULT_BATCH = 256,
+    SNUG_DEFAULT_MAX_INPUT_BYTES = 65536,
+};
+
+/* One line of the memory plan of a context. */
+typedef struct snug_plan_item {
+    const char *name; /* "kv_cache", "activations", "logits", … */
+    uint64_t bytes;
+} snug_plan_item;
+
+/* Computes the memory plan of a context without allocating anything. Items are written to `items` (up to `cap`);
+ * the count is returned in *n_items and the arena total in *total_bytes. */
+snug_status snug_context_plan(const snug_model *model, const snug_context_params *params, snug_plan_item *items,
+                              size_t cap, size_t *n_items, uint64_t *total_bytes, snug_error *err);
+
+/* Plans, then allocates exactly the plan (one arena). Nothing is allocated after this returns. */
+snug_status snug_context_create(snug_model *model, const snug_context_params *params, snug_context **out,
+                                snug_error *err);
+void snug_context_free(snug_context *ctx);
+
+int32_t snug_context_n_ctx(const snug_context *ctx);
+int32_t snug_context_n_past(const snug_context *ctx); /* tokens already in the KV cache */
+uint64_t snug_context_arena_bytes(const snug_context *ctx);      /* what the plan said */
+uint64_t snug_context_arena_used_bytes(const snug_context *ctx); /* what was carved out of the arena */
+
+/* A planned buffer of n_ctx token ids for the caller's prompt (so a caller needs no allocation of its own). */
+snug_token *snug_context_token_buffer(snug_context *ctx, size_t *capacity);
+
+/* Clears the KV cache (n_past = 0) and the sampler's repetition history. */
+void snug_context_reset(snug_context *ctx);
+
+/* Text → tokens with the model's tokenizer, using the context's planned scratch. */
+snug_status snug_context_tokenize(snug_context *ctx, const char *text, size_t text_bytes, bool add_bos,
+                                  bool parse_special, snug_token *tokens, size_t cap, size_t *n_tokens,
+                                  snug_error *err);
+
+/* Token → text piece. `prev` is the token before it (or -1): a piece after BOS drops its leading space. Returns the
+ * number of bytes written (the piece is not NUL-terminated); the piece is truncated if `cap` is too small. */
+size_t snug_token_to_piece(const snug_model *model, snug_token prev, snug_token token, char *out, size_t cap);
+
+/* Runs the tokens through the model (a batch: the prompt is one call), appending them to the KV cache and to the
+ * sampler's repetition history. Afterwards snug_context_logits returns the logits of the last token.
+ * SNUG_E_CONTEXT_FULL (with the numbers) when they do not fit; SNUG_E_NUMERIC when a logit is not finite. */
+snug_status snug_context_decode(snug_context *ctx, const snug_token *tokens, size_t n_tokens, snug_error *err);
+const float *snug_context_logits(const snug_context *ctx); /* n_vocab floats */
+
+/* ---- sampling ------------------------------------------------------------------------------------------------ */
+
+typedef struct snug_sampler_params {
+    float temperature;     /* <= 0: greedy (argmax); at most 100 */
+    int32_t top_k;         /* 0 (or >= n_vocab): off; negative is an error */
+    float top_p;           /* in (0, 1]; 1: off */
+    float min_p;           /* in [0, 1]; 0: off */
+    float repeat_penalty;  /* > 0; 1: off */
+    int32_t repeat_last_n; /* 0 .. SNUG_MAX_REPEAT_WINDOW tokens of history */
+    uint64_t seed;
+} snug_sampler_params;
+
+/* The repetition window the plan reserves for every context (4 bytes a token). */
+enum { SNUG_MAX_REPEAT_WINDOW = 4096 };
+
+snug_sampler_params snug_sampler_default_params(void);
+
+/* The context's sampler (its buffers come from the context's plan). Re-initialises it with new parameters. */
+snug_status snug_context_sampler_init(snug_context *ctx, const snug_sampler_params *params, snug_error *err);
+/* Samples the next token from the current logits; SNUG_E_NUMERIC if a logit is not finite. */
+snug_status snug_context_sample(snug_context *ctx, snug_token *out, snug_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SNUG_H */

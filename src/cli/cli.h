@@ -1,0 +1,39 @@
+/* cli.h — shared pieces of the `snug` command line: exit codes, error reporting, option parsing.
+ *
+ * Exit codes (documented in the README): 0 ok, 1 anything else, 2 bad input (file, option, prompt), 3 the plan does
+ * not fit in memory, 4 device failure. The CLI is the only place that prints or exits.
+ */
+#ifndef SNUG_CLI_CLI_H
+#define SNUG_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snug.h"
+
+enum {
+    SNUG_EXIT_OK = 0,
+    SNUG_EXIT_FAILURE = 1,
+    SNUG_EXIT_BAD_INPUT = 2,
+    SNUG_EXIT_DOES_NOT_FIT = 3,
+    SNUG_EXIT_DEVICE = 4,
+};
+
+int cli_exit_code(snug_status status);
+/* Prints "snug: error: …" (and the hint) to stderr; returns the exit code for the status. */
+int cli_report(const snug_error *err);
+/* Prints a usage error to stderr; returns SNUG_EXIT_BAD_INPUT. */
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing for option values: the whole string must be a number in [min, max]. */
+bool cli_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out);
+bool cli_parse_u64(const char *text, uint64_t *out);
+bool cli_parse_f32(const char *text, float min, float max, float *out);
+
+/* Monotonic seconds. */
+double cli_now_s(void);
+
+int cli_run(int argc, char **argv);
+int cli_info(int argc, char **argv);
+
+#endif

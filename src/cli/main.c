@@ -1,0 +1,36 @@
+/* main.c — the `snug` command: dispatches to one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "snug — run GGUF language models locally; every byte planned before it is allocated\n"
+            "\n"
+            "usage: snug COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  run MODEL [-p PROMPT] [-n N] …   generate text (streamed to stdout)\n"
+            "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
+            "\n"
+            "'snug COMMAND --help' describes a command's options.\n"
+            "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return SNUG_EXIT_BAD_INPUT;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "run") == 0) return cli_run(argc - 1, argv + 1);
+    if (strcmp(command, "info") == 0) return cli_info(argc - 1, argv + 1);
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
+        usage(stdout);
+        return SNUG_EXIT_OK;
+    }
+    fprintf(stderr, "snug: unknown command '%s'\n\n", command);
+    usage(stderr);
+    return SNUG_EXIT_BAD_INPUT;
+}

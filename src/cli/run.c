@@ -1,0 +1,217 @@
+/* run.c — `snug run`: load a model, plan and create a context, prefill the prompt, stream generated text.
+ *
+ * stdout carries the text only (the prompt as given, then the generated pieces, nothing appended), so it can be
+ * piped and compared byte for byte; the plan summary, timings and reasons for stopping go to stderr.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+typedef struct run_options {
+    const char *model_path;
+    const char *prompt;
+    int64_t n_predict; /* < 0: until end of text or a full context */
+    snug_sampler_params sampling;
+    bool seed_given;
+    snug_context_params context;
+} run_options;
+
+static void run_usage(FILE *out) {
+    fprintf(out,
+            "usage: snug run MODEL [options]\n"
+            "\n"
+            "Generates text from MODEL (a GGUF file), streaming it to stdout. With no prompt, generation starts from\n"
+            "the beginning-of-text token. It stops at end of text, after N tokens, or when the context is full.\n"
+            "\n"
+            "options:\n"
+            "  -p, --prompt TEXT      prompt (printed first, as given)\n"
+            "  -n, --n-predict N      tokens to generate (default: until end of text or a full context)\n"
+            "  --temp T               temperature; 0 = greedy (default 0.8)\n"
+            "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
+            "  --top-p P              nucleus sampling, in (0, 1]; 1 = off (default 0.95)\n"
+            "  --min-p P              drop tokens below P × the best one's probability; 0 = off (default 0.05)\n"
+            "  --repeat-penalty R     penalise recently seen tokens; 1 = off (default 1.0)\n"
+            "  --repeat-last-n N      how many recent tokens the penalty looks at (default 64)\n"
+            "  --seed S               random seed (default: from the clock; printed on stderr)\n"
+            "  --ctx N                context length in tokens (default: min(trained context, %d))\n"
+            "  --batch N              prompt tokens per forward step (default %d)\n"
+            "  --threads N            compute threads (default: all processors)\n",
+            SNUG_DEFAULT_CTX, SNUG_DEFAULT_BATCH);
+}
+
+/* Parses argv into opts; returns -1 to continue, or an exit code. */
+static int parse_run_options(int argc, char **argv, run_options *o) {
+    o->sampling = snug_sampler_default_params();
+    o->n_predict = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            run_usage(stdout);
+            return SNUG_EXIT_OK;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (o->model_path) return cli_usage_error("run", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
+            o->model_path = a;
+            continue;
+        }
+        if (!v) return cli_usage_error("run", "option %s needs a value", a);
+        i++;
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
+            o->prompt = v;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
+            if (!cli_parse_i64(v, -1, INT32_MAX, &o->n_predict)) return cli_usage_error("run", "-n must be -1 or a count of tokens, got '%s'", v);
+        } else if (strcmp(a, "--temp") == 0) {
+            if (!cli_parse_f32(v, 0.0f, 100.0f, &o->sampling.temperature)) return cli_usage_error("run", "--temp must be in [0, 100], got '%s'", v);
+        } else if (strcmp(a, "--top-k") == 0) {
+            if (!cli_parse_i64(v, 0, INT32_MAX, &n)) return cli_usage_error("run", "--top-k must be a count >= 0, got '%s'", v);
+            o->sampling.top_k = (int32_t)n;
+        } else if (strcmp(a, "--top-p") == 0) {
+            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.top_p) || o->sampling.top_p == 0.0f) return cli_usage_error("run", "--top-p must be in (0, 1], got '%s'", v);
+        } else if (strcmp(a, "--min-p") == 0) {
+            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.min_p)) return cli_usage_error("run", "--min-p must be in [0, 1], got '%s'", v);
+        } else if (strcmp(a, "--repeat-penalty") == 0) {
+            if (!cli_parse_f32(v, 1e-3f, 1e3f, &o->sampling.repeat_penalty)) return cli_usage_error("run", "--repeat-penalty must be in [0.001, 1000], got '%s'", v);
+        } else if (strcmp(a, "--repeat-last-n") == 0) {
+            if (!cli_parse_i64(v, 0, SNUG_MAX_REPEAT_WINDOW, &n)) return cli_usage_error("run", "--repeat-last-n must be in 0..%d, got '%s'", SNUG_MAX_REPEAT_WINDOW, v);
+            o->sampling.repeat_last_n = (int32_t)n;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!cli_parse_u64(v, &o->sampling.seed)) return cli_usage_error("run", "--seed must be a non-negative integer, got '%s'", v);
+            o->seed_given = true;
+        } else if (strcmp(a, "--ctx") == 0 || strcmp(a, "-c") == 0) {
+            if (!cli_parse_i64(v, 1, INT32_MAX, &n)) return cli_usage_error("run", "--ctx must be a positive number of tokens, got '%s'", v);
+            o->context.n_ctx = (int32_t)n;
+        } else if (strcmp(a, "--batch") == 0 || strcmp(a, "-b") == 0) {
+            if (!cli_parse_i64(v, 1, INT32_MAX, &n)) return cli_usage_error("run", "--batch must be a positive number of tokens, got '%s'", v);
+            o->context.n_batch = (int32_t)n;
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (!cli_parse_i64(v, 1, 1024, &n)) return cli_usage_error("run", "--threads must be in 1..1024, got '%s'", v);
+            o->context.n_threads = (int32_t)n;
+        } else {
+            return cli_usage_error("run", "unknown option '%s'", a);
+        }
+    }
+    if (!o->model_path) return cli_usage_error("run", "no model file given");
+    if (!o->seed_given) o->sampling.seed = (uint64_t)time(NULL);
+    return -1;
+}
+
+static void format_mib(char *buf, size_t cap, uint64_t bytes) {
+    snprintf(buf, cap, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+/* One line on stderr: what the plan holds. */
+static void print_plan_summary(const snug_model *model, const snug_context_params *params, const snug_context *ctx) {
+    snug_plan_item items[32];
+    size_t n_items = 0;
+    uint64_t total = 0;
+    if (snug_context_plan(model, params, items, 32, &n_items, &total, NULL) != SNUG_OK) return;
+    snug_model_desc d;
+    snug_model_describe(model, &d);
+    char total_s[32], weights_s[32];
+    format_mib(total_s, sizeof total_s, snug_context_arena_bytes(ctx));
+    format_mib(weights_s, sizeof weights_s, d.weight_bytes);
+    fprintf(stderr, "snug: plan: context %d, KV f16, arena %s (", snug_context_n_ctx(ctx), total_s);
+    for (size_t i = 0; i < n_items && i < 32; i++) {
+        char item_s[32];
+        format_mib(item_s, sizeof item_s, items[i].bytes);
+        fprintf(stderr, "%s%s %s", i ? ", " : "", items[i].name, item_s);
+    }
+    fprintf(stderr, "), weights %s mapped\n", weights_s);
+}
+
+int cli_run(int argc, char **argv) {
+    run_options o = {0};
+    int code = parse_run_options(argc, argv, &o);
+    if (code >= 0) return code;
+
+    snug_error err = {0};
+    snug_model *model = NULL;
+    snug_context *ctx = NULL;
+    double t_start = cli_now_s();
+    if (snug_model_load(o.model_path, &model, &err) != SNUG_OK) return cli_report(&err);
+    snug_model_desc desc;
+    snug_model_describe(model, &desc);
+    size_t prompt_bytes = o.prompt ? strlen(o.prompt) : 0;
+    if (prompt_bytes > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = prompt_bytes;
+    if (snug_context_create(model, &o.context, &ctx, &err) != SNUG_OK) goto fail;
+    double t_loaded = cli_now_s();
+    print_plan_summary(model, &o.context, ctx);
+    if (snug_context_sampler_init(ctx, &o.sampling, &err) != SNUG_OK) goto fail;
+    if (!o.seed_given && o.sampling.temperature > 0) fprintf(stderr, "snug: seed %llu\n", (unsigned long long)o.sampling.seed);
+
+    size_t cap, n_prompt = 0;
+    snug_token *prompt_tokens = snug_context_token_buffer(ctx, &cap);
+    if (snug_context_tokenize(ctx, o.prompt ? o.prompt : "", prompt_bytes, true, false, prompt_tokens, cap, &n_prompt,
+                              &err) != SNUG_OK) {
+        goto fail;
+    }
+    if (n_prompt == 0) {
+        err.status = SNUG_E_ARGUMENT;
+        snprintf(err.message, sizeof err.message, "the prompt is empty and the model has no BOS token to start from");
+        snprintf(err.hint, sizeof err.hint, "give a prompt with -p");
+        goto fail;
+    }
+    if (n_prompt >= (size_t)snug_context_n_ctx(ctx)) {
+        err.status = SNUG_E_CONTEXT_FULL;
+        snprintf(err.message, sizeof err.message, "the prompt is %zu tokens; the context holds %d, leaving no room to generate",
+                 n_prompt, snug_context_n_ctx(ctx));
+        snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (the model was trained with %d)", n_prompt + 1,
+                 desc.n_ctx_train);
+        goto fail;
+    }
+
+    fputs(o.prompt ? o.prompt : "", stdout);
+    fflush(stdout);
+    double t_prefill = cli_now_s();
+    if (snug_context_decode(ctx, prompt_tokens, n_prompt, &err) != SNUG_OK) goto fail;
+    double t_decode = cli_now_s();
+
+    snug_token prev = prompt_tokens[n_prompt - 1];
+    int64_t generated = 0, decoded = 0;
+    const char *stop_reason = "token limit";
+    while (o.n_predict < 0 || generated < o.n_predict) {
+        snug_token token;
+        if (snug_context_sample(ctx, &token, &err) != SNUG_OK) goto fail;
+        /* End of text; TinyStories-style models also end a story with BOS. */
+        if (token == desc.eos || token == desc.bos) {
+            stop_reason = "end of text";
+            break;
+        }
+        char piece[256];
+        size_t len = snug_token_to_piece(model, prev, token, piece, sizeof piece);
+        fwrite(piece, 1, len, stdout);
+        fflush(stdout);
+        generated++;
+        prev = token;
+        if (o.n_predict >= 0 && generated == o.n_predict) break; /* no need to run the last token */
+        if (snug_context_n_past(ctx) >= snug_context_n_ctx(ctx)) {
+            stop_reason = "context full";
+            fprintf(stderr, "\nsnug: the context is full (%d tokens); stopping. Use --ctx to allow more.\n",
+                    snug_context_n_ctx(ctx));
+            break;
+        }
+        if (snug_context_decode(ctx, &token, 1, &err) != SNUG_OK) goto fail;
+        decoded++;
+    }
+    double t_end = cli_now_s();
+    double prefill_s = t_decode - t_prefill, decode_s = t_end - t_decode;
+    fprintf(stderr, "\nsnug: load %.0f ms; prefill %zu tokens in %.0f ms (%.1f tok/s); generated %lld tokens in %.0f ms "
+                    "(%.1f tok/s); stopped: %s\n",
+            (t_loaded - t_start) * 1e3, n_prompt, prefill_s * 1e3, prefill_s > 0 ? (double)n_prompt / prefill_s : 0.0,
+            (long long)generated, decode_s * 1e3, decode_s > 0 && decoded > 0 ? (double)decoded / decode_s : 0.0,
+            stop_reason);
+    snug_context_free(ctx);
+    snug_model_free(model);
+    return SNUG_EXIT_OK;
+fail:
+    fflush(stdout);
+    code = cli_report(&err);
+    snug_context_free(ctx);
+    snug_model_free(model);
+    return code;
+}

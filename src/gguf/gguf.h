@@ -1,0 +1,52 @@
+/* gguf.h — internal view of an opened GGUF file (the public accessors are in snug.h).
+ *
+ * Invariant: once snug_gguf_open has succeeded, every key, value, string, array element and tensor byte range
+ * recorded here lies inside the mapped file (tensor data may be absent only with SNUG_GGUF_ALLOW_MISSING_DATA, and
+ * then its `data` is NULL). Later code may read through these pointers without re-checking bounds.
+ */
+#ifndef SNUG_GGUF_GGUF_H
+#define SNUG_GGUF_GGUF_H
+
+#include <stdint.h>
+
+#include "snug.h"
+
+/* The GGUF specification: "GGUF" magic, little-endian, versions 2 and 3 (v1 used 32-bit counts). */
+#define SNUG_GGUF_MAGIC "GGUF"
+#define SNUG_GGUF_DEFAULT_ALIGNMENT 32u
+#define SNUG_GGUF_MAX_TENSOR_NAME 64u /* the spec's limit on tensor name length, in bytes */
+#define SNUG_GGUF_MAX_ARRAY_DEPTH 8u  /* nested arrays deeper than this are refused (no recursion bomb) */
+
+typedef struct snug_gguf_kv {
+    const char *key;           /* NUL-terminated, in the handle's string pool */
+    snug_gguf_value_type type;
+    const uint8_t *value;      /* into the map: the value (for arrays: the first element) */
+    uint64_t value_bytes;      /* bytes from `value` to the end of the value */
+    snug_gguf_value_type elem_type; /* arrays only */
+    uint64_t count;                 /* arrays only */
+} snug_gguf_kv;
+
+struct snug_gguf {
+    const uint8_t *map;
+    uint64_t file_bytes;
+    uint32_t version;
+    uint32_t alignment;
+    uint64_t n_kv;
+    snug_gguf_kv *kvs;
+    uint64_t n_tensors;
+    snug_tensor_info *tensors;
+    char *string_pool; /* keys and tensor names, NUL-terminated */
+    uint64_t data_offset;
+    bool data_complete;
+    uint64_t index_bytes; /* heap bytes this handle holds (kvs + tensors + string pool) */
+};
+
+/* Walks a string array once, calling `visit` for every element in order (faster than indexing one by one). */
+typedef void (*snug_gguf_string_visitor)(void *user, uint64_t elem, const char *str, uint64_t len);
+bool snug_gguf_kv_array_strings(const snug_gguf *gguf, uint64_t index, snug_gguf_string_visitor visit, void *user);
+
+/* Bytes of one element of a fixed-size value type; 0 for strings and arrays. */
+uint64_t snug_gguf_value_type_bytes(snug_gguf_value_type type);
+const char *snug_gguf_value_type_name(snug_gguf_value_type type);
+
+#endif

@@ -1,0 +1,366 @@
+/* model.c — loading a llama-family model from GGUF: hyper-parameters, tensor binding and validation.
+ *
+ * Keys follow the GGUF convention "<arch>.<name>" (llama.embedding_length, …). Tensors follow llama.cpp's names
+ * (token_embd, blk.N.attn_q, …). Every check names the key or tensor and the numbers, so a broken file says what is
+ * wrong with it. See model.h for the invariant this establishes.
+ */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "gguf/types.h"
+
+/* Sanity limits on hyper-parameters: far above any released model, low enough that products cannot overflow. */
+enum {
+    MAX_EMBD = 1 << 20,
+    MAX_HEADS = 1 << 14,
+    MAX_CTX_TRAIN = 1 << 26,
+};
+
+typedef struct loader {
+    snug_model *model;
+    const snug_gguf *gguf;
+    const char *arch;
+    bool *used; /* (n_tensors) which tensors were bound */
+    snug_error *err;
+} loader;
+
+static snug_status get_u32_key(loader *ld, const char *name, bool required, int64_t fallback, int64_t max,
+                               int32_t *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", ld->arch, name);
+    int64_t idx = snug_gguf_find_key(ld->gguf, key);
+    if (idx < 0) {
+        if (required) return snug_fail(ld->err, SNUG_E_FORMAT, "missing required metadata key '%s'", key);
+        *out = (int32_t)fallback;
+        return SNUG_OK;
+    }
+    int64_t v;
+    if (!snug_gguf_kv_get_i64(ld->gguf, (uint64_t)idx, &v)) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key '%s' has type %s, expected an integer", key,
+                         snug_gguf_value_type_name(snug_gguf_kv_type(ld->gguf, (uint64_t)idx)));
+    }
+    if (v < 1 || v > max) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key '%s' is %lld, outside 1..%lld", key, (long long)v,
+                         (long long)max);
+    }
+    *out = (int32_t)v;
+    return SNUG_OK;
+}
+
+static snug_status get_f32_key(loader *ld, const char *name, float fallback, float *out) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", ld->arch, name);
+    int64_t idx = snug_gguf_find_key(ld->gguf, key);
+    if (idx < 0) {
+        *out = fallback;
+        return SNUG_OK;
+    }
+    double v;
+    if (!snug_gguf_kv_get_f64(ld->gguf, (uint64_t)idx, &v)) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key '%s' has type %s, expected a number", key,
+                         snug_gguf_value_type_name(snug_gguf_kv_type(ld->gguf, (uint64_t)idx)));
+    }
+    if (!(v > 0.0 && v < 1e30)) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key '%s' is %g, expected a positive finite number", key, v);
+    }
+    *out = (float)v;
+    return SNUG_OK;
+}
+
+static void format_shape(char *buf, size_t cap, const uint64_t *ne, uint32_t n_dims) {
+    int n = snprintf(buf, cap, "[");
+    for (uint32_t d = 0; d < n_dims && n > 0 && (size_t)n < cap; d++) {
+        n += snprintf(buf + n, cap - (size_t)n, d ? ", %llu" : "%llu", (unsigned long long)ne[d]);
+    }
+    if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, "]");
+}
+
+/* Finds a tensor, checks its shape (ne0, ne1; ne1 == 0 means a vector) and type class, marks it used. */
+static snug_status bind_tensor(loader *ld, const char *name, int64_t ne0, int64_t ne1, bool optional,
+                               const snug_tensor_info **out) {
+    *out = NULL;
+    const snug_gguf *g = ld->gguf;
+    const snug_tensor_info *t = NULL;
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(g); i++) {
+        if (strcmp(snug_gguf_tensor(g, i)->name, name) == 0) {
+            t = snug_gguf_tensor(g, i);
+            ld->used[i] = true;
+            break;
+        }
+    }
+    if (t == NULL) {
+        if (optional) return SNUG_OK;
+        return snug_fail(ld->err, SNUG_E_FORMAT, "missing tensor '%s' (the %s architecture needs it)", name, ld->arch);
+    }
+    uint64_t want[2] = {(uint64_t)ne0, (uint64_t)ne1};
+    uint32_t want_dims = ne1 ? 2 : 1;
+    bool shape_ok = t->ne[0] == want[0] && (ne1 ? t->ne[1] == want[1] : t->ne[1] == 1) && t->ne[2] == 1 &&
+                    t->ne[3] == 1;
+    if (!shape_ok) {
+        char have_s[96], want_s[96];
+        format_shape(have_s, sizeof have_s, t->ne, t->n_dims);
+        format_shape(want_s, sizeof want_s, want, want_dims);
+        return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s' has shape %s, expected %s from the hyper-parameters",
+                         name, have_s, want_s);
+    }
+    if (t->data == NULL) {
+        snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s' has no data in this file (a header-only file cannot run)", name);
+        snug_hint(ld->err, "download the complete model file; a header-only file is only for planning");
+        return SNUG_E_FORMAT;
+    }
+    *out = t;
+    return SNUG_OK;
+}
+
+static snug_status bind_vector(loader *ld, const char *name, int64_t n, const float **out) {
+    const snug_tensor_info *t;
+    snug_status st = bind_tensor(ld, name, n, 0, false, &t);
+    if (st != SNUG_OK) return st;
+    if (t->type != SNUG_TYPE_F32) {
+        return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s; snug expects F32 for norm weights",
+                         name, snug_type_name(t->type));
+    }
+    if ((uintptr_t)t->data % sizeof(float) != 0) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': F32 data at file offset %llu is not 4-byte aligned", name,
+                         (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset));
+    }
+    *out = t->data;
+    return SNUG_OK;
+}
+
+static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64_t n_out, bool optional,
+                               snug_matrix *out) {
+    const snug_tensor_info *t;
+    snug_status st = bind_tensor(ld, name, n_in, n_out, optional, &t);
+    if (st != SNUG_OK || t == NULL) return st;
+    if (!snug_type_is_supported(t->type)) {
+        snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s, which snug cannot compute yet", name,
+                  snug_type_name(t->type));
+        snug_hint(ld->err, "supported weight types: F32, F16, BF16, Q8_0, Q4_0");
+        return SNUG_E_UNSUPPORTED;
+    }
+    uint32_t element_align = t->type == SNUG_TYPE_F32 ? 4 : 1;
+    if ((uintptr_t)t->data % element_align != 0) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': %s data at file offset %llu is not %u-byte aligned",
+                         name, snug_type_name(t->type),
+                         (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset), element_align);
+    }
+    uint64_t row_bytes = 0;
+    snug_type_row_bytes(t->type, t->ne[0], &row_bytes);
+    *out = (snug_matrix){t->data, t->type, n_in, n_out, row_bytes};
+    return SNUG_OK;
+}
+
+static snug_status read_architecture(loader *ld, char *arch, size_t cap) {
+    int64_t idx = snug_gguf_find_key(ld->gguf, "general.architecture");
+    if (idx < 0) return snug_fail(ld->err, SNUG_E_FORMAT, "missing required metadata key 'general.architecture'");
+    const char *s;
+    uint64_t len;
+    if (!snug_gguf_kv_get_string(ld->gguf, (uint64_t)idx, &s, &len)) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key 'general.architecture' is not a string");
+    }
+    if (len == 0 || len >= cap) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key 'general.architecture' has an invalid length %llu",
+                         (unsigned long long)len);
+    }
+    memcpy(arch, s, len);
+    arch[len] = '\0';
+    if (strcmp(arch, "llama") != 0) {
+        snug_fail(ld->err, SNUG_E_UNSUPPORTED, "unsupported architecture '%s' (snug runs: %s)", arch,
+                  SNUG_SUPPORTED_ARCHITECTURES);
+        return SNUG_E_UNSUPPORTED;
+    }
+    return SNUG_OK;
+}
+
+static snug_status read_rope_scaling(loader *ld, float *freq_scale) {
+    *freq_scale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", ld->arch);
+    int64_t idx = snug_gguf_find_key(ld->gguf, key);
+    if (idx >= 0) {
+        const char *s;
+        uint64_t len;
+        if (!snug_gguf_kv_get_string(ld->gguf, (uint64_t)idx, &s, &len)) {
+            return snug_fail(ld->err, SNUG_E_FORMAT, "metadata key '%s' is not a string", key);
+        }
+        if (len == 4 && memcmp(s, "none", 4) == 0) return SNUG_OK;
+        if (!(len == 6 && memcmp(s, "linear", 6) == 0)) {
+            return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "unsupported RoPE scaling '%.*s' (snug supports none, linear)",
+                             (int)(len < 32 ? len : 32), s);
+        }
+        float factor;
+        snug_status st = get_f32_key(ld, "rope.scaling.factor", 1.0f, &factor);
+        if (st != SNUG_OK) return st;
+        *freq_scale = 1.0f / factor;
+        return SNUG_OK;
+    }
+    /* The older single key for linear scaling. */
+    float factor;
+    snug_status st = get_f32_key(ld, "rope.scale_linear", 1.0f, &factor);
+    if (st == SNUG_OK) *freq_scale = 1.0f / factor;
+    return st;
+}
+
+static snug_status read_hparams(loader *ld) {
+    snug_model_desc *d = &ld->model->desc;
+    snug_status st;
+    if ((st = get_u32_key(ld, "embedding_length", true, 0, MAX_EMBD, &d->n_embd)) != SNUG_OK ||
+        (st = get_u32_key(ld, "block_count", true, 0, (int64_t)snug_gguf_tensor_count(ld->gguf), &d->n_layer)) != SNUG_OK ||
+        (st = get_u32_key(ld, "feed_forward_length", true, 0, MAX_EMBD * 8, &d->n_ff)) != SNUG_OK ||
+        (st = get_u32_key(ld, "attention.head_count", true, 0, MAX_HEADS, &d->n_head)) != SNUG_OK ||
+        (st = get_u32_key(ld, "attention.head_count_kv", false, d->n_head, MAX_HEADS, &d->n_head_kv)) != SNUG_OK ||
+        (st = get_u32_key(ld, "context_length", true, 0, MAX_CTX_TRAIN, &d->n_ctx_train)) != SNUG_OK) {
+        if (st == SNUG_E_FORMAT && strstr(ld->err->message, "outside 1..") && strstr(ld->err->message, "block_count")) {
+            snug_hint(ld->err, "a model with N blocks has at least 9 tensors per block");
+        }
+        return st;
+    }
+    if (d->n_embd % d->n_head != 0 && snug_gguf_find_key(ld->gguf, "llama.attention.key_length") < 0) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "attention.head_count %d does not divide embedding_length %d",
+                         d->n_head, d->n_embd);
+    }
+    int32_t head_dim;
+    if ((st = get_u32_key(ld, "attention.key_length", false, d->n_embd / d->n_head, MAX_EMBD, &head_dim)) != SNUG_OK) {
+        return st;
+    }
+    int32_t value_dim;
+    if ((st = get_u32_key(ld, "attention.value_length", false, head_dim, MAX_EMBD, &value_dim)) != SNUG_OK) return st;
+    if (value_dim != head_dim) {
+        return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "attention.key_length %d differs from attention.value_length %d",
+                         head_dim, value_dim);
+    }
+    d->head_dim = head_dim;
+    if (d->n_head % d->n_head_kv != 0) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "attention.head_count_kv %d does not divide attention.head_count %d",
+                         d->n_head_kv, d->n_head);
+    }
+    int32_t n_rot;
+    if ((st = get_u32_key(ld, "rope.dimension_count", false, head_dim, MAX_EMBD, &n_rot)) != SNUG_OK) return st;
+    if (n_rot > head_dim || n_rot % 2 != 0) {
+        return snug_fail(ld->err, SNUG_E_FORMAT, "rope.dimension_count %d must be even and at most the head size %d",
+                         n_rot, head_dim);
+    }
+    float eps;
+    if ((st = get_f32_key(ld, "attention.layer_norm_rms_epsilon", 1e-5f, &eps)) != SNUG_OK) return st;
+    d->rms_eps = eps;
+    if ((st = get_f32_key(ld, "rope.freq_base", 10000.0f, &d->rope_freq_base)) != SNUG_OK) return st;
+    if ((st = read_rope_scaling(ld, &d->rope_freq_scale)) != SNUG_OK) return st;
+    ld->model->rope = (snug_rope_params){SNUG_ROPE_NORMAL, n_rot, d->rope_freq_base, d->rope_freq_scale, NULL};
+    return SNUG_OK;
+}
+
+static snug_status bind_weights(loader *ld) {
+    snug_model *m = ld->model;
+    snug_model_desc *d = &m->desc;
+    const int64_t E = d->n_embd, F = d->n_ff, V = d->n_vocab;
+    const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
+    snug_status st;
+    if ((st = bind_matrix(ld, "token_embd.weight", E, V, false, &m->token_embd)) != SNUG_OK) return st;
+    if ((st = bind_vector(ld, "output_norm.weight", E, &m->output_norm)) != SNUG_OK) return st;
+    if ((st = bind_matrix(ld, "output.weight", E, V, true, &m->output)) != SNUG_OK) return st;
+    d->tied_output = m->output.data == NULL;
+    if (d->tied_output) m->output = m->token_embd;
+
+    const snug_tensor_info *freqs;
+    if ((st = bind_tensor(ld, "rope_freqs.weight", m->rope.n_rot / 2, 0, true, &freqs)) != SNUG_OK) return st;
+    if (freqs) {
+        if (freqs->type != SNUG_TYPE_F32 || (uintptr_t)freqs->data % sizeof(float) != 0) {
+            return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor 'rope_freqs.weight' must be aligned F32, it is %s",
+                             snug_type_name(freqs->type));
+        }
+        m->rope.freq_factors = freqs->data;
+    }
+
+    for (int32_t l = 0; l < d->n_layer; l++) {
+        snug_layer_weights *w = &m->layers[l];
+        char name[96];
+#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+        if ((st = bind_vector(ld, LAYER_TENSOR("attn_norm.weight"), E, &w->attn_norm)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("attn_q.weight"), E, q_dim, false, &w->wq)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("attn_k.weight"), E, kv_dim, false, &w->wk)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("attn_v.weight"), E, kv_dim, false, &w->wv)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("attn_output.weight"), q_dim, E, false, &w->wo)) != SNUG_OK ||
+            (st = bind_vector(ld, LAYER_TENSOR("ffn_norm.weight"), E, &w->ffn_norm)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("ffn_gate.weight"), E, F, false, &w->w_gate)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("ffn_up.weight"), E, F, false, &w->w_up)) != SNUG_OK ||
+            (st = bind_matrix(ld, LAYER_TENSOR("ffn_down.weight"), F, E, false, &w->w_down)) != SNUG_OK) {
+            return st;
+        }
+#undef LAYER_TENSOR
+    }
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(ld->gguf); i++) {
+        if (!ld->used[i]) {
+            return snug_fail(ld->err, SNUG_E_UNSUPPORTED,
+                             "tensor '%s' is not part of the %s architecture with %d blocks (refusing to ignore it)",
+                             snug_gguf_tensor(ld->gguf, i)->name, ld->arch, d->n_layer);
+        }
+    }
+    return SNUG_OK;
+}
+
+snug_status snug_model_load(const char *path, snug_model **out, snug_error *err) {
+    *out = NULL;
+    snug_model *m = calloc(1, sizeof *m);
+    if (!m) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
+    snug_status st = snug_gguf_open(path, 0, &m->gguf, err);
+    if (st != SNUG_OK) {
+        free(m);
+        return st;
+    }
+    char arch[64];
+    loader ld = {m, m->gguf, arch, NULL, err};
+    snug_model_desc *d = &m->desc;
+    if ((st = read_architecture(&ld, arch, sizeof arch)) != SNUG_OK) goto fail;
+    d->architecture = "llama";
+    if ((st = read_hparams(&ld)) != SNUG_OK) goto fail;
+    if ((st = snug_tokenizer_load(&m->tokenizer, m->gguf, err)) != SNUG_OK) goto fail;
+    d->n_vocab = m->tokenizer.n_vocab;
+    d->bos = m->tokenizer.bos;
+    d->eos = m->tokenizer.eos;
+    d->unk = m->tokenizer.unk;
+    int64_t vocab_key = snug_gguf_find_key(m->gguf, "llama.vocab_size");
+    int64_t vocab_size;
+    if (vocab_key >= 0 && snug_gguf_kv_get_i64(m->gguf, (uint64_t)vocab_key, &vocab_size) && vocab_size != d->n_vocab) {
+        st = snug_fail(err, SNUG_E_FORMAT, "llama.vocab_size is %lld but tokenizer.ggml.tokens has %d entries",
+                       (long long)vocab_size, d->n_vocab);
+        goto fail;
+    }
+    m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
+    ld.used = calloc(snug_gguf_tensor_count(m->gguf) + 1, sizeof *ld.used);
+    if (!m->layers || !ld.used) {
+        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory binding %d layers", d->n_layer);
+        goto fail;
+    }
+    if ((st = bind_weights(&ld)) != SNUG_OK) goto fail;
+    free(ld.used);
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(m->gguf); i++) d->weight_bytes += snug_gguf_tensor(m->gguf, i)->bytes;
+    m->host_bytes = m->gguf->index_bytes + (uint64_t)d->n_layer * sizeof *m->layers + m->tokenizer.table_bytes;
+    *out = m;
+    return SNUG_OK;
+fail:
+    free(ld.used);
+    snug_error_prefix(err, "%s: ", path);
+    snug_model_free(m);
+    return st;
+}
+
+void snug_model_free(snug_model *m) {
+    if (!m) return;
+    snug_tokenizer_free(&m->tokenizer);
+    free(m->layers);
+    snug_gguf_close(m->gguf);
+    free(m);
+}
+
+const snug_gguf *snug_model_gguf(const snug_model *m) { return m->gguf; }
+
+void snug_model_describe(const snug_model *m, snug_model_desc *out) { *out = m->desc; }
+
+size_t snug_token_to_piece(const snug_model *m, snug_token prev, snug_token token, char *out, size_t cap) {
+    return snug_tokenizer_piece_text(&m->tokenizer, prev, token, out, cap);
+}

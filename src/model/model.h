@@ -1,0 +1,44 @@
+/* model.h — a loaded model: hyper-parameters, the weights bound to their tensors, and the tokenizer.
+ *
+ * Invariant: after snug_model_load succeeds, every weight the forward pass reads exists, has a supported type and
+ * exactly the shape the hyper-parameters imply, its data lies inside the mapped file and is aligned for its type,
+ * and every tensor of the file is used (an unknown tensor, e.g. a bias the architecture does not have, is an error
+ * rather than something silently ignored). Weights are views into the mapped file; nothing is copied.
+ */
+#ifndef SNUG_MODEL_MODEL_H
+#define SNUG_MODEL_MODEL_H
+
+#include "cpu/matmul.h"
+#include "cpu/ops.h"
+#include "gguf/gguf.h"
+#include "model/tokenizer.h"
+#include "snug.h"
+
+typedef struct snug_layer_weights {
+    const float *attn_norm; /* (n_embd) */
+    snug_matrix wq;         /* [n_embd, n_head·head_dim] */
+    snug_matrix wk;         /* [n_embd, n_head_kv·head_dim] */
+    snug_matrix wv;         /* [n_embd, n_head_kv·head_dim] */
+    snug_matrix wo;         /* [n_head·head_dim, n_embd] */
+    const float *ffn_norm;  /* (n_embd) */
+    snug_matrix w_gate;     /* [n_embd, n_ff] */
+    snug_matrix w_up;       /* [n_embd, n_ff] */
+    snug_matrix w_down;     /* [n_ff, n_embd] */
+} snug_layer_weights;
+
+struct snug_model {
+    snug_gguf *gguf;
+    snug_model_desc desc;
+    snug_rope_params rope;
+    snug_matrix token_embd;   /* [n_embd, n_vocab] */
+    const float *output_norm; /* (n_embd) */
+    snug_matrix output;       /* [n_embd, n_vocab]; token_embd when tied */
+    snug_layer_weights *layers; /* (n_layer) */
+    snug_tokenizer tokenizer;
+    uint64_t host_bytes;      /* heap bytes the model holds: GGUF index, layer table, tokenizer tables */
+};
+
+/* Names of the architectures snug can run, for error messages. */
+#define SNUG_SUPPORTED_ARCHITECTURES "llama"
+
+#endif

@@ -1,0 +1,145 @@
+/* support.c — test helpers (see support.h). */
+#include "support/support.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_shared_file(const char *relative) {
+    static char path[4096];
+    const char *root = getenv("SNUG_SHARED");
+    if (root == NULL || root[0] == '\0') root = "../shared";
+    snprintf(path, sizeof path, "%s/%s", root, relative);
+    if (access(path, R_OK) == 0) return path;
+    const char *ci = getenv("CI");
+    if (ci != NULL && strcmp(ci, "true") == 0) {
+        cr_assert_fail("shared test file %s is missing (CI=true: a missing file is a failure)", path);
+        return NULL;
+    }
+    cr_skip_test("SKIPPED: shared test file %s is missing (set SNUG_SHARED to the folder holding models/)", path);
+    return NULL;
+}
+
+const char *test_snug_bin(void) {
+    const char *bin = getenv("SNUG_BIN");
+    return (bin != NULL && bin[0] != '\0') ? bin : "build/snug";
+}
+
+char *test_read_file(const char *path, size_t *bytes) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            char *grown = realloc(buf, cap + 1);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = grown;
+        }
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[len] = '\0';
+    if (bytes) *bytes = len;
+    return buf;
+}
+
+int test_write_file(const char *path, const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t put = fwrite(data, 1, bytes, f);
+    int closed = fclose(f);
+    return (put == bytes && closed == 0) ? 0 : -1;
+}
+
+const char *test_tmp_path(const char *name) {
+    static char dir[256];
+    static char path[4096];
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof dir, "/tmp/snug-test-XXXXXX");
+        if (!mkdtemp(dir)) cr_assert_fail("mkdtemp failed: %s", strerror(errno));
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/* Appends what is readable on fd to *buf. Returns 0 at EOF. */
+static int drain(int fd, char **buf, size_t *len, size_t *cap) {
+    if (*len + 4096 + 1 > *cap) {
+        *cap = (*cap + 4096) * 2;
+        *buf = realloc(*buf, *cap);
+        if (!*buf) cr_assert_fail("out of memory capturing output");
+    }
+    ssize_t got = read(fd, *buf + *len, *cap - *len - 1);
+    if (got <= 0) return 0;
+    *len += (size_t)got;
+    return 1;
+}
+
+test_run_result test_run(const char *const argv[]) {
+    test_run_result r = {0};
+    int out_pipe[2], err_pipe[2];
+    if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) cr_assert_fail("pipe failed");
+    pid_t pid = fork();
+    if (pid < 0) cr_assert_fail("fork failed");
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    size_t out_cap = 0, err_cap = 0;
+    struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            int more = i == 0 ? drain(fds[i].fd, &r.out, &r.out_len, &out_cap)
+                              : drain(fds[i].fd, &r.err, &r.err_len, &err_cap);
+            if (!more) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (!r.out) r.out = calloc(1, 1);
+    if (!r.err) r.err = calloc(1, 1);
+    r.out[r.out_len] = '\0';
+    r.err[r.err_len] = '\0';
+    return r;
+}
+
+void test_run_free(test_run_result *r) {
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}

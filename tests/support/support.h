@@ -1,0 +1,38 @@
+/* support.h — helpers shared by the Criterion tests: locating test data and the CLI, running commands, files.
+ *
+ * Shared test data lives in ../shared/models (SNUG_SHARED overrides ../shared). When it is absent the test is
+ * skipped with a visible message — except under CI (CI=true), where a missing file fails the test.
+ */
+#ifndef SNUG_TESTS_SUPPORT_H
+#define SNUG_TESTS_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Path of a file under the shared folder ("models/stories260K.gguf"), or NULL after skipping the test (or failing
+ * it under CI) when the file is missing. Returns a static buffer, valid until the next call. */
+const char *test_shared_file(const char *relative);
+
+/* Path of the snug CLI binary (SNUG_BIN, or build/snug). */
+const char *test_snug_bin(void);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer; NULL on failure. */
+char *test_read_file(const char *path, size_t *bytes);
+int test_write_file(const char *path, const void *data, size_t bytes);
+
+/* A fresh temporary directory for this test process (created once); returns path of `name` inside it. */
+const char *test_tmp_path(const char *name);
+
+typedef struct test_run_result {
+    int exit_code;  /* exit status, or 128 + signal number */
+    char *out;      /* stdout, NUL-terminated, malloc'd */
+    size_t out_len;
+    char *err;      /* stderr */
+    size_t err_len;
+} test_run_result;
+
+/* Runs argv (argv[0] is the program path) with stdin from /dev/null, capturing stdout and stderr. */
+test_run_result test_run(const char *const argv[]);
+void test_run_free(test_run_result *r);
+
+#endif
