@@ -33,6 +33,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check test deps deps-check install clean lint
+.SECONDARY: $(TEST_SUPPORT_OBJ)
 all: $(BUILD)/snug $(BUILD)/libsnug.a $(BUILD)/libsnug.so
 
 $(BUILD)/obj/%.o: %.c

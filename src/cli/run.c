@@ -148,6 +148,10 @@ int cli_run(int argc, char **argv) {
     snug_token *prompt_tokens = snug_context_token_buffer(ctx, &cap);
     if (snug_context_tokenize(ctx, o.prompt ? o.prompt : "", prompt_bytes, true, false, prompt_tokens, cap, &n_prompt,
                               &err) != SNUG_OK) {
+        if (err.status == SNUG_E_CONTEXT_FULL) {
+            snprintf(err.hint, sizeof err.hint, "the prompt must fit in the context (--ctx %d); the model was trained with %d",
+                     snug_context_n_ctx(ctx), desc.n_ctx_train);
+        }
         goto fail;
     }
     if (n_prompt == 0) {

@@ -133,7 +133,7 @@ snug_status snug_synth_write(const char *path, const snug_synth_params *p, snug_
     }
     ok = ok && add_vocabulary(w, p->n_vocab);
     /* Scales keep activations O(1): matrices ~ 1/sqrt(n_in), norms around 1. */
-    uint32_t embd_type = p->embd_type ? p->embd_type : p->weight_type;
+    uint32_t embd_type = p->embd_type;
     const float w_scale = 1.0f / sqrtf((float)E), down_scale = 1.0f / sqrtf((float)F);
     ok = ok && add_tensor(&s, "token_embd.weight", embd_type, E, p->n_vocab, 0.0f, 1.0f);
     for (int32_t l = 0; ok && l < p->n_layer; l++) {

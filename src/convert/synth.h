@@ -21,7 +21,7 @@ typedef struct snug_synth_params {
     int32_t n_ff;
     int32_t n_ctx_train;
     uint32_t weight_type;  /* type of every matrix (norms stay F32) */
-    uint32_t embd_type;    /* type of token_embd (and output); 0 → weight_type when weight_type != F32 … see .c */
+    uint32_t embd_type;    /* type of token_embd and output.weight */
     bool tied_output;      /* leave out output.weight */
     float rope_freq_base;  /* 0: leave the key out (readers use 10000) */
     float rope_scale_linear; /* 0: no scaling keys */

@@ -57,6 +57,11 @@ snug_gguf_writer *snug_gguf_writer_create(uint32_t version, uint32_t alignment) 
     if (!w) return NULL;
     w->version = version;
     w->alignment = alignment ? alignment : SNUG_GGUF_DEFAULT_ALIGNMENT;
+    /* Readers assume 32 unless the file says otherwise. */
+    if (w->alignment != SNUG_GGUF_DEFAULT_ALIGNMENT && !snug_gguf_writer_u32(w, "general.alignment", w->alignment)) {
+        snug_gguf_writer_free(w);
+        return NULL;
+    }
     return w;
 }
 

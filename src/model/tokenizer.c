@@ -323,7 +323,8 @@ static snug_status read_scores(snug_tokenizer *tok, const snug_gguf *gguf, const
                                snug_error *err) {
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         double score = 0.0;
-        if (shape->scores_key >= 0 && !snug_gguf_kv_array_f64(gguf, (uint64_t)shape->scores_key, (uint64_t)id, &score)) {
+        if (shape->scores_key >= 0 &&
+            !snug_gguf_kv_array_f64(gguf, (uint64_t)shape->scores_key, (uint64_t)id, &score)) {
             return snug_fail(err, SNUG_E_INTERNAL, KEY_SCORES "[%d] could not be read after its type was checked", id);
         }
         /* A NaN would make the merge order depend on comparison accidents instead of the vocabulary. */
@@ -436,6 +437,9 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
     return st;
 }
 
+/* A table inside the block (plan_tables aligned every offset to TABLE_ALIGN, enough for any element type). */
+static void *table_at(uint8_t *block, uint64_t offset) { return block + offset; }
+
 snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug_error *err) {
     memset(tok, 0, sizeof *tok);
     tok->bos = tok->eos = tok->unk = -1;
@@ -444,24 +448,26 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
     if (st != SNUG_OK) return st;
     const table_layout layout = plan_tables(&shape);
     if (layout.total > SIZE_MAX) {
-        return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "tokenizer tables need %llu bytes, more than this machine can address",
+        return snug_fail(err, SNUG_E_OUT_OF_MEMORY,
+                         "tokenizer tables need %llu bytes, more than this machine can address",
                          (unsigned long long)layout.total);
     }
     uint8_t *block = malloc((size_t)layout.total);
     if (block == NULL) {
-        return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "could not allocate %llu bytes for the tokenizer tables (%d tokens)",
+        return snug_fail(err, SNUG_E_OUT_OF_MEMORY,
+                         "could not allocate %llu bytes for the tokenizer tables (%d tokens)",
                          (unsigned long long)layout.total, shape.n_vocab);
     }
     tok->kind = SNUG_TOKENIZER_SPM;
     tok->n_vocab = shape.n_vocab;
     tok->table_block = block;
     tok->table_bytes = layout.total;
-    tok->pieces = (snug_tokenizer_piece *)(block + layout.pieces);
-    tok->scores = (float *)(block + layout.scores);
-    tok->kinds = block + layout.kinds;
-    tok->index = (int32_t *)(block + layout.index);
+    tok->pieces = table_at(block, layout.pieces);
+    tok->scores = table_at(block, layout.scores);
+    tok->kinds = table_at(block, layout.kinds);
+    tok->index = table_at(block, layout.index);
     tok->index_slots = shape.index_slots;
-    tok->special_ids = (int32_t *)(block + layout.special);
+    tok->special_ids = table_at(block, layout.special);
     tok->n_special = shape.n_special;
 
     st = fill_tables(tok, gguf, &shape, err);

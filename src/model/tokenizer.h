@@ -67,20 +67,24 @@ snug_status snug_tokenizer_table_bytes(const snug_gguf *gguf, uint64_t *out_byte
 snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug_error *err);
 void snug_tokenizer_free(snug_tokenizer *tok);
 
-/* Scratch bytes encode() needs for any text of up to max_text_bytes bytes. */
+/* Scratch bytes encode() needs for any text of up to max_text_bytes bytes (any alignment of the scratch will do).
+ * UINT64_MAX for a text beyond encode's hard limit (256 MiB), so such a plan can never fit. */
 uint64_t snug_tokenizer_scratch_bytes(const snug_tokenizer *tok, uint64_t max_text_bytes);
 
-/* Encodes text. add_bos prepends BOS; parse_special turns the text of control / user-defined tokens found in the
- * text ("<s>", "<|im_start|>") into those tokens (off: such text is tokenized as plain text).
+/* Encodes text. add_bos prepends BOS; parse_special turns the text of control / user-defined / unknown tokens found
+ * in the text ("<s>", "<|im_start|>") into those tokens (off: such text is tokenized as plain text). The dummy-prefix
+ * space (add_space_prefix) goes only before text that starts the input, not after a special token.
  * Fails with SNUG_E_ARGUMENT if text_bytes exceeds what the scratch was sized for, and SNUG_E_CONTEXT_FULL (with both
- * numbers) if more than `cap` tokens result. Never allocates. */
+ * numbers) if more than `cap` tokens result; then the first `cap` tokens are written and *n_tokens = cap.
+ * Never allocates. */
 snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
                                   bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                   size_t cap, size_t *n_tokens, snug_error *err);
 
 /* The text of one token as it should be shown after `prev` (-1 at the start of a sequence): control tokens give "",
  * byte tokens their byte, '▁' becomes ' ', and at the start of a sequence (prev == -1 or prev == BOS) the
- * dummy-prefix space is dropped. Returns the bytes written (truncated to cap). */
+ * dummy-prefix space is dropped. Unknown tokens give their piece text as is ("<unk>"). Returns the bytes written
+ * (truncated to cap; 0 for an id outside the vocabulary). */
 size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_t token, char *out, size_t cap);
 
 /* Piece id of an exact text, or -1. */

@@ -1,0 +1,195 @@
+/* test_context.c — the memory contract and the engine's failure modes.
+ *
+ * Allocated == planned, byte for byte; the plan's items add up to the arena; contexts that cannot take more tokens
+ * say so with numbers; a non-finite logit is an error, never a token; results do not depend on the thread count.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "convert/synth.h"
+#include "snug.h"
+#include "support/support.h"
+
+static const char *write_model(const char *name, uint32_t type) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", test_tmp_path(name));
+    snug_synth_params p = snug_synth_default_params();
+    p.weight_type = type;
+    p.embd_type = type;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
+    return path;
+}
+
+static snug_model *load(const char *path) {
+    snug_model *m;
+    snug_error err = {0};
+    cr_assert_eq(snug_model_load(path, &m, &err), SNUG_OK, "%s", err.message);
+    return m;
+}
+
+Test(context, arena_equals_plan_byte_for_byte) {
+    snug_model *m = load(write_model("plan.gguf", SNUG_TYPE_Q8_0));
+    int32_t contexts[] = {1, 17, 256};
+    for (size_t i = 0; i < sizeof contexts / sizeof *contexts; i++) {
+        snug_context_params cp = {.n_ctx = contexts[i], .n_threads = 2};
+        snug_plan_item items[32];
+        size_t n_items;
+        uint64_t total;
+        snug_error err = {0};
+        cr_assert_eq(snug_context_plan(m, &cp, items, 32, &n_items, &total, &err), SNUG_OK, "%s", err.message);
+        uint64_t sum = 0;
+        bool has_kv = false;
+        for (size_t k = 0; k < n_items; k++) {
+            sum += items[k].bytes;
+            has_kv |= strcmp(items[k].name, "kv_cache") == 0;
+        }
+        cr_assert_eq(sum, total, "items add up to %llu, total says %llu", (unsigned long long)sum,
+                     (unsigned long long)total);
+        cr_assert(has_kv);
+        snug_context *ctx;
+        cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK, "%s", err.message);
+        cr_assert_eq(snug_context_arena_bytes(ctx), total);
+        cr_assert_eq(snug_context_arena_used_bytes(ctx), total, "carved %llu of a planned %llu",
+                     (unsigned long long)snug_context_arena_used_bytes(ctx), (unsigned long long)total);
+        snug_context_free(ctx);
+    }
+    snug_model_free(m);
+}
+
+/* The KV item follows the formula 2 (K and V) × layers × context × KV heads × head dim × 2 bytes (f16),
+ * computed here from the synthetic model's shape, not from the engine. */
+Test(context, kv_cache_item_matches_formula) {
+    snug_model *m = load(write_model("kv.gguf", SNUG_TYPE_F32));
+    snug_synth_params p = snug_synth_default_params();
+    uint64_t head_dim = (uint64_t)(p.n_embd / p.n_head);
+    snug_context_params cp = {.n_ctx = 256, .n_threads = 1};
+    snug_plan_item items[32];
+    size_t n_items;
+    uint64_t total;
+    cr_assert_eq(snug_context_plan(m, &cp, items, 32, &n_items, &total, NULL), SNUG_OK);
+    uint64_t want = 2ull * (uint64_t)p.n_layer * 256ull * (uint64_t)p.n_head_kv * head_dim * 2ull;
+    for (size_t k = 0; k < n_items; k++) {
+        if (strcmp(items[k].name, "kv_cache") == 0) cr_assert_eq(items[k].bytes, want);
+    }
+    snug_model_free(m);
+}
+
+Test(context, context_full_is_an_error_with_numbers) {
+    snug_model *m = load(write_model("full.gguf", SNUG_TYPE_F32));
+    snug_context_params cp = {.n_ctx = 8, .n_threads = 1};
+    snug_context *ctx;
+    snug_error err = {0};
+    cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK);
+    snug_token tokens[9] = {1, 3, 4, 5, 6, 7, 8, 9, 10};
+    cr_assert_eq(snug_context_decode(ctx, tokens, 6, &err), SNUG_OK);
+    cr_assert_eq(snug_context_decode(ctx, tokens, 3, &err), SNUG_E_CONTEXT_FULL);
+    cr_assert_not_null(strstr(err.message, "3 tokens do not fit"), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "6 of the context's 8"), "%s", err.message);
+    cr_assert_eq(snug_context_n_past(ctx), 6, "a refused batch must not change the cache");
+    cr_assert_eq(snug_context_decode(ctx, tokens, 2, &err), SNUG_OK);
+    snug_context_reset(ctx);
+    cr_assert_eq(snug_context_n_past(ctx), 0);
+    cr_assert_eq(snug_context_decode(ctx, tokens, 8, &err), SNUG_OK);
+    snug_context_free(ctx);
+    snug_model_free(m);
+}
+
+Test(context, out_of_vocabulary_token_is_refused) {
+    snug_model *m = load(write_model("oov.gguf", SNUG_TYPE_F32));
+    snug_context *ctx;
+    snug_error err = {0};
+    snug_context_params cp = {.n_ctx = 16, .n_threads = 1};
+    cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK);
+    snug_token bad[2] = {1, 320};
+    cr_assert_eq(snug_context_decode(ctx, bad, 2, &err), SNUG_E_ARGUMENT);
+    cr_assert_not_null(strstr(err.message, "token 320"), "%s", err.message);
+    cr_assert_null(snug_context_logits(ctx));
+    snug_context_free(ctx);
+    snug_model_free(m);
+}
+
+/* A NaN in the weights must surface as SNUG_E_NUMERIC, not as a sampled token. */
+Test(context, non_finite_logits_are_a_numeric_error) {
+    const char *path = write_model("nan.gguf", SNUG_TYPE_F32);
+    snug_gguf *g;
+    snug_error err = {0};
+    cr_assert_eq(snug_gguf_open(path, 0, &g, &err), SNUG_OK);
+    const snug_tensor_info *t = snug_gguf_find_tensor(g, "output_norm.weight");
+    cr_assert_not_null(t);
+    long at = (long)(snug_gguf_data_offset(g) + t->offset);
+    snug_gguf_close(g);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    float nan = NAN;
+    fseek(f, at, SEEK_SET);
+    fwrite(&nan, sizeof nan, 1, f);
+    fclose(f);
+
+    snug_model *m = load(path);
+    snug_context *ctx;
+    snug_context_params cp = {.n_ctx = 16, .n_threads = 1};
+    cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK);
+    snug_token tokens[2] = {1, 40};
+    cr_assert_eq(snug_context_decode(ctx, tokens, 2, &err), SNUG_E_NUMERIC);
+    cr_assert_not_null(strstr(err.message, "nan"), "%s", err.message);
+    snug_token out;
+    cr_assert_neq(snug_context_sample(ctx, &out, &err), SNUG_OK, "sampling after a numeric error must fail");
+    snug_context_free(ctx);
+    snug_model_free(m);
+}
+
+/* 1 and 2 threads, batch 1 and batch 16: identical logits, bit for bit (each output has one fixed summation order). */
+Test(context, results_identical_across_threads_and_batches) {
+    snug_model *m = load(write_model("threads.gguf", SNUG_TYPE_Q4_0));
+    snug_token tokens[12] = {1, 300, 260, 270, 280, 290, 3, 4, 5, 6, 7, 8};
+    float first[320];
+    int32_t configs[3][2] = {{1, 1}, {2, 16}, {2, 5}};
+    for (int c = 0; c < 3; c++) {
+        snug_context_params cp = {.n_ctx = 32, .n_threads = configs[c][0], .n_batch = configs[c][1]};
+        snug_context *ctx;
+        snug_error err = {0};
+        cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK);
+        cr_assert_eq(snug_context_decode(ctx, tokens, 12, &err), SNUG_OK, "%s", err.message);
+        const float *logits = snug_context_logits(ctx);
+        if (c == 0) {
+            memcpy(first, logits, sizeof first);
+        } else {
+            cr_assert(memcmp(first, logits, sizeof first) == 0, "threads %d batch %d changed the logits",
+                      configs[c][0], configs[c][1]);
+        }
+        snug_context_free(ctx);
+    }
+    snug_model_free(m);
+}
+
+Test(context, absurd_parameters_are_refused) {
+    snug_model *m = load(write_model("absurd.gguf", SNUG_TYPE_F32));
+    snug_context *ctx;
+    snug_error err = {0};
+    snug_context_params too_long = {.n_ctx = 1 << 30};
+    cr_assert_eq(snug_context_create(m, &too_long, &ctx, &err), SNUG_E_ARGUMENT);
+    snug_context_params threads = {.n_threads = 100000};
+    cr_assert_eq(snug_context_create(m, &threads, &ctx, &err), SNUG_E_ARGUMENT);
+    snug_context_params negative = {.n_batch = -3};
+    cr_assert_eq(snug_context_create(m, &negative, &ctx, &err), SNUG_E_ARGUMENT);
+    snug_model_free(m);
+}
+
+Test(context, header_only_file_cannot_run) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", test_tmp_path("header-only.gguf"));
+    snug_synth_params p = snug_synth_default_params();
+    p.header_only = true;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK);
+    snug_gguf *g;
+    cr_assert_eq(snug_gguf_open(path, SNUG_GGUF_ALLOW_MISSING_DATA, &g, &err), SNUG_OK, "%s", err.message);
+    cr_assert(!snug_gguf_data_complete(g));
+    snug_gguf_close(g);
+    snug_model *m;
+    cr_assert_eq(snug_model_load(path, &m, &err), SNUG_E_FORMAT);
+    cr_assert_not_null(strstr(err.message, "beyond the end of the file"), "%s", err.message);
+}
