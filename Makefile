@@ -16,7 +16,7 @@ VERSION  := 0.1.0
 CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -fPIC -fopenmp
-LDLIBS   += -lm
+LDLIBS   += -lhwloc -ljansson -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
@@ -48,7 +48,7 @@ $(BUILD)/libsnug.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/snug: $(CLI_OBJ) $(BUILD)/libsnug.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a -ljansson $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
 	@mkdir -p $(dir $@)

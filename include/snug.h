@@ -48,6 +48,59 @@ typedef struct snug_error {
 /* A short stable name for a status: "ok", "io", "format", "unsupported", "does-not-fit", … */
 const char *snug_status_name(snug_status status);
 
+/* ---- hardware ---------------------------------------------------------------------------------------------- */
+
+/* What this machine offers: the CPU, its caches, and the memory this process may use now. */
+enum {
+    SNUG_HW_CPU_NAME_BYTES = 128,
+    SNUG_HW_FEATURES_BYTES = 256,
+    SNUG_HW_NOTE_BYTES = 192,
+    SNUG_HW_CACHE_LEVELS = 3, /* L1 data, L2, L3 */
+};
+
+typedef struct snug_hw_report {
+    char cpu_name[SNUG_HW_CPU_NAME_BYTES];  /* "AMD EPYC 9654 96-Core Processor"; "unknown CPU" if nothing says */
+    int32_t cores;                          /* physical cores this process may run on */
+    int32_t threads;                        /* logical processors (hardware threads) this process may run on */
+    char features[SNUG_HW_FEATURES_BYTES];  /* SIMD extensions CPU and OS support, space-separated: "sse2 … avx2" */
+    uint64_t cache_bytes[SNUG_HW_CACHE_LEVELS]; /* size of one L1d / L2 / L3 cache; 0 when unknown or absent */
+    int32_t cache_count[SNUG_HW_CACHE_LEVELS];  /* how many of each the machine has */
+    const char *topology_source;            /* "hwloc", or "sysconf" when hwloc could not load a topology */
+    char topology_note[SNUG_HW_NOTE_BYTES]; /* why the sysconf fallback was used; empty with hwloc */
+    uint64_t memory_total_bytes;            /* RAM, lowered to the cgroup limit when there is one */
+    uint64_t memory_available_bytes;        /* what can be allocated now (the smaller of meminfo and cgroup room) */
+    uint64_t memory_cgroup_limit_bytes;     /* the tightest cgroup memory limit; 0 when there is none */
+    const char *memory_source;              /* what set memory_available_bytes: "meminfo", "cgroup v2", "cgroup v1" */
+    int32_t cuda_devices;                   /* CUDA devices found; -1 when the CUDA backend is not built */
+} snug_hw_report;
+
+/* Probes the host. SNUG_E_IO when /proc/meminfo cannot be read; a topology hwloc cannot load is not an error (the
+ * report falls back to sysconf and says so in topology_source / topology_note). */
+snug_status snug_hw_probe(snug_hw_report *out, snug_error *err);
+
+/* A machine a plan can target: the detected host, or a profile of a machine snug cannot touch (docs/devices.md lists
+ * every profile with the source of each number). */
+typedef struct snug_device_info {
+    char name[64];                 /* "host", "apple-m2-16g", "nvidia-rtx-4090" */
+    char description[96];          /* "Apple M2, 16 GB unified memory" */
+    const char *kind;              /* "cpu", "metal", "cuda" */
+    uint64_t memory_bytes;         /* RAM (unified memory) or VRAM */
+    uint64_t available_bytes;      /* detected for the host; = memory_bytes for a profile */
+    const char *memory_source;     /* "meminfo", "cgroup v2", "cgroup v1", "profile" */
+    double working_set_fraction;   /* share of memory a GPU may use (Metal's recommendedMaxWorkingSetSize); 1 else */
+    uint64_t usable_bytes;         /* available × working-set fraction, before the planner's headroom */
+    uint32_t onchip_default_bytes; /* shared / threadgroup memory per workgroup without opting in; 0: no GPU */
+    uint32_t onchip_optin_bytes;   /* the most a kernel may opt in to (CUDA); = default where there is no opt-in */
+} snug_device_info;
+
+/* The profile table, in a stable order ("host" is not in it: see snug_device_lookup). */
+size_t snug_device_profile_count(void);
+/* False past the end. */
+bool snug_device_profile_get(size_t index, snug_device_info *out);
+/* A profile by name, or "host" (probed now). SNUG_E_ARGUMENT for an unknown name, with the nearest names in the
+ * hint; SNUG_E_IO when "host" memory cannot be read. */
+snug_status snug_device_lookup(const char *name, snug_device_info *out, snug_error *err);
+
 /* ---- GGUF files: inspection ----------------------------------------------------------------------------------- */
 
 typedef struct snug_gguf snug_gguf;
@@ -182,31 +235,89 @@ typedef struct snug_model_desc {
 
 void snug_model_describe(const snug_model *model, snug_model_desc *out);
 
+/* KV cache element types. AUTO is f16, switching to q8_0 when that is what reaches the requested context. */
+typedef enum snug_kv_type {
+    SNUG_KV_AUTO = 0,
+    SNUG_KV_F16 = 1,
+    SNUG_KV_Q8_0 = 2, /* 34 bytes per 32 values: 17/32 of f16 */
+    SNUG_KV_F32 = 3,
+} snug_kv_type;
+
+/* Context lengths: 0 asks for the default policy, SNUG_CTX_MAX for the largest that fits (up to the trained one). */
+enum { SNUG_CTX_DEFAULT = 0, SNUG_CTX_MAX = -1 };
+
+/* What a caller asks of a plan and a context. Zero-initialised fields take the defaults. */
 typedef struct snug_context_params {
-    int32_t n_ctx;            /* 0: min(trained context, SNUG_DEFAULT_CTX) */
+    int32_t n_ctx;            /* SNUG_CTX_DEFAULT: min(trained, 8192) if it fits, else the largest multiple of 256
+                                 that does; SNUG_CTX_MAX: the largest that fits; N: exactly N or refused */
+    snug_kv_type kv_type;     /* SNUG_KV_AUTO (f16, or q8_0 to reach the context) */
+    int32_t n_parallel;       /* sequences sharing the KV cache; 0: 1 */
     int32_t n_batch;          /* tokens per prefill step; 0: default */
     int32_t n_threads;        /* 0: all online processors */
     uint64_t max_input_bytes; /* longest text that snug_context_tokenize must accept; 0: default */
+    const char *device;       /* NULL or "host": this machine as detected; else a device profile name */
+    uint64_t mem_limit_bytes; /* 0: none; else memory is min(available, this) (--mem) */
+    bool headroom_set;        /* false: headroom = max(5% of memory, 512 MiB) */
+    uint64_t headroom_bytes;  /* kept free of the budget when headroom_set */
 } snug_context_params;
 
 enum {
     SNUG_DEFAULT_CTX = 8192,
     SNUG_DEFAULT_BATCH = 256,
-    SNUG_DEFAULT_MAX_INPUT_BYTES = 65536,
+    SNUG_DEFAULT_MAX_INPUT_BYTES = 16384,
+    SNUG_CTX_STEP = 256, /* contexts chosen by the policy are multiples of this */
 };
 
-/* One line of the memory plan of a context. */
+/* ---- the memory plan ------------------------------------------------------------------------------------------ */
+
+typedef struct snug_plan snug_plan;
+
+/* Plans a model from its GGUF header alone (works on header-only files). A plan that does not fit is still a
+ * successful result: check snug_plan_fits and snug_plan_refusal. */
+snug_status snug_plan_create(const snug_gguf *gguf, const snug_context_params *params, snug_plan **out,
+                             snug_error *err);
+void snug_plan_free(snug_plan *plan);
+
+bool snug_plan_fits(const snug_plan *plan);
+int32_t snug_plan_n_ctx(const snug_plan *plan);
+const char *snug_plan_kv_type_name(const snug_plan *plan); /* "f16", "q8_0", "f32" */
+uint64_t snug_plan_total_bytes(const snug_plan *plan);
+uint64_t snug_plan_budget_bytes(const snug_plan *plan);
+uint64_t snug_plan_arena_bytes(const snug_plan *plan); /* what snug_context_create will allocate, exactly */
+uint64_t snug_plan_anon_bytes(const snug_plan *plan);  /* arena + host tables + runtime overhead */
+
 typedef struct snug_plan_item {
-    const char *name; /* "kv_cache", "activations", "logits", … */
+    const char *name;      /* "weights_q4_k", "kv_cache", "activations", "logits", "tokenizer_tables", … */
+    const char *device;    /* "cpu", "metal", "cuda", "host" */
+    const char *residency; /* "mmap" (file pages) or "anon" */
     uint64_t bytes;
 } snug_plan_item;
 
-/* Computes the memory plan of a context without allocating anything. Items are written to `items` (up to `cap`);
- * the count is returned in *n_items and the arena total in *total_bytes. */
-snug_status snug_context_plan(const snug_model *model, const snug_context_params *params, snug_plan_item *items,
-                              size_t cap, size_t *n_items, uint64_t *total_bytes, snug_error *err);
+size_t snug_plan_item_count(const snug_plan *plan);
+snug_plan_item snug_plan_item_at(const snug_plan *plan, size_t index);
+/* Bytes of the named item, 0 if absent. */
+uint64_t snug_plan_item_bytes(const snug_plan *plan, const char *name);
 
-/* Plans, then allocates exactly the plan (one arena). Nothing is allocated after this returns. */
+/* Fills err with SNUG_E_DOES_NOT_FIT naming the overflowing item, needed vs available, and the best alternative.
+ * Returns SNUG_OK (and leaves err alone) when the plan fits. */
+snug_status snug_plan_refusal(const snug_plan *plan, snug_error *err);
+
+/* One line: "plan: context 8192, KV f16, total 6.9 GiB of a 9.9 GiB budget, fits". */
+void snug_plan_summary(const snug_plan *plan, char *out, size_t cap);
+/* The full report as an aligned table, or as the stable JSON documented in docs/plan.md. malloc'd; free() it. */
+char *snug_plan_render_text(const snug_plan *plan);
+char *snug_plan_render_json(const snug_plan *plan);
+
+/* ---- contexts --------------------------------------------------------------------------------------------------- */
+
+/* Creates a context that allocates exactly `plan` (which must fit and come from this model's file). */
+snug_status snug_context_create_planned(snug_model *model, const snug_plan *plan, snug_context **out,
+                                        snug_error *err);
+/* The context's plan (owned by the context). */
+const snug_plan *snug_context_get_plan(const snug_context *ctx);
+
+/* Plans against the host (or params->device), refuses with SNUG_E_DOES_NOT_FIT when the plan does not fit, then
+ * allocates exactly the plan (one arena). Nothing is allocated after this returns. */
 snug_status snug_context_create(snug_model *model, const snug_context_params *params, snug_context **out,
                                 snug_error *err);
 void snug_context_free(snug_context *ctx);

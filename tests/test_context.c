@@ -12,10 +12,18 @@
 #include "snug.h"
 #include "support/support.h"
 
+/* The tiny default shape, with heads of 32 so that q8_0 KV (whole 32-element blocks per head) applies. */
+static snug_synth_params test_shape(void) {
+    snug_synth_params p = snug_synth_default_params();
+    p.n_head = 2;
+    p.n_head_kv = 1;
+    return p;
+}
+
 static const char *write_model(const char *name, uint32_t type) {
     static char path[4096];
     snprintf(path, sizeof path, "%s", test_tmp_path(name));
-    snug_synth_params p = snug_synth_default_params();
+    snug_synth_params p = test_shape();
     p.weight_type = type;
     p.embd_type = type;
     snug_error err = {0};
@@ -30,49 +38,64 @@ static snug_model *load(const char *path) {
     return m;
 }
 
+static snug_plan *plan_for(snug_model *m, const snug_context_params *cp) {
+    snug_plan *plan;
+    snug_error err = {0};
+    cr_assert_eq(snug_plan_create(snug_model_gguf(m), cp, &plan, &err), SNUG_OK, "%s", err.message);
+    cr_assert(snug_plan_fits(plan));
+    return plan;
+}
+
 Test(context, arena_equals_plan_byte_for_byte) {
     snug_model *m = load(write_model("plan.gguf", SNUG_TYPE_Q8_0));
     int32_t contexts[] = {1, 17, 256};
+    snug_kv_type kv_types[] = {SNUG_KV_F16, SNUG_KV_Q8_0, SNUG_KV_F32};
     for (size_t i = 0; i < sizeof contexts / sizeof *contexts; i++) {
-        snug_context_params cp = {.n_ctx = contexts[i], .n_threads = 2};
-        snug_plan_item items[32];
-        size_t n_items;
-        uint64_t total;
-        snug_error err = {0};
-        cr_assert_eq(snug_context_plan(m, &cp, items, 32, &n_items, &total, &err), SNUG_OK, "%s", err.message);
-        uint64_t sum = 0;
-        bool has_kv = false;
-        for (size_t k = 0; k < n_items; k++) {
-            sum += items[k].bytes;
-            has_kv |= strcmp(items[k].name, "kv_cache") == 0;
+        snug_context_params cp = {.n_ctx = contexts[i], .n_threads = 2, .kv_type = kv_types[i]};
+        snug_plan *plan = plan_for(m, &cp);
+        uint64_t arena_items = 0, all = 0;
+        const char *arena_names[] = {"kv_cache", "activations", "attention_scratch", "matmul_scratch", "logits",
+                                     "token_ids", "tokenizer_scratch", "sampler"};
+        for (size_t k = 0; k < sizeof arena_names / sizeof *arena_names; k++) {
+            uint64_t bytes = snug_plan_item_bytes(plan, arena_names[k]);
+            cr_assert_gt(bytes, 0, "item %s missing", arena_names[k]);
+            arena_items += bytes;
         }
-        cr_assert_eq(sum, total, "items add up to %llu, total says %llu", (unsigned long long)sum,
-                     (unsigned long long)total);
-        cr_assert(has_kv);
+        for (size_t k = 0; k < snug_plan_item_count(plan); k++) all += snug_plan_item_at(plan, k).bytes;
+        cr_assert_eq(arena_items, snug_plan_arena_bytes(plan), "arena items add up to %llu, the arena is %llu",
+                     (unsigned long long)arena_items, (unsigned long long)snug_plan_arena_bytes(plan));
+        cr_assert_eq(all, snug_plan_total_bytes(plan), "items add up to %llu, total says %llu", (unsigned long long)all,
+                     (unsigned long long)snug_plan_total_bytes(plan));
         snug_context *ctx;
-        cr_assert_eq(snug_context_create(m, &cp, &ctx, &err), SNUG_OK, "%s", err.message);
-        cr_assert_eq(snug_context_arena_bytes(ctx), total);
-        cr_assert_eq(snug_context_arena_used_bytes(ctx), total, "carved %llu of a planned %llu",
-                     (unsigned long long)snug_context_arena_used_bytes(ctx), (unsigned long long)total);
+        snug_error err = {0};
+        cr_assert_eq(snug_context_create_planned(m, plan, &ctx, &err), SNUG_OK, "%s", err.message);
+        cr_assert_eq(snug_context_arena_bytes(ctx), snug_plan_arena_bytes(plan));
+        cr_assert_eq(snug_context_arena_used_bytes(ctx), snug_plan_arena_bytes(plan), "carved %llu of a planned %llu",
+                     (unsigned long long)snug_context_arena_used_bytes(ctx),
+                     (unsigned long long)snug_plan_arena_bytes(plan));
         snug_context_free(ctx);
+        snug_plan_free(plan);
     }
     snug_model_free(m);
 }
 
-/* The KV item follows the formula 2 (K and V) × layers × context × KV heads × head dim × 2 bytes (f16),
- * computed here from the synthetic model's shape, not from the engine. */
+/* The KV item follows the formula 2 (K and V) × layers × context × KV heads × head dim × bytes per element,
+ * computed here from the synthetic model's shape, not from the engine; q8_0 is 34 bytes per 32 elements. */
 Test(context, kv_cache_item_matches_formula) {
     snug_model *m = load(write_model("kv.gguf", SNUG_TYPE_F32));
-    snug_synth_params p = snug_synth_default_params();
+    snug_synth_params p = test_shape();
     uint64_t head_dim = (uint64_t)(p.n_embd / p.n_head);
-    snug_context_params cp = {.n_ctx = 256, .n_threads = 1};
-    snug_plan_item items[32];
-    size_t n_items;
-    uint64_t total;
-    cr_assert_eq(snug_context_plan(m, &cp, items, 32, &n_items, &total, NULL), SNUG_OK);
-    uint64_t want = 2ull * (uint64_t)p.n_layer * 256ull * (uint64_t)p.n_head_kv * head_dim * 2ull;
-    for (size_t k = 0; k < n_items; k++) {
-        if (strcmp(items[k].name, "kv_cache") == 0) cr_assert_eq(items[k].bytes, want);
+    uint64_t elements = 2ull * (uint64_t)p.n_layer * 256ull * (uint64_t)p.n_head_kv * head_dim;
+    struct {
+        snug_kv_type kv;
+        uint64_t bytes;
+    } cases[] = {{SNUG_KV_F16, elements * 2}, {SNUG_KV_F32, elements * 4}, {SNUG_KV_Q8_0, elements / 32 * 34}};
+    for (size_t i = 0; i < 3; i++) {
+        snug_context_params cp = {.n_ctx = 256, .n_threads = 1, .kv_type = cases[i].kv};
+        snug_plan *plan = plan_for(m, &cp);
+        cr_assert_eq(snug_plan_item_bytes(plan, "kv_cache"), cases[i].bytes, "kv %d: %llu", cases[i].kv,
+                     (unsigned long long)snug_plan_item_bytes(plan, "kv_cache"));
+        snug_plan_free(plan);
     }
     snug_model_free(m);
 }
@@ -170,6 +193,9 @@ Test(context, absurd_parameters_are_refused) {
     snug_context *ctx;
     snug_error err = {0};
     snug_context_params too_long = {.n_ctx = 1 << 30};
+    snug_context_params huge_ctx = {.n_ctx = 1 << 24, .mem_limit_bytes = 256ull << 20, .headroom_set = true};
+    cr_assert_eq(snug_context_create(m, &huge_ctx, &ctx, &err), SNUG_E_DOES_NOT_FIT, "16M tokens of KV in 256 MiB");
+    cr_assert_not_null(strstr(err.message, "kv_cache"), "%s", err.message);
     cr_assert_eq(snug_context_create(m, &too_long, &ctx, &err), SNUG_E_ARGUMENT);
     snug_context_params threads = {.n_threads = 100000};
     cr_assert_eq(snug_context_create(m, &threads, &ctx, &err), SNUG_E_ARGUMENT);

@@ -140,10 +140,11 @@ Test(golden, full_context_stops_generation) {
 Test(golden, absurd_options_are_refused) {
     const char *model = test_shared_file("models/stories260K.gguf");
     const char *cases[][3] = {
-        {"--ctx", "0", "--ctx must be a positive"}, {"--ctx", "99999999999", "--ctx must be a positive"},
+        {"--ctx", "0", "--ctx must be a number"}, {"--ctx", "99999999999", "--ctx must be a number"},
         {"--top-p", "1.5", "--top-p must be"},      {"--temp", "-1", "--temp must be"},
         {"--threads", "0", "--threads must be"},    {"-n", "abc", "-n must be"},
-        {"--ctx", "100000000", "context length"},
+        {"--ctx", "100000000", "--ctx must be a number"}, {"--kv", "q4", "--kv must be"},
+        {"--mem", "lots", "--mem must be a size"}, {"--device", "apple-m9", "unknown device profile 'apple-m9'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[] = {test_snug_bin(), "run", model, cases[i][0], cases[i][1], NULL};

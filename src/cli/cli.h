@@ -30,10 +30,19 @@ bool cli_parse_i64(const char *text, int64_t min, int64_t max, int64_t *out);
 bool cli_parse_u64(const char *text, uint64_t *out);
 bool cli_parse_f32(const char *text, float min, float max, float *out);
 
+/* A byte size with an optional unit (see plan_options.c). */
+bool cli_parse_bytes(const char *text, uint64_t *out);
+/* Parses one of the plan options (--ctx, --kv, --parallel, --batch, --threads, --device, --mem, --headroom) into p.
+ * Returns -1 if `option` is not one of them, else an exit code (SNUG_EXIT_OK when parsed). */
+int cli_parse_plan_option(const char *command, const char *option, const char *value, snug_context_params *p);
+const char *cli_plan_options_help(void);
+
 /* Monotonic seconds. */
 double cli_now_s(void);
 
 int cli_run(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_hw(int argc, char **argv);
+int cli_plan(int argc, char **argv);
 
 #endif

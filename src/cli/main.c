@@ -13,6 +13,8 @@ static void usage(FILE *out) {
             "commands:\n"
             "  run MODEL [-p PROMPT] [-n N] …   generate text (streamed to stdout)\n"
             "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
+            "  hw [--profiles] [--json]        this machine (CPU, caches, memory) or the device profiles\n"
+            "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
             "\n"
             "'snug COMMAND --help' describes a command's options.\n"
             "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
@@ -26,6 +28,8 @@ int main(int argc, char **argv) {
     const char *command = argv[1];
     if (strcmp(command, "run") == 0) return cli_run(argc - 1, argv + 1);
     if (strcmp(command, "info") == 0) return cli_info(argc - 1, argv + 1);
+    if (strcmp(command, "hw") == 0) return cli_hw(argc - 1, argv + 1);
+    if (strcmp(command, "plan") == 0) return cli_plan(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return SNUG_EXIT_OK;

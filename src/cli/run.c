@@ -36,10 +36,10 @@ static void run_usage(FILE *out) {
             "  --repeat-penalty R     penalise recently seen tokens; 1 = off (default 1.0)\n"
             "  --repeat-last-n N      how many recent tokens the penalty looks at (default 64)\n"
             "  --seed S               random seed (default: from the clock; printed on stderr)\n"
-            "  --ctx N                context length in tokens (default: min(trained context, %d))\n"
-            "  --batch N              prompt tokens per forward step (default %d)\n"
-            "  --threads N            compute threads (default: all processors)\n",
-            SNUG_DEFAULT_CTX, SNUG_DEFAULT_BATCH);
+            "%s"
+            "\n"
+            "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3.\n",
+            cli_plan_options_help());
 }
 
 /* Parses argv into opts; returns -1 to continue, or an exit code. */
@@ -82,46 +82,15 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         } else if (strcmp(a, "--seed") == 0) {
             if (!cli_parse_u64(v, &o->sampling.seed)) return cli_usage_error("run", "--seed must be a non-negative integer, got '%s'", v);
             o->seed_given = true;
-        } else if (strcmp(a, "--ctx") == 0 || strcmp(a, "-c") == 0) {
-            if (!cli_parse_i64(v, 1, INT32_MAX, &n)) return cli_usage_error("run", "--ctx must be a positive number of tokens, got '%s'", v);
-            o->context.n_ctx = (int32_t)n;
-        } else if (strcmp(a, "--batch") == 0 || strcmp(a, "-b") == 0) {
-            if (!cli_parse_i64(v, 1, INT32_MAX, &n)) return cli_usage_error("run", "--batch must be a positive number of tokens, got '%s'", v);
-            o->context.n_batch = (int32_t)n;
-        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
-            if (!cli_parse_i64(v, 1, 1024, &n)) return cli_usage_error("run", "--threads must be in 1..1024, got '%s'", v);
-            o->context.n_threads = (int32_t)n;
         } else {
-            return cli_usage_error("run", "unknown option '%s'", a);
+            int code = cli_parse_plan_option("run", a, v, &o->context);
+            if (code < 0) return cli_usage_error("run", "unknown option '%s'", a);
+            if (code != SNUG_EXIT_OK) return code;
         }
     }
     if (!o->model_path) return cli_usage_error("run", "no model file given");
     if (!o->seed_given) o->sampling.seed = (uint64_t)time(NULL);
     return -1;
-}
-
-static void format_mib(char *buf, size_t cap, uint64_t bytes) {
-    snprintf(buf, cap, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
-}
-
-/* One line on stderr: what the plan holds. */
-static void print_plan_summary(const snug_model *model, const snug_context_params *params, const snug_context *ctx) {
-    snug_plan_item items[32];
-    size_t n_items = 0;
-    uint64_t total = 0;
-    if (snug_context_plan(model, params, items, 32, &n_items, &total, NULL) != SNUG_OK) return;
-    snug_model_desc d;
-    snug_model_describe(model, &d);
-    char total_s[32], weights_s[32];
-    format_mib(total_s, sizeof total_s, snug_context_arena_bytes(ctx));
-    format_mib(weights_s, sizeof weights_s, d.weight_bytes);
-    fprintf(stderr, "snug: plan: context %d, KV f16, arena %s (", snug_context_n_ctx(ctx), total_s);
-    for (size_t i = 0; i < n_items && i < 32; i++) {
-        char item_s[32];
-        format_mib(item_s, sizeof item_s, items[i].bytes);
-        fprintf(stderr, "%s%s %s", i ? ", " : "", items[i].name, item_s);
-    }
-    fprintf(stderr, "), weights %s mapped\n", weights_s);
 }
 
 int cli_run(int argc, char **argv) {
@@ -138,9 +107,16 @@ int cli_run(int argc, char **argv) {
     snug_model_describe(model, &desc);
     size_t prompt_bytes = o.prompt ? strlen(o.prompt) : 0;
     if (prompt_bytes > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = prompt_bytes;
-    if (snug_context_create(model, &o.context, &ctx, &err) != SNUG_OK) goto fail;
+    snug_plan *plan = NULL;
+    if (snug_plan_create(snug_model_gguf(model), &o.context, &plan, &err) != SNUG_OK) goto fail;
+    char summary[512];
+    snug_plan_summary(plan, summary, sizeof summary);
+    fprintf(stderr, "snug: %s\n", summary);
+    snug_status st = snug_plan_fits(plan) ? snug_context_create_planned(model, plan, &ctx, &err)
+                                          : snug_plan_refusal(plan, &err);
+    snug_plan_free(plan);
+    if (st != SNUG_OK) goto fail;
     double t_loaded = cli_now_s();
-    print_plan_summary(model, &o.context, ctx);
     if (snug_context_sampler_init(ctx, &o.sampling, &err) != SNUG_OK) goto fail;
     if (!o.seed_given && o.sampling.temperature > 0) fprintf(stderr, "snug: seed %llu\n", (unsigned long long)o.sampling.seed);
 

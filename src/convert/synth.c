@@ -116,21 +116,25 @@ snug_status snug_synth_write(const char *path, const snug_synth_params *p, snug_
     const int64_t E = p->n_embd, F = p->n_ff, hd = p->n_embd / p->n_head;
     const int64_t q_dim = (int64_t)p->n_head * hd, kv_dim = (int64_t)p->n_head_kv * hd;
     snug_gguf_writer *w = s.w;
-    bool ok = snug_gguf_writer_string(w, "general.architecture", "llama") &&
+    const char *arch = p->architecture ? p->architecture : "llama";
+    char key[128];
+#define ARCH_KEY(name) (snprintf(key, sizeof key, "%s." name, arch), key)
+    bool ok = snug_gguf_writer_string(w, "general.architecture", arch) &&
               snug_gguf_writer_string(w, "general.name", "snug synthetic") &&
-              snug_gguf_writer_u32(w, "llama.context_length", (uint32_t)p->n_ctx_train) &&
-              snug_gguf_writer_u32(w, "llama.embedding_length", (uint32_t)E) &&
-              snug_gguf_writer_u32(w, "llama.block_count", (uint32_t)p->n_layer) &&
-              snug_gguf_writer_u32(w, "llama.feed_forward_length", (uint32_t)F) &&
-              snug_gguf_writer_u32(w, "llama.attention.head_count", (uint32_t)p->n_head) &&
-              snug_gguf_writer_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_head_kv) &&
-              snug_gguf_writer_u32(w, "llama.rope.dimension_count", (uint32_t)hd) &&
-              snug_gguf_writer_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    if (ok && p->rope_freq_base > 0) ok = snug_gguf_writer_f32(w, "llama.rope.freq_base", p->rope_freq_base);
+              snug_gguf_writer_u32(w, ARCH_KEY("context_length"), (uint32_t)p->n_ctx_train) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("embedding_length"), (uint32_t)E) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("block_count"), (uint32_t)p->n_layer) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)F) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)p->n_head) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)p->n_head_kv) &&
+              snug_gguf_writer_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)hd) &&
+              snug_gguf_writer_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (ok && p->rope_freq_base > 0) ok = snug_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), p->rope_freq_base);
     if (ok && p->rope_scale_linear > 0) {
-        ok = snug_gguf_writer_string(w, "llama.rope.scaling.type", "linear") &&
-             snug_gguf_writer_f32(w, "llama.rope.scaling.factor", p->rope_scale_linear);
+        ok = snug_gguf_writer_string(w, ARCH_KEY("rope.scaling.type"), "linear") &&
+             snug_gguf_writer_f32(w, ARCH_KEY("rope.scaling.factor"), p->rope_scale_linear);
     }
+#undef ARCH_KEY
     ok = ok && add_vocabulary(w, p->n_vocab);
     /* Scales keep activations O(1): matrices ~ 1/sqrt(n_in), norms around 1. */
     uint32_t embd_type = p->embd_type;

@@ -13,6 +13,7 @@
 #include "snug.h"
 
 typedef struct snug_synth_params {
+    const char *architecture; /* NULL: "llama"; other names give the same tensors under "<arch>." keys (for plans) */
     int32_t n_vocab; /* at least 259: unk, bos, eos and 256 byte tokens */
     int32_t n_embd;
     int32_t n_layer;

@@ -1,0 +1,142 @@
+/* device.c — the detected host as a device, usable memory, and the public device API (device.h, snug.h).
+ *
+ * The profile table lives in profiles.c; this file turns a snug_device (internal) into a snug_device_info (public)
+ * and resolves names, with "host" meaning the machine we run on, probed at the time of the call.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/error.h"
+#include "plan/device.h"
+#include "plan/hw.h"
+#include "plan/memory.h"
+
+/* How many similar names an "unknown device" error suggests, and how alike a name must be to be suggested
+ * (characters of common prefix; "apple-" alone is not a suggestion). */
+#define SUGGEST_MAX 4
+#define SUGGEST_MIN_PREFIX 7
+
+uint64_t snug_device_usable_bytes(const snug_device *d) {
+    if (d->gpu_working_set_fraction >= 1.0) return d->available_bytes;
+    if (!(d->gpu_working_set_fraction > 0.0)) return 0;
+    return (uint64_t)((double)d->available_bytes * d->gpu_working_set_fraction);
+}
+
+const char *snug_device_kind_name(snug_device_kind kind) {
+    switch (kind) {
+    case SNUG_DEVICE_CPU: return "cpu";
+    case SNUG_DEVICE_METAL: return "metal";
+    case SNUG_DEVICE_CUDA: return "cuda";
+    }
+    return "?";
+}
+
+bool snug_device_host(snug_device *out) {
+    snug_memory_info mem;
+    if (!snug_memory_probe(&mem)) return false;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "host");
+    char cpu[SNUG_HW_CPU_NAME_BYTES];
+    snug_cpu_name(cpu, sizeof cpu);
+    snprintf(out->description, sizeof out->description, "this machine: %.80s", cpu);
+    out->kind = SNUG_DEVICE_CPU;
+    out->memory_bytes = mem.total_bytes;
+    out->available_bytes = mem.available_bytes;
+    out->memory_source = mem.source;
+    out->gpu_working_set_fraction = 1.0;
+    out->onchip_default_bytes = 0;
+    out->onchip_optin_bytes = 0;
+    return true;
+}
+
+bool snug_device_resolve(const char *name, snug_device *out) {
+    if (name && strcasecmp(name, "host") == 0) return snug_device_host(out);
+    const snug_device *profile = snug_device_profile_find(name);
+    if (!profile) return false;
+    *out = *profile;
+    return true;
+}
+
+static void to_info(const snug_device *d, snug_device_info *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", d->name);
+    snprintf(out->description, sizeof out->description, "%s", d->description);
+    out->kind = snug_device_kind_name(d->kind);
+    out->memory_bytes = d->memory_bytes;
+    out->available_bytes = d->available_bytes;
+    out->memory_source = d->memory_source;
+    out->working_set_fraction = d->gpu_working_set_fraction;
+    out->usable_bytes = snug_device_usable_bytes(d);
+    out->onchip_default_bytes = d->onchip_default_bytes;
+    out->onchip_optin_bytes = d->onchip_optin_bytes;
+}
+
+size_t snug_device_profile_count(void) {
+    size_t n = 0;
+    while (snug_device_profile_at((int)n)) n++;
+    return n;
+}
+
+bool snug_device_profile_get(size_t index, snug_device_info *out) {
+    const snug_device *d = index < snug_device_profile_count() ? snug_device_profile_at((int)index) : NULL;
+    if (!d) return false;
+    to_info(d, out);
+    return true;
+}
+
+static size_t common_prefix(const char *a, const char *b) {
+    size_t n = 0;
+    while (a[n] && b[n] && (a[n] | 0x20) == (b[n] | 0x20)) n++;
+    return n;
+}
+
+/* How much a profile name looks like what the user typed: containing it beats any shared prefix. */
+static size_t likeness(const char *candidate, const char *typed) {
+    if (strcasestr(candidate, typed)) return strlen(typed) + SUGGEST_MIN_PREFIX;
+    return common_prefix(candidate, typed);
+}
+
+/* Writes up to SUGGEST_MAX of the profile names most like `typed`, comma-separated; empty when none is close. */
+static void suggest_names(const char *typed, char *out, size_t cap) {
+    out[0] = '\0';
+    size_t best = 0;
+    for (int i = 0; snug_device_profile_at(i); i++) {
+        size_t score = likeness(snug_device_profile_at(i)->name, typed);
+        if (score > best) best = score;
+    }
+    if (best < SUGGEST_MIN_PREFIX) return;
+    size_t len = 0;
+    int shown = 0;
+    for (int i = 0; snug_device_profile_at(i) && shown < SUGGEST_MAX; i++) {
+        const char *candidate = snug_device_profile_at(i)->name;
+        if (likeness(candidate, typed) != best) continue;
+        int w = snprintf(out + len, cap - len, "%s%s", shown ? ", " : "", candidate);
+        if (w < 0 || (size_t)w >= cap - len) break;
+        len += (size_t)w;
+        shown++;
+    }
+}
+
+snug_status snug_device_lookup(const char *name, snug_device_info *out, snug_error *err) {
+    if (!name || !name[0]) return snug_fail(err, SNUG_E_ARGUMENT, "no device name given");
+    snug_device d;
+    if (strcasecmp(name, "host") == 0) {
+        if (!snug_device_host(&d)) {
+            return snug_fail(err, SNUG_E_IO, "cannot read /proc/meminfo: the host's memory is unknown");
+        }
+    } else if (!snug_device_resolve(name, &d)) {
+        snug_fail(err, SNUG_E_ARGUMENT, "unknown device '%.64s' (%zu profiles and 'host' are known)", name,
+                  snug_device_profile_count());
+        char similar[160];
+        suggest_names(name, similar, sizeof similar);
+        if (similar[0]) {
+            snug_hint(err, "did you mean %s? 'snug hw --profiles' lists them all", similar);
+        } else {
+            snug_hint(err, "'snug hw --profiles' lists the known devices");
+        }
+        return SNUG_E_ARGUMENT;
+    }
+    to_info(&d, out);
+    return SNUG_OK;
+}

@@ -1,0 +1,603 @@
+/* plan.c — building the memory plan from a GGUF header (see plan.h and DESIGN.md, "The planner").
+ *
+ * The same function (build_lines) sizes every buffer for a candidate (context, KV type, parallel sequences), so the
+ * context policy can try candidates cheaply and the engine later carves exactly the buffers of the chosen one.
+ * Context policy: the default is min(trained, 8192) when it fits, else the largest multiple of 256 that does;
+ * SNUG_CTX_MAX is the largest that fits up to the trained context; an explicit context is honoured exactly or the
+ * plan does not fit. KV auto is f16, switching to q8_0 when that is what reaches the requested context.
+ */
+#include "plan/plan.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "base/error.h"
+#include "base/units.h"
+#include "engine/sampler.h"
+#include "gguf/gguf.h"
+#include "gguf/types.h"
+#include "model/hparams.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
+#include "plan/memory.h"
+
+#define MIB (1024.0 * 1024.0)
+#define GIB (1024.0 * 1024.0 * 1024.0)
+/* Default headroom: max(5% of memory, 512 MiB) (DESIGN.md, "Budget"). */
+#define HEADROOM_FRACTION 0.05
+#define HEADROOM_MIN_BYTES (512ull << 20)
+/* Request limits: beyond any real model; small enough that no size computed from them overflows. */
+#define MAX_CTX_REQUEST (1 << 24)
+#define MAX_PARALLEL 256
+#define MAX_THREADS 1024
+#define MAX_INPUT_BYTES_LIMIT (1ull << 28)
+/* Bits per weight of common download types, for the "smaller weight type" alternative: Q8_0 and Q4_0 from their
+ * block sizes (34 and 18 bytes per 32 weights); Q4_K_M is a mix of Q4_K (4.5) and Q6_K (6.5625) whose files average
+ * about 4.85 bits per weight (llama.cpp's quantize table lists 7B models at 4.07 GB for 6.74 B weights → 4.83). */
+static const struct {
+    const char *name;
+    double bits_per_weight;
+} smaller_types[] = {{"Q8_0", 8.5}, {"Q4_K_M", 4.85}, {"Q4_0", 4.5}};
+
+static uint32_t kv_type_id(snug_kv_type kv) {
+    switch (kv) {
+    case SNUG_KV_Q8_0: return SNUG_TYPE_Q8_0;
+    case SNUG_KV_F32: return SNUG_TYPE_F32;
+    default: return SNUG_TYPE_F16;
+    }
+}
+
+static const char *kv_type_label(uint32_t type) {
+    return type == SNUG_TYPE_Q8_0 ? "q8_0" : type == SNUG_TYPE_F32 ? "f32" : "f16";
+}
+
+static const char *device_label(const snug_device *d) {
+    return d->kind == SNUG_DEVICE_METAL ? "metal" : d->kind == SNUG_DEVICE_CUDA ? "cuda" : "cpu";
+}
+
+/* Bytes of one position's keys (or values) for all KV heads of a layer. */
+static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
+    uint64_t bytes = 0;
+    snug_type_row_bytes(kv_type, (uint64_t)p->shape.n_head_kv * (uint64_t)p->shape.head_dim, &bytes);
+    return bytes;
+}
+
+static uint64_t max3(uint64_t a, uint64_t b, uint64_t c) {
+    uint64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* Sizes of the engine's arena buffers (the layout context.c carves; shapes in its struct comments). */
+static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel, int32_t n_batch,
+                         uint64_t out[SNUG_BUF_COUNT]) {
+    const snug_model_desc *d = &p->shape;
+    const uint64_t E = (uint64_t)d->n_embd, F = (uint64_t)d->n_ff, B = (uint64_t)n_batch, f = sizeof(float);
+    const uint64_t q_dim = (uint64_t)d->n_head * (uint64_t)d->head_dim;
+    const uint64_t kv_dim = (uint64_t)d->n_head_kv * (uint64_t)d->head_dim;
+    const uint64_t threads = (uint64_t)p->n_threads, ctx = (uint64_t)n_ctx;
+    const uint64_t kv_half = (uint64_t)d->n_layer * ctx * (uint64_t)n_parallel * kv_row_bytes(p, kv_type);
+    out[SNUG_BUF_K_CACHE] = kv_half;
+    out[SNUG_BUF_V_CACHE] = kv_half;
+    out[SNUG_BUF_X] = B * E * f;
+    out[SNUG_BUF_XB] = B * E * f;
+    out[SNUG_BUF_XB2] = B * E * f;
+    out[SNUG_BUF_Q] = B * q_dim * f;
+    out[SNUG_BUF_K] = B * kv_dim * f;
+    out[SNUG_BUF_V] = B * kv_dim * f;
+    out[SNUG_BUF_ATT] = B * q_dim * f;
+    out[SNUG_BUF_HB] = B * F * f;
+    out[SNUG_BUF_HB2] = B * F * f;
+    /* Per thread: the scores of one head over the context, and one decoded K and V head row (quantized caches). */
+    out[SNUG_BUF_SCORES] = threads * (ctx + 2 * (uint64_t)d->head_dim) * f;
+    out[SNUG_BUF_ROW_SCRATCH] = threads * max3(E, q_dim, F) * f;
+    out[SNUG_BUF_LOGITS] = (uint64_t)d->n_vocab * f;
+    out[SNUG_BUF_TOKEN_IDS] = ctx * sizeof(snug_token);
+    out[SNUG_BUF_TOKENIZER_SCRATCH] = snug_tokenizer_scratch_bytes(NULL, p->max_input_bytes);
+    out[SNUG_BUF_SAMPLER_CANDIDATES] = (uint64_t)d->n_vocab * sizeof(snug_candidate);
+    out[SNUG_BUF_SAMPLER_RECENT] = (uint64_t)SNUG_MAX_REPEAT_WINDOW * sizeof(int32_t);
+}
+
+/* Which plan line each arena buffer belongs to. */
+static const char *buffer_line(snug_buffer_id id) {
+    switch (id) {
+    case SNUG_BUF_K_CACHE:
+    case SNUG_BUF_V_CACHE: return "kv_cache";
+    case SNUG_BUF_SCORES: return "attention_scratch";
+    case SNUG_BUF_ROW_SCRATCH: return "matmul_scratch";
+    case SNUG_BUF_LOGITS: return "logits";
+    case SNUG_BUF_TOKEN_IDS: return "token_ids";
+    case SNUG_BUF_TOKENIZER_SCRATCH: return "tokenizer_scratch";
+    case SNUG_BUF_SAMPLER_CANDIDATES:
+    case SNUG_BUF_SAMPLER_RECENT: return "sampler";
+    default: return "activations";
+    }
+}
+
+/* Host-side lines stay on the host even when the compute device is a GPU. */
+static bool host_side(const char *line) {
+    return strcmp(line, "token_ids") == 0 || strcmp(line, "tokenizer_scratch") == 0 || strcmp(line, "sampler") == 0 ||
+           strcmp(line, "tokenizer_tables") == 0 || strcmp(line, "model_index") == 0 ||
+           strcmp(line, "runtime_overhead") == 0;
+}
+
+static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency residency, bool in_arena) {
+    for (int i = 0; i < p->n_lines; i++) {
+        if (strcmp(p->lines[i].name, name) == 0) return &p->lines[i];
+    }
+    if (p->n_lines == SNUG_PLAN_MAX_LINES) return NULL;
+    snug_plan_line *l = &p->lines[p->n_lines++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", name);
+    bool on_host = p->device.kind != SNUG_DEVICE_CPU && host_side(name);
+    snprintf(l->device, sizeof l->device, "%s", on_host ? "host" : device_label(&p->device));
+    l->residency = residency;
+    l->in_arena = in_arena;
+    l->counted = !on_host; /* a GPU's budget is its own memory; host tables live in host RAM */
+    return l;
+}
+
+/* Everything the file's header says, independent of the candidate context. */
+typedef struct header_facts {
+    uint64_t weight_bytes_by_type[SNUG_TYPE_ID_LIMIT];
+    uint64_t tokenizer_table_bytes;
+    uint64_t model_index_bytes;
+    uint32_t weight_types[SNUG_TYPE_ID_LIMIT];
+    int n_weight_types;
+    uint32_t compute_type;
+} header_facts;
+
+/* Rebuilds lines, totals, kernels and fits for one candidate. */
+static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel) {
+    p->n_ctx = n_ctx;
+    p->kv_type = kv_type;
+    p->n_parallel = n_parallel;
+    p->n_batch = p->request.n_batch > 0 ? p->request.n_batch : SNUG_DEFAULT_BATCH;
+    if (p->n_batch > n_ctx) p->n_batch = n_ctx;
+    p->n_lines = 0;
+    for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT; t++) {
+        if (h->weight_bytes_by_type[t] == 0) continue;
+        char name[40], lower[16];
+        snprintf(lower, sizeof lower, "%s", snug_type_name(t));
+        for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        snprintf(name, sizeof name, "weights_%s", lower);
+        add_line(p, name, SNUG_RESIDENCY_MMAP, false)->bytes = h->weight_bytes_by_type[t];
+    }
+    size_buffers(p, n_ctx, kv_type, n_parallel, p->n_batch, p->buffers);
+    p->arena_bytes = 0;
+    for (int b = 0; b < SNUG_BUF_COUNT; b++) {
+        uint64_t bytes = snug_arena_reserve(p->buffers[b]);
+        add_line(p, buffer_line((snug_buffer_id)b), SNUG_RESIDENCY_ANON, true)->bytes += bytes;
+        p->arena_bytes += bytes;
+    }
+    add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
+    add_line(p, "model_index", SNUG_RESIDENCY_ANON, false)->bytes = h->model_index_bytes;
+    add_line(p, "runtime_overhead", SNUG_RESIDENCY_ANON, false)->bytes =
+        SNUG_RUNTIME_OVERHEAD_BYTES + (uint64_t)(p->n_threads - 1) * SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES;
+
+    p->total_bytes = p->anon_bytes = p->mmap_bytes = 0;
+    for (int i = 0; i < p->n_lines; i++) {
+        const snug_plan_line *l = &p->lines[i];
+        if (l->counted) p->total_bytes += l->bytes;
+        if (l->residency == SNUG_RESIDENCY_ANON) p->anon_bytes += l->bytes;
+        else p->mmap_bytes += l->bytes;
+    }
+
+    snug_kernel_shape ks = {p->shape.head_dim, p->shape.n_head, p->shape.n_head_kv, kv_type, h->compute_type,
+                            h->weight_types, h->n_weight_types};
+    p->n_kernels = (int)snug_kernels_plan(&p->device, &ks, p->kernels, SNUG_PLAN_MAX_KERNELS);
+    if (p->n_kernels > SNUG_PLAN_MAX_KERNELS) p->n_kernels = SNUG_PLAN_MAX_KERNELS;
+
+    p->fits = p->total_bytes <= p->budget_bytes;
+    for (int k = 0; k < p->n_kernels; k++) p->fits = p->fits && p->kernels[k].fits;
+    if (kv_type == SNUG_TYPE_Q8_0 && p->shape.head_dim % 32 != 0) p->fits = false;
+}
+
+static bool try_candidate(snug_plan *p, const header_facts *h, int32_t n_ctx, uint32_t kv_type, int32_t parallel) {
+    build_lines(p, h, n_ctx, kv_type, parallel);
+    return p->fits;
+}
+
+/* The largest multiple of SNUG_CTX_STEP in [SNUG_CTX_STEP, limit] that fits (0: none). Totals grow with the context,
+ * so a binary search over the multiples finds it. Leaves the plan built for an arbitrary candidate. */
+static int32_t largest_fitting_ctx(snug_plan *p, const header_facts *h, int32_t limit, uint32_t kv, int32_t par) {
+    int32_t lo = 0, hi = limit / SNUG_CTX_STEP; /* in steps; lo fits (0 = sentinel) */
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        if (try_candidate(p, h, mid * SNUG_CTX_STEP, kv, par)) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return lo * SNUG_CTX_STEP;
+}
+
+static double gib(uint64_t bytes) { return (double)bytes / GIB; }
+
+/* Names the line that overflowed: a kernel that does not fit on chip, else the weights when they alone leave no
+ * room, else the KV cache (the item that grows with the request). */
+static void find_overflow(snug_plan *p) {
+    for (int k = 0; k < p->n_kernels; k++) {
+        if (!p->kernels[k].fits) {
+            snprintf(p->overflow_item, sizeof p->overflow_item, "%s", p->kernels[k].name);
+            p->overflow_needed_bytes = p->kernels[k].onchip_bytes;
+            p->overflow_available_bytes = p->kernels[k].limit_bytes;
+            return;
+        }
+    }
+    const snug_plan_line *kv = snug_plan_find_line(p, "kv_cache");
+    uint64_t weights = 0, largest = 0;
+    const char *largest_name = "weights";
+    for (int i = 0; i < p->n_lines; i++) {
+        if (strncmp(p->lines[i].name, "weights_", 8) == 0 && p->lines[i].counted) {
+            weights += p->lines[i].bytes;
+            if (p->lines[i].bytes > largest) {
+                largest = p->lines[i].bytes;
+                largest_name = p->lines[i].name;
+            }
+        }
+    }
+    uint64_t others = p->total_bytes - (kv ? kv->bytes : 0);
+    if (others > p->budget_bytes) {
+        snprintf(p->overflow_item, sizeof p->overflow_item, "%s", largest_name);
+        uint64_t rest = others - weights;
+        p->overflow_needed_bytes = weights;
+        p->overflow_available_bytes = p->budget_bytes > rest ? p->budget_bytes - rest : 0;
+    } else {
+        snprintf(p->overflow_item, sizeof p->overflow_item, "kv_cache");
+        p->overflow_needed_bytes = kv ? kv->bytes : 0;
+        p->overflow_available_bytes = p->budget_bytes - others;
+    }
+}
+
+static void add_alternative(snug_plan *p, int32_t n_ctx, uint32_t kv, int32_t par, const char *fmt_text) {
+    if (p->n_alternatives == SNUG_PLAN_MAX_ALTERNATIVES) return;
+    snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
+    a->n_ctx = n_ctx;
+    a->kv_type = kv;
+    a->n_parallel = par;
+    a->total_bytes = p->total_bytes;
+    char total[32], budget[32];
+    snprintf(a->text, sizeof a->text, "%s (total %s of %s)", fmt_text,
+             snug_format_bytes(total, sizeof total, p->total_bytes),
+             snug_format_bytes(budget, sizeof budget, p->budget_bytes));
+}
+
+/* Ranked alternatives that fit: a smaller context, q8_0 KV, fewer sequences, a smaller weight type. Restores the
+ * plan to the refused candidate afterwards. */
+static void find_alternatives(snug_plan *p, const header_facts *h) {
+    const int32_t want_ctx = p->n_ctx, want_par = p->n_parallel;
+    const uint32_t want_kv = p->kv_type;
+    char text[160];
+    p->n_alternatives = 0;
+    int32_t ctx_same_kv = largest_fitting_ctx(p, h, want_ctx, want_kv, want_par);
+    if (ctx_same_kv > 0) {
+        try_candidate(p, h, ctx_same_kv, want_kv, want_par);
+        snprintf(text, sizeof text, "--ctx %d with %s KV", ctx_same_kv, kv_type_label(want_kv));
+        add_alternative(p, ctx_same_kv, want_kv, want_par, text);
+    }
+    if (want_kv != SNUG_TYPE_Q8_0 && p->shape.head_dim % 32 == 0) {
+        if (try_candidate(p, h, want_ctx, SNUG_TYPE_Q8_0, want_par)) {
+            snprintf(text, sizeof text, "--kv q8_0 at context %d", want_ctx);
+            add_alternative(p, want_ctx, SNUG_TYPE_Q8_0, want_par, text);
+        } else {
+            int32_t c8 = largest_fitting_ctx(p, h, want_ctx, SNUG_TYPE_Q8_0, want_par);
+            if (c8 > ctx_same_kv) {
+                try_candidate(p, h, c8, SNUG_TYPE_Q8_0, want_par);
+                snprintf(text, sizeof text, "--kv q8_0 --ctx %d", c8);
+                add_alternative(p, c8, SNUG_TYPE_Q8_0, want_par, text);
+            }
+        }
+    }
+    for (int32_t par = want_par - 1; par >= 1; par--) {
+        if (try_candidate(p, h, want_ctx, want_kv, par)) {
+            snprintf(text, sizeof text, "--parallel %d at context %d", par, want_ctx);
+            add_alternative(p, want_ctx, want_kv, par, text);
+            break;
+        }
+    }
+    build_lines(p, h, want_ctx, want_kv, want_par);
+    uint64_t weights = 0;
+    for (int i = 0; i < p->n_lines; i++) {
+        if (strncmp(p->lines[i].name, "weights_", 8) == 0 && p->lines[i].counted) weights += p->lines[i].bytes;
+    }
+    for (size_t t = 0; t < sizeof smaller_types / sizeof *smaller_types; t++) {
+        uint64_t estimate = (uint64_t)((double)p->n_params * smaller_types[t].bits_per_weight / 8.0);
+        if (estimate >= weights) continue;
+        uint64_t total = p->total_bytes - weights + estimate;
+        if (total <= p->budget_bytes && p->n_alternatives < SNUG_PLAN_MAX_ALTERNATIVES) {
+            snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
+            *a = (snug_plan_alternative){.n_ctx = want_ctx, .kv_type = want_kv, .n_parallel = want_par,
+                                         .total_bytes = total};
+            snprintf(a->text, sizeof a->text,
+                     "a %s file of this model (~%.2f GiB of weights) at context %d (total ~%.2f GiB of %.2f GiB)",
+                     smaller_types[t].name, gib(estimate), want_ctx, gib(total), gib(p->budget_bytes));
+        }
+    }
+    build_lines(p, h, want_ctx, want_kv, want_par);
+}
+
+/* ---- reading the header ------------------------------------------------------------------------------------------ */
+
+static snug_status read_vocab_size(const snug_gguf *g, const char *arch, int32_t *out, snug_error *err) {
+    int64_t idx = snug_gguf_find_key(g, "tokenizer.ggml.tokens");
+    snug_gguf_value_type et;
+    uint64_t count;
+    if (idx >= 0 && snug_gguf_kv_get_array(g, (uint64_t)idx, &et, &count) && count > 0 && count < (1u << 30)) {
+        *out = (int32_t)count;
+        return SNUG_OK;
+    }
+    char key[96];
+    snprintf(key, sizeof key, "%s.vocab_size", arch);
+    int64_t v;
+    idx = snug_gguf_find_key(g, key);
+    if (idx >= 0 && snug_gguf_kv_get_i64(g, (uint64_t)idx, &v) && v > 0 && v < (1 << 30)) {
+        *out = (int32_t)v;
+        return SNUG_OK;
+    }
+    const snug_tensor_info *t = snug_gguf_find_tensor(g, "token_embd.weight");
+    if (t && t->n_dims == 2 && t->ne[1] < (1u << 30)) {
+        *out = (int32_t)t->ne[1];
+        return SNUG_OK;
+    }
+    return snug_fail(err, SNUG_E_FORMAT, "cannot tell the vocabulary size: no tokenizer.ggml.tokens, %s, or "
+                                         "token_embd.weight", key);
+}
+
+static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h, snug_error *err) {
+    snug_status st = snug_architecture_read(g, p->architecture, sizeof p->architecture, err);
+    if (st != SNUG_OK) return st;
+    p->runnable = strcmp(p->architecture, "llama") == 0;
+    snug_rope_params rope;
+    if ((st = snug_hparams_read(g, p->architecture, &p->shape, &rope, err)) != SNUG_OK) return st;
+    p->shape.architecture = p->architecture;
+    if ((st = read_vocab_size(g, p->architecture, &p->shape.n_vocab, err)) != SNUG_OK) return st;
+    p->data_complete = snug_gguf_data_complete(g);
+    bool all_f32 = true;
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(g); i++) {
+        const snug_tensor_info *t = snug_gguf_tensor(g, i);
+        h->weight_bytes_by_type[t->type] += t->bytes;
+        p->shape.weight_bytes += t->bytes;
+        p->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        if (t->n_dims < 2) continue;
+        if (t->type != SNUG_TYPE_F32) all_f32 = false;
+        bool seen = false;
+        for (int k = 0; k < h->n_weight_types; k++) seen |= h->weight_types[k] == t->type;
+        if (!seen) h->weight_types[h->n_weight_types++] = t->type;
+    }
+    /* An "fp32 model" stages f32 on chip; anything else runs its GPU kernels in f16. */
+    h->compute_type = all_f32 ? SNUG_TYPE_F32 : SNUG_TYPE_F16;
+    /* Tables the loader allocates: exact for a vocabulary snug reads; an estimate (per token: a piece view, score,
+     * type and two hash slots, ~32 bytes) for one it cannot run yet. */
+    snug_error ignored;
+    if (snug_tokenizer_table_bytes(g, &h->tokenizer_table_bytes, &ignored) != SNUG_OK) {
+        h->tokenizer_table_bytes = (uint64_t)p->shape.n_vocab * 32;
+    }
+    h->model_index_bytes = g->index_bytes + (uint64_t)p->shape.n_layer * sizeof(snug_layer_weights);
+    return SNUG_OK;
+}
+
+static snug_status resolve_device(const snug_context_params *req, snug_device *out, snug_error *err) {
+    if (req->device == NULL || strcmp(req->device, "host") == 0) {
+        if (snug_device_host(out)) return SNUG_OK;
+        return snug_fail(err, SNUG_E_DEVICE, "cannot read this machine's memory (/proc/meminfo)");
+    }
+    const snug_device *profile = snug_device_profile_find(req->device);
+    if (!profile) {
+        snug_fail(err, SNUG_E_ARGUMENT, "unknown device profile '%s'", req->device);
+        snug_hint(err, "'snug hw --profiles' lists them");
+        return SNUG_E_ARGUMENT;
+    }
+    *out = *profile;
+    return SNUG_OK;
+}
+
+static snug_status check_request(const snug_context_params *r, snug_error *err) {
+    if (r->n_ctx < SNUG_CTX_MAX || r->n_ctx > MAX_CTX_REQUEST) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "context length %d is outside 1..%d", r->n_ctx, MAX_CTX_REQUEST);
+    }
+    if (r->n_batch < 0) return snug_fail(err, SNUG_E_ARGUMENT, "batch size %d is negative", r->n_batch);
+    if (r->n_parallel < 0 || r->n_parallel > MAX_PARALLEL) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "parallel sequences %d is outside 1..%d", r->n_parallel, MAX_PARALLEL);
+    }
+    if (r->n_threads < 0 || r->n_threads > MAX_THREADS) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "thread count %d is outside 1..%d", r->n_threads, MAX_THREADS);
+    }
+    if (r->max_input_bytes > MAX_INPUT_BYTES_LIMIT) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "maximum input of %llu bytes exceeds the limit of %llu",
+                         (unsigned long long)r->max_input_bytes, (unsigned long long)MAX_INPUT_BYTES_LIMIT);
+    }
+    if ((unsigned)r->kv_type > SNUG_KV_F32) return snug_fail(err, SNUG_E_ARGUMENT, "unknown KV type %d", r->kv_type);
+    return SNUG_OK;
+}
+
+static void set_budget(snug_plan *p) {
+    const snug_context_params *r = &p->request;
+    uint64_t memory = p->device.available_bytes;
+    uint64_t basis = p->device.memory_bytes; /* what "5% of memory" is taken of */
+    if (r->mem_limit_bytes && r->mem_limit_bytes < memory) memory = r->mem_limit_bytes;
+    if (r->mem_limit_bytes && r->mem_limit_bytes < basis) basis = r->mem_limit_bytes;
+    p->memory_bytes = (uint64_t)((double)memory * p->device.gpu_working_set_fraction);
+    if (r->headroom_set) {
+        p->headroom_bytes = r->headroom_bytes;
+    } else {
+        uint64_t fraction = (uint64_t)((double)basis * HEADROOM_FRACTION);
+        p->headroom_bytes = fraction > HEADROOM_MIN_BYTES ? fraction : HEADROOM_MIN_BYTES;
+    }
+    p->budget_bytes = p->memory_bytes > p->headroom_bytes ? p->memory_bytes - p->headroom_bytes : 0;
+}
+
+/* Applies the context policy (file comment) and records why. */
+static void choose_context(snug_plan *p, const header_facts *h) {
+    const snug_context_params *r = &p->request;
+    const int32_t trained = p->shape.n_ctx_train, par = r->n_parallel > 0 ? r->n_parallel : 1;
+    const bool kv_auto = r->kv_type == SNUG_KV_AUTO;
+    const uint32_t kv = kv_type_id(r->kv_type);
+    const bool q8_possible = kv_auto && p->shape.head_dim % 32 == 0;
+    const uint64_t f16_row = kv_row_bytes(p, SNUG_TYPE_F16);
+    p->kv_reason[0] = '\0';
+    if (r->n_ctx > 0 || r->n_ctx == SNUG_CTX_MAX || trained <= SNUG_DEFAULT_CTX) {
+        int32_t target = r->n_ctx > 0 ? r->n_ctx : r->n_ctx == SNUG_CTX_MAX ? trained : trained;
+        const char *why = r->n_ctx > 0 ? "requested" : r->n_ctx == SNUG_CTX_MAX ? "--ctx max: the trained context fits"
+                                                                                : "default: the trained context";
+        if (try_candidate(p, h, target, kv, par)) {
+            snprintf(p->context_reason, sizeof p->context_reason, "%s", why);
+            return;
+        }
+        if (q8_possible && try_candidate(p, h, target, SNUG_TYPE_Q8_0, par)) {
+            snprintf(p->context_reason, sizeof p->context_reason, "%s", why);
+            snprintf(p->kv_reason, sizeof p->kv_reason,
+                     "--kv auto chose q8_0: f16 KV at context %d needs %.2f GiB and does not fit; q8_0 is 17/32 of that",
+                     target, gib(2ull * (uint64_t)p->shape.n_layer * (uint64_t)target * (uint64_t)par * f16_row));
+            return;
+        }
+        if (r->n_ctx > 0) { /* explicit: honoured exactly or refused */
+            build_lines(p, h, target, kv, par);
+            snprintf(p->context_reason, sizeof p->context_reason, "requested; it does not fit");
+            return;
+        }
+        /* Default or max: shrink to the largest multiple of 256 that fits. */
+        int32_t c = largest_fitting_ctx(p, h, target, kv, par);
+        int32_t c8 = q8_possible ? largest_fitting_ctx(p, h, target, SNUG_TYPE_Q8_0, par) : 0;
+        bool use_q8 = c8 > c && r->n_ctx == SNUG_CTX_MAX;
+        int32_t chosen = use_q8 ? c8 : c;
+        if (chosen == 0) {
+            build_lines(p, h, target < SNUG_CTX_STEP ? target : SNUG_CTX_STEP, kv, par);
+            snprintf(p->context_reason, sizeof p->context_reason, "not even %d tokens fit", p->n_ctx);
+            return;
+        }
+        build_lines(p, h, chosen, use_q8 ? SNUG_TYPE_Q8_0 : kv, par);
+        snprintf(p->context_reason, sizeof p->context_reason,
+                 "%s: %d does not fit; %d is the largest multiple of %d that does", r->n_ctx == SNUG_CTX_MAX ? "--ctx max" : "default",
+                 target, chosen, SNUG_CTX_STEP);
+        if (use_q8) {
+            snprintf(p->kv_reason, sizeof p->kv_reason, "--kv auto chose q8_0: it reaches context %d, f16 only %d", c8, c);
+        }
+        return;
+    }
+    /* Default with a trained context above 8192: 8192 if it fits, else shrink (f16 kept: a shorter f16 context is
+     * what users of other runtimes get by default; --kv auto reaches for q8_0 only for a requested context). */
+    int32_t target = SNUG_DEFAULT_CTX;
+    if (try_candidate(p, h, target, kv, par)) {
+        snprintf(p->context_reason, sizeof p->context_reason, "default: min(trained context %d, %d)", trained,
+                 SNUG_DEFAULT_CTX);
+        return;
+    }
+    int32_t c = largest_fitting_ctx(p, h, target, kv, par);
+    if (c == 0) {
+        build_lines(p, h, SNUG_CTX_STEP, kv, par);
+        snprintf(p->context_reason, sizeof p->context_reason, "default: not even %d tokens fit", SNUG_CTX_STEP);
+        return;
+    }
+    build_lines(p, h, c, kv, par);
+    snprintf(p->context_reason, sizeof p->context_reason,
+             "default: %d does not fit; %d is the largest multiple of %d that does", target, c, SNUG_CTX_STEP);
+}
+
+snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p,
+                            snug_error *err) {
+    memset(p, 0, sizeof *p);
+    snug_context_params r = request ? *request : (snug_context_params){0};
+    snug_status st = check_request(&r, err);
+    if (st != SNUG_OK) return st;
+    p->request = r;
+    if ((st = resolve_device(&r, &p->device, err)) != SNUG_OK) return st;
+    header_facts h;
+    memset(&h, 0, sizeof h);
+    if ((st = read_header(gguf, p, &h, err)) != SNUG_OK) return st;
+    p->n_threads = r.n_threads ? r.n_threads : omp_get_num_procs();
+    p->max_input_bytes = r.max_input_bytes ? r.max_input_bytes : SNUG_DEFAULT_MAX_INPUT_BYTES;
+    if (r.kv_type == SNUG_KV_Q8_0 && p->shape.head_dim % 32 != 0) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "q8_0 KV needs a head size that is a multiple of 32; this model's is %d",
+                         p->shape.head_dim);
+    }
+    set_budget(p);
+    choose_context(p, &h);
+    if (!p->fits) {
+        find_overflow(p);
+        find_alternatives(p, &h);
+    }
+    return SNUG_OK;
+}
+
+const snug_plan_line *snug_plan_find_line(const snug_plan *p, const char *name) {
+    for (int i = 0; i < p->n_lines; i++) {
+        if (strcmp(p->lines[i].name, name) == 0) return &p->lines[i];
+    }
+    return NULL;
+}
+
+snug_status snug_plan_refusal(const snug_plan *p, snug_error *err) {
+    if (p->fits) return SNUG_OK;
+    char need[32], have[32], total[32], budget[32];
+    snug_format_bytes(need, sizeof need, p->overflow_needed_bytes);
+    snug_format_bytes(have, sizeof have, p->overflow_available_bytes);
+    snug_format_bytes(total, sizeof total, p->total_bytes);
+    snug_format_bytes(budget, sizeof budget, p->budget_bytes);
+    if (p->overflow_item[0] && strncmp(p->overflow_item, "attention_", 10) != 0 &&
+        strncmp(p->overflow_item, "matvec_", 7) != 0) {
+        snug_fail(err, SNUG_E_DOES_NOT_FIT,
+                  "does not fit: %s needs %s but %s is left for it (context %d, %s KV; total %s, budget %s on %s)",
+                  p->overflow_item, need, have, p->n_ctx, kv_type_label(p->kv_type), total, budget, p->device.name);
+    } else {
+        snug_fail(err, SNUG_E_DOES_NOT_FIT,
+                  "does not fit: kernel %s needs %llu bytes of on-chip memory, the device allows %llu (%s)",
+                  p->overflow_item, (unsigned long long)p->overflow_needed_bytes,
+                  (unsigned long long)p->overflow_available_bytes, p->device.name);
+    }
+    if (p->n_alternatives > 0) {
+        snug_hint(err, "%s fits%s", p->alternatives[0].text,
+                  p->n_alternatives > 1 ? "; 'snug plan' lists more alternatives" : "");
+    } else {
+        snug_hint(err, "nothing smaller fits this budget; free memory or use a machine with more");
+    }
+    return SNUG_E_DOES_NOT_FIT;
+}
+
+/* ---- public accessors -------------------------------------------------------------------------------------------- */
+
+snug_status snug_plan_create(const snug_gguf *gguf, const snug_context_params *params, snug_plan **out,
+                             snug_error *err) {
+    *out = NULL;
+    snug_plan *p = malloc(sizeof *p);
+    if (!p) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for a plan");
+    snug_status st = snug_plan_build(gguf, params, p, err);
+    if (st != SNUG_OK) {
+        free(p);
+        return st;
+    }
+    *out = p;
+    return SNUG_OK;
+}
+
+void snug_plan_free(snug_plan *p) { free(p); }
+bool snug_plan_fits(const snug_plan *p) { return p->fits; }
+int32_t snug_plan_n_ctx(const snug_plan *p) { return p->n_ctx; }
+const char *snug_plan_kv_type_name(const snug_plan *p) { return kv_type_label(p->kv_type); }
+uint64_t snug_plan_total_bytes(const snug_plan *p) { return p->total_bytes; }
+uint64_t snug_plan_budget_bytes(const snug_plan *p) { return p->budget_bytes; }
+uint64_t snug_plan_arena_bytes(const snug_plan *p) { return p->arena_bytes; }
+uint64_t snug_plan_anon_bytes(const snug_plan *p) { return p->anon_bytes; }
+size_t snug_plan_item_count(const snug_plan *p) { return (size_t)p->n_lines; }
+
+snug_plan_item snug_plan_item_at(const snug_plan *p, size_t i) {
+    if (i >= (size_t)p->n_lines) return (snug_plan_item){NULL, NULL, NULL, 0};
+    const snug_plan_line *l = &p->lines[i];
+    return (snug_plan_item){l->name, l->device, l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon", l->bytes};
+}
+
+uint64_t snug_plan_item_bytes(const snug_plan *p, const char *name) {
+    const snug_plan_line *l = snug_plan_find_line(p, name);
+    return l ? l->bytes : 0;
+}
+
+void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
+    snprintf(out, cap, "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
+                       "budget on %s: %s",
+             p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
+             (double)p->mmap_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
+             p->fits ? "fits" : "DOES NOT FIT");
+}

@@ -1,0 +1,275 @@
+/* test_plan.c — the planner on real model shapes, as header-only GGUF files written by snug's own writer.
+ *
+ * Expected KV sizes come from the issue and from the formula 2 × layers × context × KV heads × head dim × bytes,
+ * computed here by hand; "largest context that fits" is checked by re-planning one step larger, not by trusting the
+ * planner's own search. Runs through the CLI (`snug plan … --json`), as a user would.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "convert/synth.h"
+#include "snug.h"
+#include "support/support.h"
+
+typedef struct shape {
+    const char *file, *arch;
+    int32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab, n_ctx_train;
+    bool tied;
+    uint32_t weight_type;
+} shape;
+
+/* Llama-3.2-3B: 28 layers, 24 heads, 8 KV heads, head dim 128, trained 131072, vocab 128256, tied (issue 3). */
+static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 8192, 128256, 131072, true, SNUG_TYPE_F16};
+/* Llama-3.1-8B: 32 layers, 32 heads, 8 KV heads, head dim 128, feed-forward 14336, trained 131072. */
+static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false, SNUG_TYPE_Q4_0};
+/* Qwen2.5-0.5B: 24 layers, 14 heads, 2 KV heads, head dim 64, feed-forward 4864, vocab 151936, trained 32768. */
+static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true, SNUG_TYPE_Q8_0};
+
+static const char *write_header_only(const shape *s) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", test_tmp_path(s->file));
+    if (access(path, R_OK) == 0) return path;
+    snug_synth_params p = snug_synth_default_params();
+    p.architecture = s->arch;
+    p.n_layer = s->n_layer;
+    p.n_embd = s->n_embd;
+    p.n_head = s->n_head;
+    p.n_head_kv = s->n_head_kv;
+    p.n_ff = s->n_ff;
+    p.n_vocab = s->n_vocab;
+    p.n_ctx_train = s->n_ctx_train;
+    p.tied_output = s->tied;
+    p.weight_type = s->weight_type;
+    p.embd_type = s->weight_type;
+    p.header_only = true;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
+    return path;
+}
+
+typedef struct plan_result {
+    int exit_code;
+    json_t *json;
+    char *err;
+} plan_result;
+
+/* Runs `snug plan FILE ARGS… --json`. */
+static plan_result plan(const char *file, const char *const *args) {
+    const char *argv[24] = {test_snug_bin(), "plan", file};
+    int n = 3;
+    for (; args && *args; args++) argv[n++] = *args;
+    argv[n++] = "--json";
+    argv[n] = NULL;
+    test_run_result r = test_run(argv);
+    json_error_t jerr;
+    json_t *json = json_loads(r.out, 0, &jerr);
+    cr_assert_not_null(json, "plan printed no JSON (exit %d): %s\n%s", r.exit_code, jerr.text, r.err);
+    plan_result out = {r.exit_code, json, r.err};
+    free(r.out);
+    return out;
+}
+
+static void plan_free(plan_result *r) {
+    json_decref(r->json);
+    free(r->err);
+}
+
+static json_int_t item_bytes(json_t *plan_json, const char *name) {
+    json_t *items = json_object_get(plan_json, "items");
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        if (strcmp(json_string_value(json_object_get(item, "name")), name) == 0) {
+            return json_integer_value(json_object_get(item, "bytes"));
+        }
+    }
+    cr_assert_fail("plan has no item '%s'", name);
+    return -1;
+}
+
+static json_int_t integer(json_t *obj, const char *key) { return json_integer_value(json_object_get(obj, key)); }
+
+/* Bytes of the KV cache by the formula, per element type (q8_0: 34 bytes per 32 elements). */
+static uint64_t kv_formula(const shape *s, uint64_t ctx, const char *kv) {
+    uint64_t head_dim = (uint64_t)(s->n_embd / s->n_head);
+    uint64_t elements = 2ull * (uint64_t)s->n_layer * ctx * (uint64_t)s->n_head_kv * head_dim;
+    if (strcmp(kv, "q8_0") == 0) return elements / 32 * 34;
+    return elements * (strcmp(kv, "f32") == 0 ? 4 : 2);
+}
+
+Test(plan, llama32_3b_kv_sizes_match_the_issue) {
+    const char *file = write_header_only(&llama32_3b);
+    const char *at_131072[] = {"--ctx", "131072", "--kv", "f16", "--mem", "64GiB", NULL};
+    plan_result r = plan(file, at_131072);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 15032385536ll);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), (json_int_t)kv_formula(&llama32_3b, 131072, "f16"));
+    plan_free(&r);
+    const char *at_8192[] = {"--ctx", "8192", "--kv", "f16", NULL};
+    r = plan(file, at_8192);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 939524096ll);
+    plan_free(&r);
+    const char *q8[] = {"--ctx", "8192", "--kv", "q8_0", NULL};
+    r = plan(file, q8);
+    cr_assert_eq(item_bytes(r.json, "kv_cache") * 32, 939524096ll * 17, "q8_0 KV must be 17/32 of f16");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "kv_type")), "q8_0");
+    plan_free(&r);
+}
+
+Test(plan, llama32_3b_on_m2_16g_defaults_to_8192) {
+    const char *file = write_header_only(&llama32_3b);
+    const char *args[] = {"--device", "apple-m2-16g", NULL};
+    plan_result r = plan(file, args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert(json_is_true(json_object_get(r.json, "fits")));
+    cr_assert_eq(integer(r.json, "context"), 8192);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "kv_type")), "f16");
+    cr_assert_leq(integer(r.json, "total_bytes"), integer(r.json, "budget_bytes"));
+    plan_free(&r);
+}
+
+Test(plan, llama32_3b_trained_context_refused_on_m2_16g_with_alternatives) {
+    const char *file = write_header_only(&llama32_3b);
+    const char *args[] = {"--device", "apple-m2-16g", "--ctx", "131072", NULL};
+    plan_result r = plan(file, args);
+    cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);
+    cr_assert(json_is_false(json_object_get(r.json, "fits")));
+    cr_assert_eq(integer(r.json, "context"), 131072, "an explicit context is honoured exactly or refused");
+    json_t *overflow = json_object_get(r.json, "overflow");
+    cr_assert_str_eq(json_string_value(json_object_get(overflow, "item")), "kv_cache");
+    cr_assert_gt(integer(overflow, "needed_bytes"), integer(overflow, "available_bytes"));
+    json_t *alternatives = json_object_get(r.json, "alternatives");
+    cr_assert_geq(json_array_size(alternatives), 2, "a smaller context and q8_0 KV at least");
+    /* Every alternative must really fit: re-plan it. */
+    size_t i;
+    json_t *alt;
+    json_array_foreach(alternatives, i, alt) {
+        cr_assert_leq(integer(alt, "total_bytes"), integer(r.json, "budget_bytes"), "%s",
+                      json_string_value(json_object_get(alt, "text")));
+    }
+    json_t *first = json_array_get(alternatives, 0);
+    char ctx[16];
+    snprintf(ctx, sizeof ctx, "%lld", (long long)integer(first, "context"));
+    const char *again[] = {"--device", "apple-m2-16g", "--ctx", ctx, "--kv",
+                           json_string_value(json_object_get(first, "kv_type")), NULL};
+    plan_result r2 = plan(file, again);
+    cr_assert_eq(r2.exit_code, 0, "the first alternative (%s) must fit: %s",
+                 json_string_value(json_object_get(first, "text")), r2.err);
+    plan_free(&r2);
+    cr_assert_not_null(strstr(r.err, "kv_cache"), "the refusal names the item: %s", r.err);
+    cr_assert_not_null(strstr(r.err, "hint:"), "and an alternative: %s", r.err);
+    plan_free(&r);
+}
+
+Test(plan, llama32_3b_ctx_max_is_the_largest_that_fits) {
+    const char *file = write_header_only(&llama32_3b);
+    const char *args[] = {"--device", "apple-m2-16g", "--ctx", "max", "--kv", "f16", NULL};
+    plan_result r = plan(file, args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    json_int_t ctx = integer(r.json, "context");
+    cr_assert_gt(ctx, 8192);
+    cr_assert_lt(ctx, 131072);
+    cr_assert_eq(ctx % 256, 0);
+    plan_free(&r);
+    char larger[16];
+    snprintf(larger, sizeof larger, "%lld", (long long)(ctx + 256));
+    const char *step[] = {"--device", "apple-m2-16g", "--ctx", larger, "--kv", "f16", NULL};
+    plan_result r2 = plan(file, step);
+    cr_assert_eq(r2.exit_code, 3, "context %s (256 more than max) must not fit", larger);
+    plan_free(&r2);
+}
+
+Test(plan, kv_auto_chooses_q8_0_to_reach_a_requested_context) {
+    const char *file = write_header_only(&llama32_3b);
+    /* At 40960 tokens f16 KV needs 4.375 GiB; with ~6 GiB of F16 weights on the M2 16 GB budget only q8_0 fits. */
+    const char *args[] = {"--device", "apple-m2-16g", "--ctx", "40960", NULL};
+    plan_result r = plan(file, args);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "kv_type")), "q8_0");
+    cr_assert_neq(json_string_value(json_object_get(r.json, "kv_reason"))[0], '\0', "the plan says why");
+    plan_free(&r);
+    const char *f16[] = {"--device", "apple-m2-16g", "--ctx", "40960", "--kv", "f16", NULL};
+    r = plan(file, f16);
+    cr_assert_eq(r.exit_code, 3, "with f16 forced the same context must not fit");
+    plan_free(&r);
+}
+
+Test(plan, llama31_8b_and_qwen25_kv_at_trained_context) {
+    const char *big[] = {"--ctx", "131072", "--kv", "f16", NULL};
+    plan_result r = plan(write_header_only(&llama31_8b), big);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 16ll << 30, "Llama-3.1-8B: 16 GiB of f16 KV at 131072");
+    plan_free(&r);
+    const char *qwen[] = {"--ctx", "32768", "--kv", "f16", NULL};
+    r = plan(write_header_only(&qwen25_05b), qwen);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 384ll << 20, "Qwen2.5-0.5B: 384 MiB of f16 KV at 32768");
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), (json_int_t)kv_formula(&qwen25_05b, 32768, "f16"));
+    json_t *model = json_object_get(r.json, "model");
+    cr_assert_str_eq(json_string_value(json_object_get(model, "architecture")), "qwen2");
+    cr_assert(json_is_false(json_object_get(model, "data_complete")));
+    plan_free(&r);
+}
+
+Test(plan, small_mem_refuses_naming_the_item_and_both_numbers) {
+    const char *file = write_header_only(&llama31_8b);
+    /* 8B at Q4_0 is ~4.3 GiB of weights: 3 GiB cannot hold them. */
+    const char *args[] = {"--mem", "3GiB", "--headroom", "0", NULL};
+    plan_result r = plan(file, args);
+    cr_assert_eq(r.exit_code, 3);
+    json_t *overflow = json_object_get(r.json, "overflow");
+    cr_assert_str_eq(json_string_value(json_object_get(overflow, "item")), "weights_q4_0");
+    cr_assert_not_null(strstr(r.err, "weights_q4_0 needs"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "GiB but"), "%s", r.err);
+    plan_free(&r);
+    /* Enough for the weights but not for the KV cache at 32768 → the KV cache is named. */
+    const char *kv[] = {"--mem", "6GiB", "--headroom", "0", "--ctx", "32768", "--kv", "f16", NULL};
+    r = plan(file, kv);
+    cr_assert_eq(r.exit_code, 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "overflow"), "item")), "kv_cache");
+    cr_assert_not_null(strstr(r.err, "kv_cache needs 4.00 GiB but"), "%s", r.err);
+    plan_free(&r);
+}
+
+Test(plan, json_has_the_documented_fields) {
+    const char *file = write_header_only(&qwen25_05b);
+    const char *args[] = {"--device", "nvidia-rtx-4060", NULL};
+    plan_result r = plan(file, args);
+    const char *keys[] = {"fits", "context", "kv_type", "budget_bytes", "total_bytes", "items", "kernels",
+                          "alternatives"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        cr_assert_not_null(json_object_get(r.json, keys[i]), "missing key %s", keys[i]);
+    }
+    json_t *item = json_array_get(json_object_get(r.json, "items"), 0);
+    cr_assert_not_null(json_object_get(item, "residency"));
+    cr_assert_not_null(json_object_get(item, "device"));
+    json_t *kernels = json_object_get(r.json, "kernels");
+    cr_assert_geq(json_array_size(kernels), 3, "decode, prefill and one matvec at least");
+    size_t i;
+    json_t *k;
+    json_array_foreach(kernels, i, k) {
+        cr_assert_leq(integer(k, "onchip_bytes"), integer(k, "limit_bytes"), "%s",
+                      json_string_value(json_object_get(k, "name")));
+        cr_assert_not_null(json_object_get(k, "tile"));
+    }
+    plan_free(&r);
+}
+
+/* `snug run` refuses a header-only file with a clear error, and refuses a plan that does not fit with exit 3. */
+Test(plan, run_refuses_header_only_and_oversized_plans) {
+    const char *file = write_header_only(&qwen25_05b);
+    const char *argv[] = {test_snug_bin(), "run", file, "-n", "1", NULL};
+    test_run_result r = test_run(argv);
+    cr_assert_eq(r.exit_code, 2, "%s", r.err);
+    test_run_free(&r);
+    const char *model = test_shared_file("models/stories260K.gguf");
+    /* About 8.5 MiB at context 2048 (1.2 MiB of it KV); an 8 MiB budget holds it only at a shorter context. */
+    const char *tight[] = {test_snug_bin(), "run",        model, "--mem", "600MiB", "--headroom", "592MiB",
+                           "--ctx",         "2048",       "-n",  "1",     NULL};
+    r = test_run(tight);
+    cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);
+    cr_assert_not_null(strstr(r.err, "does not fit"), "%s", r.err);
+    cr_assert_not_null(strstr(r.err, "hint: --ctx"), "%s", r.err);
+    cr_assert_str_eq(r.out, "");
+    test_run_free(&r);
+}
