@@ -263,8 +263,8 @@ Test(plan, run_refuses_header_only_and_oversized_plans) {
     cr_assert_eq(r.exit_code, 2, "%s", r.err);
     test_run_free(&r);
     const char *model = test_shared_file("models/stories260K.gguf");
-    /* About 8.5 MiB at context 2048 (1.2 MiB of it KV); an 8 MiB budget holds it only at a shorter context. */
-    const char *tight[] = {test_snug_bin(), "run",        model, "--mem", "600MiB", "--headroom", "592MiB",
+    /* About 4.5 MiB at context 2048 (1.25 MiB of it KV); a 4 MiB budget holds it only at a shorter context. */
+    const char *tight[] = {test_snug_bin(), "run",        model, "--mem", "600MiB", "--headroom", "596MiB",
                            "--ctx",         "2048",       "-n",  "1",     NULL};
     r = test_run(tight);
     cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);

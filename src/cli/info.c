@@ -5,6 +5,7 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -22,6 +23,24 @@ static const char *value_type_name(snug_gguf_value_type t) {
 
 static bool is_float_type(snug_gguf_value_type t) { return t == SNUG_GGUF_FLOAT32 || t == SNUG_GGUF_FLOAT64; }
 
+/* A JSON string of raw file bytes: as is when they are valid UTF-8, else with each byte outside printable ASCII
+ * written as \xNN (GGUF strings should be UTF-8, but a damaged file must still print as valid JSON). */
+static json_t *json_text(const char *s, size_t len) {
+    json_t *valid = json_stringn(s, len);
+    if (valid) return valid;
+    char *escaped = malloc(len * 4 + 1);
+    if (!escaped) return json_null();
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f) escaped[n++] = (char)c;
+        else n += (size_t)snprintf(escaped + n, 5, "\\x%02x", c);
+    }
+    json_t *out = json_stringn(escaped, n);
+    free(escaped);
+    return out ? out : json_null();
+}
+
 /* JSON value of metadata entry i (arrays: {"type", "length", "head"}). */
 static json_t *kv_json(const snug_gguf *g, uint64_t i) {
     snug_gguf_value_type t = snug_gguf_kv_type(g, i);
@@ -30,7 +49,7 @@ static json_t *kv_json(const snug_gguf *g, uint64_t i) {
     bool bv;
     const char *s;
     uint64_t len;
-    if (t == SNUG_GGUF_STRING && snug_gguf_kv_get_string(g, i, &s, &len)) return json_stringn_nocheck(s, (size_t)len);
+    if (t == SNUG_GGUF_STRING && snug_gguf_kv_get_string(g, i, &s, &len)) return json_text(s, (size_t)len);
     if (t == SNUG_GGUF_BOOL && snug_gguf_kv_get_bool(g, i, &bv)) return json_boolean(bv);
     if (is_float_type(t) && snug_gguf_kv_get_f64(g, i, &fv)) return json_real(fv);
     if (snug_gguf_kv_get_i64(g, i, &iv)) return json_integer(iv);
@@ -41,7 +60,7 @@ static json_t *kv_json(const snug_gguf *g, uint64_t i) {
     json_t *head = json_array();
     for (uint64_t e = 0; e < count && e < INFO_ARRAY_PREVIEW; e++) {
         if (et == SNUG_GGUF_STRING && snug_gguf_kv_array_string(g, i, e, &s, &len)) {
-            json_array_append_new(head, json_stringn_nocheck(s, (size_t)len));
+            json_array_append_new(head, json_text(s, (size_t)len));
         } else if (!is_float_type(et) && snug_gguf_kv_array_i64(g, i, e, &iv)) {
             json_array_append_new(head, json_integer(iv));
         } else if (snug_gguf_kv_array_f64(g, i, e, &fv)) {
@@ -79,7 +98,12 @@ static int print_json(const char *path, const snug_gguf *g) {
     json_object_set_new(root, "data_offset", json_integer((json_int_t)snug_gguf_data_offset(g)));
     json_object_set_new(root, "data_complete", json_boolean(snug_gguf_data_complete(g)));
     json_t *meta = json_object();
-    for (uint64_t i = 0; i < snug_gguf_kv_count(g); i++) json_object_set_new(meta, snug_gguf_kv_key(g, i), kv_json(g, i));
+    for (uint64_t i = 0; i < snug_gguf_kv_count(g); i++) {
+        const char *key = snug_gguf_kv_key(g, i);
+        json_t *key_text = json_text(key, strlen(key));
+        json_object_set_new(meta, json_is_string(key_text) ? json_string_value(key_text) : "?", kv_json(g, i));
+        json_decref(key_text);
+    }
     json_object_set_new(root, "metadata", meta);
     json_t *tensors = json_array();
     for (uint64_t i = 0; i < snug_gguf_tensor_count(g); i++) {
@@ -92,10 +116,16 @@ static int print_json(const char *path, const snug_gguf *g) {
                                                  (json_int_t)t->offset));
     }
     json_object_set_new(root, "tensors", tensors);
-    int ok = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    printf("\n");
+    /* Rendered whole before printing: a failure must not leave half a document on stdout. */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(root);
-    return ok == 0 ? SNUG_EXIT_OK : SNUG_EXIT_FAILURE;
+    if (!text) {
+        fprintf(stderr, "snug: error: could not render %s as JSON\n", path);
+        return SNUG_EXIT_FAILURE;
+    }
+    printf("%s\n", text);
+    free(text);
+    return SNUG_EXIT_OK;
 }
 
 static void print_text(const char *path, const snug_gguf *g) {

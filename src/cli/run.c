@@ -16,6 +16,7 @@ typedef struct run_options {
     int64_t n_predict; /* < 0: until end of text or a full context */
     snug_sampler_params sampling;
     bool seed_given;
+    bool report_memory;
     snug_context_params context;
 } run_options;
 
@@ -36,6 +37,8 @@ static void run_usage(FILE *out) {
             "  --repeat-penalty R     penalise recently seen tokens; 1 = off (default 1.0)\n"
             "  --repeat-last-n N      how many recent tokens the penalty looks at (default 64)\n"
             "  --seed S               random seed (default: from the clock; printed on stderr)\n"
+            "  --report-memory        measure the process's anonymous memory (after load, prefill and every token)\n"
+            "                         and compare it with the plan, on stderr\n"
             "%s"
             "\n"
             "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3.\n",
@@ -53,6 +56,10 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             run_usage(stdout);
             return SNUG_EXIT_OK;
+        }
+        if (strcmp(a, "--report-memory") == 0) {
+            o->report_memory = true;
+            continue;
         }
         if (a[0] != '-' || a[1] == '\0') {
             if (o->model_path) return cli_usage_error("run", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
@@ -93,6 +100,25 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
     return -1;
 }
 
+/* Anonymous resident memory of this process (RssAnon in /proc/self/status), in bytes; 0 if unknown. */
+static uint64_t rss_anon_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "RssAnon: %llu kB", &kib) == 1) break;
+    }
+    fclose(f);
+    return (uint64_t)kib * 1024;
+}
+
+static void sample_memory(const run_options *o, uint64_t *peak) {
+    if (!o->report_memory) return;
+    uint64_t now = rss_anon_bytes();
+    if (now > *peak) *peak = now;
+}
+
 int cli_run(int argc, char **argv) {
     run_options o = {0};
     int code = parse_run_options(argc, argv, &o);
@@ -117,6 +143,8 @@ int cli_run(int argc, char **argv) {
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
     double t_loaded = cli_now_s();
+    uint64_t peak_anon = 0;
+    sample_memory(&o, &peak_anon);
     if (snug_context_sampler_init(ctx, &o.sampling, &err) != SNUG_OK) goto fail;
     if (!o.seed_given && o.sampling.temperature > 0) fprintf(stderr, "snug: seed %llu\n", (unsigned long long)o.sampling.seed);
 
@@ -150,6 +178,7 @@ int cli_run(int argc, char **argv) {
     double t_prefill = cli_now_s();
     if (snug_context_decode(ctx, prompt_tokens, n_prompt, &err) != SNUG_OK) goto fail;
     double t_decode = cli_now_s();
+    sample_memory(&o, &peak_anon);
 
     snug_token prev = prompt_tokens[n_prompt - 1];
     int64_t generated = 0, decoded = 0;
@@ -177,6 +206,7 @@ int cli_run(int argc, char **argv) {
         }
         if (snug_context_decode(ctx, &token, 1, &err) != SNUG_OK) goto fail;
         decoded++;
+        sample_memory(&o, &peak_anon);
     }
     double t_end = cli_now_s();
     double prefill_s = t_decode - t_prefill, decode_s = t_end - t_decode;
@@ -185,6 +215,12 @@ int cli_run(int argc, char **argv) {
             (t_loaded - t_start) * 1e3, n_prompt, prefill_s * 1e3, prefill_s > 0 ? (double)n_prompt / prefill_s : 0.0,
             (long long)generated, decode_s * 1e3, decode_s > 0 && decoded > 0 ? (double)decoded / decode_s : 0.0,
             stop_reason);
+    if (o.report_memory) {
+        uint64_t planned = snug_plan_anon_bytes(snug_context_get_plan(ctx));
+        fprintf(stderr, "snug: memory: peak anonymous RSS %llu bytes, plan %llu bytes anonymous (%+.2f%%)\n",
+                (unsigned long long)peak_anon, (unsigned long long)planned,
+                planned ? 100.0 * ((double)peak_anon - (double)planned) / (double)planned : 0.0);
+    }
     snug_context_free(ctx);
     snug_model_free(model);
     return SNUG_EXIT_OK;

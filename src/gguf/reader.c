@@ -347,9 +347,14 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
             goto done;
         }
         uint64_t row_bytes;
-        if (!snug_type_row_bytes(t->type, t->ne[0], &row_bytes)) {
+        if (t->ne[0] % traits.block_elems != 0) {
             snug_fail(err, SNUG_E_FORMAT, "tensor '%s': row length %llu is not a multiple of the %s block size %u", name,
                       (unsigned long long)t->ne[0], traits.name, traits.block_elems);
+            goto done;
+        }
+        if (!snug_type_row_bytes(t->type, t->ne[0], &row_bytes)) {
+            snug_fail(err, SNUG_E_FORMAT, "tensor '%s': a row of %llu %s elements overflows the byte size", name,
+                      (unsigned long long)t->ne[0], traits.name);
             goto done;
         }
         uint64_t rows = elems / t->ne[0];
@@ -393,6 +398,11 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
                       (unsigned long long)t->offset, (unsigned long long)align);
             goto done;
         }
+        if (t->offset > UINT64_MAX - t->bytes) {
+            snug_fail(err, SNUG_E_FORMAT, "tensor '%s': data offset %llu + size %llu overflows", name,
+                      (unsigned long long)t->offset, (unsigned long long)t->bytes);
+            goto done;
+        }
         uint64_t room = g->file_bytes > g->data_offset ? g->file_bytes - g->data_offset : 0;
         bool inside = t->offset <= room && t->bytes <= room - t->offset;
         if (!inside) {
@@ -408,11 +418,6 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
             t->data = NULL;
         } else {
             t->data = g->map + g->data_offset + t->offset;
-        }
-        if (t->offset > UINT64_MAX - t->bytes) {
-            snug_fail(err, SNUG_E_FORMAT, "tensor '%s': data offset %llu + size %llu overflows", name,
-                      (unsigned long long)t->offset, (unsigned long long)t->bytes);
-            goto done;
         }
         spans[i] = (tensor_span){t->offset, t->bytes, raw_names[i]};
     }

@@ -58,11 +58,6 @@ static snug_status bind_tensor(loader *ld, const char *name, int64_t ne0, int64_
         return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s' has shape %s, expected %s from the hyper-parameters",
                          name, have_s, want_s);
     }
-    if (t->data == NULL) {
-        snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s' has no data in this file (a header-only file cannot run)", name);
-        snug_hint(ld->err, "download the complete model file; a header-only file is only for planning");
-        return SNUG_E_FORMAT;
-    }
     *out = t;
     return SNUG_OK;
 }
@@ -165,12 +160,30 @@ static snug_status bind_weights(loader *ld) {
     return SNUG_OK;
 }
 
+/* A file whose tensor table is complete but which holds no tensor data at all is a header-only file (for planning),
+ * not a damaged one: say so instead of naming the first tensor past the end. Leaves err alone otherwise. */
+static void explain_header_only(const char *path, snug_error *err) {
+    snug_gguf *g;
+    if (snug_gguf_open(path, SNUG_GGUF_ALLOW_MISSING_DATA, &g, NULL) != SNUG_OK) return;
+    bool any_data = false;
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(g); i++) any_data |= snug_gguf_tensor(g, i)->data != NULL;
+    if (!any_data && snug_gguf_tensor_count(g) > 0) {
+        snug_fail(err, SNUG_E_FORMAT,
+                  "%s: a header-only GGUF file: it lists %llu tensors but holds none of their data (the file ends at "
+                  "byte %llu)",
+                  path, (unsigned long long)snug_gguf_tensor_count(g), (unsigned long long)snug_gguf_file_bytes(g));
+        snug_hint(err, "'snug plan' works on it; to run the model, download the complete file");
+    }
+    snug_gguf_close(g);
+}
+
 snug_status snug_model_load(const char *path, snug_model **out, snug_error *err) {
     *out = NULL;
     snug_model *m = calloc(1, sizeof *m);
     if (!m) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
     snug_status st = snug_gguf_open(path, 0, &m->gguf, err);
     if (st != SNUG_OK) {
+        explain_header_only(path, err);
         free(m);
         return st;
     }

@@ -88,7 +88,7 @@ uint32_t snug_cpu_features(void) {
 /* The 48-byte brand string of cpuid leaves 0x80000002–0x80000004; false when the CPU has none. */
 static bool cpuid_brand(char *out, size_t cap) {
     unsigned regs[12];
-    if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u) return false;
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000004u) return false;
     for (unsigned i = 0; i < 3; i++) {
         __cpuid(0x80000002u + i, regs[4 * i], regs[4 * i + 1], regs[4 * i + 2], regs[4 * i + 3]);
     }

@@ -3,6 +3,7 @@
  * The profile table lives in profiles.c; this file turns a snug_device (internal) into a snug_device_info (public)
  * and resolves names, with "host" meaning the machine we run on, probed at the time of the call.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,9 +14,9 @@
 #include "plan/memory.h"
 
 /* How many similar names an "unknown device" error suggests, and how alike a name must be to be suggested
- * (characters of common prefix; "apple-" alone is not a suggestion). */
+ * (characters of common prefix: "apple-m" alone is not a reason to suggest every Mac). */
 #define SUGGEST_MAX 4
-#define SUGGEST_MIN_PREFIX 7
+#define SUGGEST_MIN_PREFIX 8
 
 uint64_t snug_device_usable_bytes(const snug_device *d) {
     if (d->gpu_working_set_fraction >= 1.0) return d->available_bytes;
@@ -87,7 +88,7 @@ bool snug_device_profile_get(size_t index, snug_device_info *out) {
 
 static size_t common_prefix(const char *a, const char *b) {
     size_t n = 0;
-    while (a[n] && b[n] && (a[n] | 0x20) == (b[n] | 0x20)) n++;
+    while (a[n] && b[n] && tolower((unsigned char)a[n]) == tolower((unsigned char)b[n])) n++;
     return n;
 }
 
