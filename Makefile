@@ -23,6 +23,16 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
+
+# SIMD kernels: each ISA's files are compiled with that ISA's flags only; the CPU picks among them at run time.
+MACHINE  := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(MACHINE)))
+LIB_SRC  := $(filter-out %_neon.c,$(LIB_SRC))
+$(BUILD)/obj/src/cpu/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2
+$(BUILD)/obj/src/cpu/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
+else
+LIB_SRC  := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))

@@ -44,7 +44,7 @@ bool snug_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n) 
         return true;
     case SNUG_TYPE_Q8_0: dequantize_q8_0(bytes, dst, n); return true;
     case SNUG_TYPE_Q4_0: dequantize_q4_0(bytes, dst, n); return true;
-    default: return false;
+    default: return snug_dequantize_row_kquant(type, src, dst, n);
     }
 }
 
@@ -96,6 +96,6 @@ bool snug_quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {
         return true;
     case SNUG_TYPE_Q8_0: quantize_q8_0(src, bytes, n); return true;
     case SNUG_TYPE_Q4_0: quantize_q4_0(src, bytes, n); return true;
-    default: return false;
+    default: return snug_quantize_row_kquant(type, src, dst, n);
     }
 }

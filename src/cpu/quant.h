@@ -24,4 +24,8 @@ bool snug_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 /* Encodes n elements into `type` (F32, F16, BF16, Q8_0, Q4_0). False for an unsupported type. */
 bool snug_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
+/* The K-quant family (Q2_K … Q6_K, Q8_K) lives in quant_k.c; quant.c hands those types over. */
+bool snug_dequantize_row_kquant(uint32_t type, const void *src, float *dst, int64_t n);
+bool snug_quantize_row_kquant(uint32_t type, const float *src, void *dst, int64_t n);
+
 #endif

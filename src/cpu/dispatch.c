@@ -1,0 +1,90 @@
+/* dispatch.c — building the per-ISA kernel tables and choosing the ISA at run time (see kernels.h). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "gguf/types.h"
+
+static snug_kernel_table tables[SNUG_ISA_COUNT];
+static bool table_ready[SNUG_ISA_COUNT];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+const char *snug_isa_name(snug_isa isa) {
+    static const char *const names[SNUG_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+    return (unsigned)isa < SNUG_ISA_COUNT ? names[isa] : "?";
+}
+
+snug_isa snug_isa_best_supported(void) {
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512vl");
+    return avx512 ? SNUG_ISA_AVX512 : avx2 ? SNUG_ISA_AVX2 : SNUG_ISA_SCALAR;
+#elif defined(__aarch64__)
+    return SNUG_ISA_NEON; /* NEON (Advanced SIMD) is mandatory on arm64 */
+#else
+    return SNUG_ISA_SCALAR;
+#endif
+}
+
+snug_isa snug_isa_active(void) {
+    snug_isa best = snug_isa_best_supported();
+    const char *wanted = getenv("SNUG_ISA");
+    if (!wanted || !*wanted) return best;
+    for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+        /* Only an ISA at or below the best one (and of the same family) can be forced. */
+        if (strcmp(wanted, snug_isa_name((snug_isa)isa)) == 0 && snug_kernels_for(SNUG_TYPE_F32, (snug_isa)isa)) {
+            return (snug_isa)isa;
+        }
+    }
+    return best;
+}
+
+static void build_tables(void) {
+    snug_kernel_table scalar;
+    memset(scalar, 0, sizeof scalar);
+    snug_register_float_scalar(scalar);
+    snug_register_legacy_scalar(scalar);
+    snug_register_kquant_scalar(scalar);
+    memcpy(tables[SNUG_ISA_SCALAR], scalar, sizeof scalar);
+    table_ready[SNUG_ISA_SCALAR] = true;
+    snug_isa best = snug_isa_best_supported();
+#if defined(__x86_64__) || defined(_M_X64)
+    if (best >= SNUG_ISA_AVX2) {
+        memcpy(tables[SNUG_ISA_AVX2], scalar, sizeof scalar);
+        snug_register_float_avx2(tables[SNUG_ISA_AVX2]);
+        snug_register_legacy_avx2(tables[SNUG_ISA_AVX2]);
+        snug_register_kquant_avx2(tables[SNUG_ISA_AVX2]);
+        table_ready[SNUG_ISA_AVX2] = true;
+    }
+    if (best >= SNUG_ISA_AVX512) {
+        memcpy(tables[SNUG_ISA_AVX512], tables[SNUG_ISA_AVX2], sizeof scalar);
+        snug_register_float_avx512(tables[SNUG_ISA_AVX512]);
+        snug_register_legacy_avx512(tables[SNUG_ISA_AVX512]);
+        snug_register_kquant_avx512(tables[SNUG_ISA_AVX512]);
+        table_ready[SNUG_ISA_AVX512] = true;
+    }
+#elif defined(__aarch64__)
+    memcpy(tables[SNUG_ISA_NEON], scalar, sizeof scalar);
+    snug_register_legacy_neon(tables[SNUG_ISA_NEON]);
+    table_ready[SNUG_ISA_NEON] = true;
+    (void)best;
+#else
+    (void)best;
+#endif
+}
+
+const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa) {
+    pthread_once(&tables_once, build_tables);
+    if ((unsigned)isa >= SNUG_ISA_COUNT || !table_ready[isa] || weight_type >= SNUG_TYPE_ID_LIMIT) return NULL;
+    const snug_type_kernels *k = &tables[isa][weight_type];
+    return k->vec_dot ? k : NULL;
+}
+
+uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n) {
+    uint64_t bytes = 0;
+    snug_type_row_bytes(act_type, (uint64_t)n, &bytes);
+    return bytes;
+}

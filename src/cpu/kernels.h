@@ -1,0 +1,73 @@
+/* kernels.h — per weight type, per instruction set: how to encode activations and how to dot them with a weight row.
+ *
+ * A matrix product over a quantized weight first encodes the activations once into the weight type's `act_type`
+ * (Q8_0 for the 32-element block types, Q8_1 for those with a minimum (Q4_1, Q5_1), Q8_K for the K-quants, F32 for
+ * the float types), then calls vec_dot for every (weight row, activation row) pair. Integer block types then reduce
+ * to integer multiply-adds inside each block, which SIMD does fast; the block's scales are applied in float.
+ *
+ * Every type has a scalar implementation (the reference, ISA SNUG_ISA_SCALAR); AVX2, AVX-512 and NEON versions
+ * override it where written. The table for an ISA is the scalar table with that ISA's (and, for AVX-512, AVX2's)
+ * entries laid over it. The best ISA is chosen at run time from cpuid; SNUG_ISA=scalar|avx2|avx512 overrides it
+ * (tests and benchmarks use this). Correctness contract, checked in tests/test_kernels_cpu.c:
+ *   - per-block integer sums of a SIMD vec_dot equal the scalar ones exactly; the float result agrees within a
+ *     stated tolerance (the order of float accumulation differs);
+ *   - scalar vec_dot agrees with dequantize(w) · dequantize(quantize_act(x)) within float rounding.
+ */
+#ifndef SNUG_CPU_KERNELS_H
+#define SNUG_CPU_KERNELS_H
+
+#include <stdint.h>
+
+#include "snug.h"
+
+typedef enum snug_isa {
+    SNUG_ISA_SCALAR = 0,
+    SNUG_ISA_AVX2 = 1,   /* x86-64: AVX2 + FMA + F16C */
+    SNUG_ISA_AVX512 = 2, /* x86-64: AVX-512 F/BW/VL (+ VNNI where present) on top of AVX2 */
+    SNUG_ISA_NEON = 3,   /* arm64 */
+    SNUG_ISA_COUNT
+} snug_isa;
+
+/* Encodes n activations (n a multiple of the act type's block size) into `dst` of act_type. */
+typedef void (*snug_quantize_act_fn)(const float *x, void *dst, int64_t n);
+/* *s = Σ_i w[i] · a[i] over n elements, w one weight row in its GGUF encoding, a one activation row in act_type. */
+typedef void (*snug_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+
+typedef struct snug_type_kernels {
+    uint32_t act_type; /* SNUG_TYPE_F32, SNUG_TYPE_Q8_0, SNUG_TYPE_Q8_1 or SNUG_TYPE_Q8_K */
+    snug_quantize_act_fn quantize_act;
+    snug_vec_dot_fn vec_dot;
+} snug_type_kernels;
+
+/* One table per ISA, indexed by weight type id; an entry with vec_dot == NULL is unsupported. */
+typedef snug_type_kernels snug_kernel_table[SNUG_TYPE_ID_LIMIT];
+
+/* Each family of types fills in its entries for one ISA (files *_scalar.c, *_avx2.c, *_avx512.c, *_neon.c). */
+void snug_register_float_scalar(snug_kernel_table t);  /* F32, F16, BF16 */
+void snug_register_legacy_scalar(snug_kernel_table t); /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 */
+void snug_register_kquant_scalar(snug_kernel_table t); /* Q2_K, Q3_K, Q4_K, Q5_K, Q6_K */
+#if defined(__x86_64__) || defined(_M_X64)
+void snug_register_float_avx2(snug_kernel_table t);
+void snug_register_legacy_avx2(snug_kernel_table t);
+void snug_register_kquant_avx2(snug_kernel_table t);
+void snug_register_float_avx512(snug_kernel_table t);
+void snug_register_legacy_avx512(snug_kernel_table t);
+void snug_register_kquant_avx512(snug_kernel_table t);
+#endif
+#if defined(__aarch64__)
+void snug_register_legacy_neon(snug_kernel_table t);
+#endif
+
+/* The best ISA this CPU supports (cpuid), lowered by the SNUG_ISA environment variable if set. */
+snug_isa snug_isa_active(void);
+snug_isa snug_isa_best_supported(void);
+const char *snug_isa_name(snug_isa isa);
+
+/* The kernels of a weight type on an ISA (the scalar ones where that ISA has none). NULL: type unsupported, or the
+ * ISA is not supported by this CPU / this build. */
+const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa);
+
+/* Bytes of n activations encoded as act_type. */
+uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n);
+
+#endif
