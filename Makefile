@@ -4,6 +4,7 @@
 #   make check        build and run every test (installs missing Debian packages first, see `make deps`)
 #   make check SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-asan/)
 #   make install PREFIX=/usr/local
+#   make bench        tokens/s against llama.cpp on synthetic TinyLlama-shaped models (docs/performance.md)
 #
 # No -march=native: one binary for every x86-64; faster paths are picked at run time.
 
@@ -85,6 +86,12 @@ install: all
 	ln -sf libsnug.so.0 $(DESTDIR)$(PREFIX)/lib/libsnug.so
 	install -m 644 include/snug.h $(DESTDIR)$(PREFIX)/include/snug.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' snug.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/snug.pc
+
+# Speed against llama.cpp on synthetic TinyLlama-shaped models (docs/performance.md). Installs llama.cpp from npm into
+# bench/.cache/ on first use; nothing else in this Makefile depends on it.
+.PHONY: bench
+bench: all
+	BUILD=$(BUILD) CC=$(CC) bench/run.sh
 
 lint:
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/snug.h

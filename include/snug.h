@@ -370,6 +370,27 @@ snug_status snug_context_sampler_init(snug_context *ctx, const snug_sampler_para
 /* Samples the next token from the current logits; SNUG_E_NUMERIC if a logit is not finite. */
 snug_status snug_context_sample(snug_context *ctx, snug_token *out, snug_error *err);
 
+/* ---- quantization ---------------------------------------------------------------------------------------------- */
+
+/* What happened to one tensor, reported as each is written. */
+typedef struct snug_quantize_tensor_report {
+    const char *name;
+    const char *from_type; /* "F16" */
+    const char *to_type;   /* "Q4_K", or the same as from_type when copied */
+    uint64_t elements;
+    double relative_rmse;  /* sqrt(Σ(x − x̂)² / Σx²) over the tensor; 0 when copied */
+    uint64_t done_elements, total_elements; /* progress over the whole file */
+} snug_quantize_tensor_report;
+
+typedef void (*snug_quantize_callback)(void *user, const snug_quantize_tensor_report *report);
+
+/* Quantizes the weight matrices of an F32 / F16 / BF16 GGUF model to `target`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K, Q6_K, or the mixes Q4_K_M and Q5_K_M (Q4_K / Q5_K with Q6_K for the output matrix and for attn_v and
+ * ffn_down in the first and last eighth of the layers and every third between, as llama.cpp defines them).
+ * Vectors (norms) are copied. Threads: 0 = all processors. The output loads in llama.cpp too. */
+snug_status snug_quantize_model(const char *in_path, const char *out_path, const char *target, int32_t n_threads,
+                                snug_quantize_callback callback, void *user, snug_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -630,10 +630,10 @@ static void tensor_unexpected(corruption *c) {
     expect(c, "tensor 'blk.2.attn_q.weight' is not part of the llama architecture with 2 blocks (refusing to ignore it)");
 }
 
-/* Q5_0 is a valid GGUF type with the same block length as Q8_0; snug has no kernel for it yet. */
+/* IQ4_NL (id 20) is a valid GGUF type with 32-element blocks, like Q8_0; snug has no kernel for it. */
 static void weight_type_unsupported(corruption *c) {
-    put_u32(c, tensor(c, "blk.0.attn_q.weight")->type_at, SNUG_TYPE_Q5_0);
-    expect(c, "tensor 'blk.0.attn_q.weight' has type Q5_0, which snug cannot compute yet");
+    put_u32(c, tensor(c, "blk.0.attn_q.weight")->type_at, 20);
+    expect(c, "tensor 'blk.0.attn_q.weight' has type IQ4_NL, which snug cannot compute yet");
 }
 
 static void norm_not_f32(corruption *c) {

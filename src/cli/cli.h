@@ -44,5 +44,7 @@ int cli_run(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_hw(int argc, char **argv);
 int cli_plan(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
 
 #endif

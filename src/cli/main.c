@@ -15,6 +15,8 @@ static void usage(FILE *out) {
             "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
             "  hw [--profiles] [--json]        this machine (CPU, caches, memory) or the device profiles\n"
             "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
+            "  bench MODEL [-p N] [-n N] …     prefill/decode tokens/s, peak RSS, %% of the bandwidth roofline\n"
+            "  quantize IN OUT TYPE            quantize an F32/F16/BF16 model (Q8_0 … Q4_K_M, Q5_K_M)\n"
             "\n"
             "'snug COMMAND --help' describes a command's options.\n"
             "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
@@ -30,6 +32,8 @@ int main(int argc, char **argv) {
     if (strcmp(command, "info") == 0) return cli_info(argc - 1, argv + 1);
     if (strcmp(command, "hw") == 0) return cli_hw(argc - 1, argv + 1);
     if (strcmp(command, "plan") == 0) return cli_plan(argc - 1, argv + 1);
+    if (strcmp(command, "bench") == 0) return cli_bench(argc - 1, argv + 1);
+    if (strcmp(command, "quantize") == 0) return cli_quantize(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return SNUG_EXIT_OK;

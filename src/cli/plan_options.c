@@ -82,7 +82,7 @@ const char *cli_plan_options_help(void) {
            "  --kv auto|f16|q8_0|f32 KV cache type (auto: f16, or q8_0 when that reaches the context)\n"
            "  --parallel N           sequences sharing the KV cache (default 1)\n"
            "  --batch N              prompt tokens per forward step (default 256)\n"
-           "  --threads N            compute threads (default: all processors)\n"
+           "  --threads N            compute threads (default: the physical cores)\n"
            "  --device NAME          plan for a device profile instead of this machine ('snug hw --profiles')\n"
            "  --mem SIZE             use at most this much memory (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = 1000^n)\n"
            "  --headroom SIZE        keep this much free (default max(5% of memory, 512 MiB))\n";

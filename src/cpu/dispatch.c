@@ -1,5 +1,8 @@
 /* dispatch.c — building the per-ISA kernel tables and choosing the ISA at run time (see kernels.h). */
 #include <pthread.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +21,11 @@ const char *snug_isa_name(snug_isa isa) {
 snug_isa snug_isa_best_supported(void) {
 #if defined(__x86_64__) || defined(_M_X64)
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    /* F16C from cpuid leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c"); the OS support
+     * of the YMM state that it needs is implied by avx2 being reported usable. */
+    unsigned eax, ebx, ecx, edx;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl");
     return avx512 ? SNUG_ISA_AVX512 : avx2 ? SNUG_ISA_AVX2 : SNUG_ISA_SCALAR;

@@ -1,5 +1,177 @@
-/* kquant_avx512.c — placeholder until the kquant family's kernels land. */
+/* kquant_avx512.c — AVX-512 (F/BW/VL, no VNNI) dot products of Q4_K, Q5_K and Q6_K with Q8_K activations.
+ *
+ * The AVX-512 table starts as a copy of the AVX2 one (dispatch.c); this file overrides only the kernels where 512-bit
+ * registers pay: the three most used weight types. Q2_K, Q3_K and the Q8_K encoder stay AVX2's.
+ *
+ * Same arithmetic as kquant_avx2.c (vpmaddubsw of unsigned levels with int8 activations, vpmaddwd with int16
+ * scales, bsums for the constant parts), but one zmm covers 64 activations, so every instruction does twice the work.
+ * The levels are arranged to match 64 *consecutive* activations, so activations are always one plain load:
+ *   Q4_K / Q5_K: activations 64c … 64c+63 are the low then the high nibbles of qs[32c … 32c+31]. A broadcast load
+ *                puts those 32 bytes in both halves and one merge-masked shift moves the upper half's high nibbles
+ *                down: [lo | hi] in one zmm. Sub-block scales change every 32 elements, i.e. every two 128-bit lanes.
+ *   Q6_K:        activations 128n … 128n+63 are the low nibbles of ql[64n … 64n+63] with qh bits 0–1 (first 32) and
+ *                2–3 (next 32) on top; 128n+64 … 128n+127 the high nibbles with qh bits 4–5 and 6–7. qh is broadcast
+ *                into both halves and shifted by a different count per half (vpsllvw / vpsrlvw). Sub-block scales
+ *                change every 16 elements, i.e. every 128-bit lane.
+ * Per-lane scales come from vpshufb of the 8 int16 scales broadcast to every lane. Saturation bounds are those of
+ * kquant_avx2.c (the same levels meet the same activations).
+ */
 #include "cpu/kernels.h"
+
 #if defined(__x86_64__)
-void snug_register_kquant_avx512(snug_kernel_table t) { (void)t; }
+#include <immintrin.h>
+
+#include "cpu/quant_k.h"
+
+static inline float load_f16(const uint8_t p[2]) {
+    return _cvtsh_ss(snug_load_u16(p));
+}
+
+static inline float hsum_ps128(__m128 x) {
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+static inline __m512i load512(const void *p) {
+    return _mm512_loadu_si512(p);
+}
+
+static inline __m256i load256(const void *p) {
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* vpshufb control selecting int16 j in every word: bytes 2j, 2j + 1. As a dword: two such words. */
+#define WORD_PICK(j) ((int)(((2 * (j) + 1) << 24) | ((2 * (j)) << 16) | ((2 * (j) + 1) << 8) | (2 * (j))))
+
+/* Lanes 0–1 take int16 j0, lanes 2–3 int16 j1 (a 32-element sub-block per 256-bit half). */
+static inline __m512i pick_halves(__m512i scales, int j0, int j1) {
+    const __m512i control =
+        _mm512_setr_epi32(WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0),
+                          WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1),
+                          WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1));
+    return _mm512_shuffle_epi8(scales, control);
+}
+
+/* Lane k takes int16 j + k (a 16-element sub-block per 128-bit lane). */
+static inline __m512i pick_lanes(__m512i scales, int j) {
+    const __m512i control =
+        _mm512_setr_epi32(WORD_PICK(j), WORD_PICK(j), WORD_PICK(j), WORD_PICK(j), WORD_PICK(j + 1), WORD_PICK(j + 1),
+                          WORD_PICK(j + 1), WORD_PICK(j + 1), WORD_PICK(j + 2), WORD_PICK(j + 2), WORD_PICK(j + 2),
+                          WORD_PICK(j + 2), WORD_PICK(j + 3), WORD_PICK(j + 3), WORD_PICK(j + 3), WORD_PICK(j + 3));
+    return _mm512_shuffle_epi8(scales, control);
+}
+
+/* Q4_K / Q5_K minimum term of one super-block: Σ_j min_j · (bsum_2j + bsum_2j+1), as 4 int32. */
+static inline __m128i k4_min_sums(__m128i mins16, const snug_block_q8_k *a) {
+    __m256i bsums = load256(a->bsums);
+    __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+    return _mm_madd_epi16(mins16, pairs);
+}
+
+static void vec_dot_q4_k_avx512(int64_t n, float *s, const void *w, const void *act) {
+    const snug_block_q4_k *b = w;
+    const snug_block_q8_k *a = act;
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+    const __mmask32 upper_half = 0xffff0000u; /* words 16–31 */
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        float da = snug_load_f32(a->d);
+        uint32_t unpacked[4];
+        snug_k4_unpack(b->scales, unpacked);
+        __m128i bytes = _mm_setr_epi32((int)unpacked[0], (int)unpacked[1], (int)unpacked[2], (int)unpacked[3]);
+        __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
+        acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(k4_min_sums(mins16, a)), acc_min);
+        __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m512i q = _mm512_broadcast_i64x4(load256(b->qs + 32 * c));
+            q = _mm512_and_si512(_mm512_mask_srli_epi16(q, upper_half, q, 4), nibble);
+            __m512i p = _mm512_maddubs_epi16(q, load512(a->qs + 64 * c));
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_halves(scales, 2 * c, 2 * c + 1)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc) - hsum_ps128(acc_min);
+}
+
+static void vec_dot_q5_k_avx512(int64_t n, float *s, const void *w, const void *act) {
+    const snug_block_q5_k *b = w;
+    const snug_block_q8_k *a = act;
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
+    const __mmask32 upper_half = 0xffff0000u;
+    /* The fifth bit of chunk c is bit 2c of qh for the lower half (low nibbles) and bit 2c + 1 for the upper half.
+     * qh is shifted right by 2 after every chunk, so those bits are always at 0 and 1: a shift left by 4 (lower
+     * half) or 3 (upper half) brings them to bit 4. The bits read stay inside their byte (see kquant_avx2.c). */
+    const __m512i to_bit4 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(3), 1);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        float da = snug_load_f32(a->d);
+        uint32_t unpacked[4];
+        snug_k4_unpack(b->scales, unpacked);
+        __m128i bytes = _mm_setr_epi32((int)unpacked[0], (int)unpacked[1], (int)unpacked[2], (int)unpacked[3]);
+        __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
+        acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(k4_min_sums(mins16, a)), acc_min);
+        __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+        __m512i qh = _mm512_broadcast_i64x4(load256(b->qh));
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m512i q = _mm512_broadcast_i64x4(load256(b->qs + 32 * c));
+            q = _mm512_and_si512(_mm512_mask_srli_epi16(q, upper_half, q, 4), nibble);
+            __m512i high = _mm512_and_si512(_mm512_sllv_epi16(qh, to_bit4), bit4);
+            qh = _mm512_srli_epi16(qh, 2);
+            __m512i p = _mm512_maddubs_epi16(_mm512_or_si512(q, high), load512(a->qs + 64 * c));
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_halves(scales, 2 * c, 2 * c + 1)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc) - hsum_ps128(acc_min);
+}
+
+static void vec_dot_q6_k_avx512(int64_t n, float *s, const void *w, const void *act) {
+    const snug_block_q6_k *b = w;
+    const snug_block_q8_k *a = act;
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    /* qh bits 0–1 (lower half) and 2–3 (upper half) to bits 4–5: shift left 4 and 2; bits 4–5 and 6–7: right 0, 2. */
+    const __m512i left = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i right = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        __m128i scales8 = _mm_loadu_si128((const __m128i *)b->scales);
+        /* Levels are stored as q + 32: start from −32 · Σ_j scale_j · bsum_j. */
+        __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(a->bsums)), 5);
+        __m512i isum = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+            __m512i ql = load512(b->ql + 64 * half);
+            __m512i qh = _mm512_broadcast_i64x4(load256(b->qh + 32 * half));
+            __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, nibble), _mm512_sllv_epi16(qh, left), bits45,
+                                                   0xF8); /* a | (b & c) */
+            __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nibble),
+                                                   _mm512_srlv_epi16(qh, right), bits45, 0xF8);
+            __m512i p_lo = _mm512_maddubs_epi16(lo, load512(a->qs + 128 * half));
+            __m512i p_hi = _mm512_maddubs_epi16(hi, load512(a->qs + 128 * half + 64));
+            p_lo = _mm512_madd_epi16(p_lo, pick_lanes(scales, 0));
+            p_hi = _mm512_madd_epi16(p_hi, pick_lanes(scales, 4));
+            isum = _mm512_add_epi32(isum, _mm512_add_epi32(p_lo, p_hi));
+        }
+        float dd = snug_load_f32(a->d) * load_f16(b->d);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(isum), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+void snug_register_kquant_avx512(snug_kernel_table t) {
+    /* quantize_act and act_type stay those of the AVX2 table this one was copied from. */
+    t[SNUG_TYPE_Q4_K].vec_dot = vec_dot_q4_k_avx512;
+    t[SNUG_TYPE_Q5_K].vec_dot = vec_dot_q5_k_avx512;
+    t[SNUG_TYPE_Q6_K].vec_dot = vec_dot_q6_k_avx512;
+}
 #endif

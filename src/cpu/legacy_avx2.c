@@ -1,5 +1,152 @@
-/* legacy_avx2.c — placeholder until the legacy family's kernels land. */
+/* legacy_avx2.c — Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 with AVX2 + FMA + F16C (see legacy_scalar.c for the math).
+ *
+ * vec_dot: per 32-element block, widen the weight quants to bytes, multiply them with the int8 activations by
+ * vpmaddubsw / vpmaddwd into 8 int32 partial sums (exact; the per-type notes in legacy_x86.h say why no int16
+ * saturates), convert to f32 and FMA with the block's d_w · d_a into one of ACCUMULATORS accumulators (so
+ * consecutive blocks do not wait on each other's FMA). The f16 scales of 8 blocks are converted and multiplied
+ * together, which takes most of the per-block scale work off the vector ports. The _1 types add m_w · s_a per block.
+ * quantize_act: the Q8_0 / Q8_1 encoders of quant.c, 32 floats at a time with the same f32 operations, so the
+ * output is bit-identical to the scalar one (tests/test_kernels_cpu.c checks it).
+ */
 #include "cpu/kernels.h"
+
 #if defined(__x86_64__)
-void snug_register_legacy_avx2(snug_kernel_table t) { (void)t; }
+#include "cpu/legacy_x86.h"
+
+#define ACCUMULATORS 4 /* independent FMA chains */
+
+typedef __m256i (*block_dot_fn)(const uint8_t *w, const uint8_t *a);
+
+/* Σ over nb blocks of d_w · d_a · isum (+ m_w · s_a when with_min); `block` is inlined per type. Blocks go in groups
+ * of LEGACY_GROUP whose scale products are computed in one vector and broadcast from memory (a load, no ALU work);
+ * the _1 types' m_w · s_a products come out of the same multiply, interleaved with d_w · d_a. */
+LEGACY_INLINE float dot_blocks(int64_t nb, const uint8_t *w, int w_bytes, const uint8_t *a, int a_bytes,
+                               block_dot_fn block, bool with_min) {
+    __m256 acc[ACCUMULATORS], min_acc = _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + LEGACY_GROUP <= nb; b += LEGACY_GROUP, w += LEGACY_GROUP * w_bytes, a += LEGACY_GROUP * a_bytes) {
+        float scale[2 * LEGACY_GROUP] __attribute__((aligned(32)));
+        int step = 1; /* scale[k · step] is block k's d_w · d_a */
+        if (with_min) {
+            /* [d0 d_a0, m0 s0, d1 d_a1, m1 s1, …]: even lanes scale the blocks, odd lanes are summed as they are. */
+            __m256 lo = _mm256_mul_ps(legacy_f16_pairs4(w, w_bytes), legacy_f16_pairs4(a, a_bytes));
+            __m256 hi = _mm256_mul_ps(legacy_f16_pairs4(w + 4 * w_bytes, w_bytes),
+                                      legacy_f16_pairs4(a + 4 * a_bytes, a_bytes));
+            _mm256_store_ps(scale, lo);
+            _mm256_store_ps(scale + 8, hi);
+            min_acc = _mm256_add_ps(min_acc, _mm256_add_ps(lo, hi));
+            step = 2;
+        } else {
+            _mm256_store_ps(scale, _mm256_mul_ps(legacy_f16_scales8(w, w_bytes), legacy_f16_scales8(a, a_bytes)));
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < LEGACY_GROUP; k++) {
+            __m256 p = _mm256_cvtepi32_ps(block(w + k * w_bytes, a + k * a_bytes));
+            acc[k % ACCUMULATORS] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&scale[k * step]), acc[k % ACCUMULATORS]);
+        }
+    }
+    float min_sum = 0.0f;
+    if (with_min) { /* the odd lanes of min_acc */
+        __m256 odd = _mm256_and_ps(min_acc, _mm256_castsi256_ps(_mm256_set_epi32(-1, 0, -1, 0, -1, 0, -1, 0)));
+        min_sum = legacy_hsum(odd);
+    }
+    for (; b < nb; b++, w += w_bytes, a += a_bytes) {
+        __m256 d = _mm256_set1_ps(legacy_load_f16(w) * legacy_load_f16(a));
+        acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block(w, a)), d, acc[0]);
+        if (with_min) min_sum += legacy_load_f16(w + 2) * legacy_load_f16(a + 2);
+    }
+#pragma GCC unroll 8
+    for (int i = 1; i < ACCUMULATORS; i++) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    return legacy_hsum(acc[0]) + min_sum;
+}
+
+static void vec_dot_q4_0(int64_t n, float *s, const void *w, const void *a) {
+    *s = dot_blocks(n / SNUG_QK4_0, w, SNUG_Q4_0_BLOCK_BYTES, a, SNUG_Q8_0_BLOCK_BYTES, legacy_q4_0_block, false);
+}
+
+static void vec_dot_q4_1(int64_t n, float *s, const void *w, const void *a) {
+    *s = dot_blocks(n / SNUG_QK4_1, w, SNUG_Q4_1_BLOCK_BYTES, a, SNUG_Q8_1_BLOCK_BYTES, legacy_q4_1_block, true);
+}
+
+static void vec_dot_q5_0(int64_t n, float *s, const void *w, const void *a) {
+    *s = dot_blocks(n / SNUG_QK5_0, w, SNUG_Q5_0_BLOCK_BYTES, a, SNUG_Q8_0_BLOCK_BYTES, legacy_q5_0_block, false);
+}
+
+static void vec_dot_q5_1(int64_t n, float *s, const void *w, const void *a) {
+    *s = dot_blocks(n / SNUG_QK5_1, w, SNUG_Q5_1_BLOCK_BYTES, a, SNUG_Q8_1_BLOCK_BYTES, legacy_q5_1_block, true);
+}
+
+static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
+    *s = dot_blocks(n / SNUG_QK8_0, w, SNUG_Q8_0_BLOCK_BYTES, a, SNUG_Q8_0_BLOCK_BYTES, legacy_q8_0_block, false);
+}
+
+/* ---- activation encoders ------------------------------------------------------------------------------------- */
+
+/* round-half-away-from-zero of f32 values, as lroundf: t = trunc(v), then ±1 where |v − t| ≥ 0.5 (v − t is exact). */
+static __m256 round_half_away(__m256 v) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256 frac = _mm256_andnot_ps(sign_bit, _mm256_sub_ps(v, t));
+    __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, sign_bit));
+    return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+/* One 32-float block → 32 int8 at q; returns f32 d and adds Σq to *qsum. Same operations as quant.c's encoder. */
+static float encode_block(const float *x, uint8_t *q, int32_t *qsum) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    __m256 v[4];
+    for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_bit, v[0]), _mm256_andnot_ps(sign_bit, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign_bit, v[2]), _mm256_andnot_ps(sign_bit, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float d = _mm_cvtss_f32(m4) / 127.0f;
+    float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i i[4];
+    for (int k = 0; k < 4; k++) i[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[k], _mm256_set1_ps(inv))));
+    /* Packing interleaves the 128-bit lanes; the dword permutation puts the 32 bytes back in element order. */
+    __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    packed = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, packed);
+    if (qsum) {
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+        *qsum = _mm_cvtsi128_si32(s4);
+    }
+    return d;
+}
+
+static void store_f16(uint8_t *p, float f) {
+    uint16_t h = _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); /* IEEE round to nearest even, as snug_f32_to_f16 */
+    memcpy(p, &h, sizeof h);
+}
+
+static void quantize_act_q8_0(const float *x, void *dst, int64_t n) {
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / SNUG_QK8_0; b++, out += SNUG_Q8_0_BLOCK_BYTES) {
+        store_f16(out, encode_block(x + b * SNUG_QK8_0, out + 2, NULL));
+    }
+}
+
+static void quantize_act_q8_1(const float *x, void *dst, int64_t n) {
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / SNUG_QK8_1; b++, out += SNUG_Q8_1_BLOCK_BYTES) {
+        int32_t qsum = 0;
+        store_f16(out, encode_block(x + b * SNUG_QK8_1, out + 4, &qsum));
+        store_f16(out + 2, legacy_load_f16(out) * (float)qsum); /* s = (d as stored) · Σq */
+    }
+}
+
+void snug_register_legacy_avx2(snug_kernel_table t) {
+    t[SNUG_TYPE_Q4_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q4_0};
+    t[SNUG_TYPE_Q4_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q4_1};
+    t[SNUG_TYPE_Q5_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q5_0};
+    t[SNUG_TYPE_Q5_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q5_1};
+    t[SNUG_TYPE_Q8_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q8_0};
+}
 #endif

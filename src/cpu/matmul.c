@@ -1,30 +1,44 @@
-/* matmul.c — batched weight × activation products over every weight type (see matmul.h). */
+/* matmul.c — batched weight × activation products through the kernel tables (see matmul.h). */
 #include "cpu/matmul.h"
 
 #include <omp.h>
 
-#include "cpu/ops.h"
 #include "cpu/quant.h"
-#include "snug.h"
 
 void snug_matrix_row(const snug_matrix *w, int64_t row, float *out) {
     snug_dequantize_row(w->type, (const uint8_t *)w->data + (uint64_t)row * w->row_bytes, out, w->n_in);
 }
 
-void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, float *row_scratch,
+uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens) {
+    if (w->kernels->act_type == SNUG_TYPE_F32) return 0;
+    return (uint64_t)n_tokens * snug_act_row_bytes(w->kernels->act_type, w->n_in);
+}
+
+void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer,
                  int32_t n_threads) {
+    const snug_type_kernels *k = w->kernels;
     const int64_t n_in = w->n_in, n_out = w->n_out;
+    const uint8_t *act = (const uint8_t *)x;
+    uint64_t act_row = (uint64_t)n_in * sizeof(float);
+    if (k->act_type != SNUG_TYPE_F32) {
+        act_row = snug_act_row_bytes(k->act_type, n_in);
+        uint8_t *encoded = act_buffer;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_tokens > 1)
+        for (int64_t t = 0; t < n_tokens; t++) k->quantize_act(x + t * n_in, encoded + (uint64_t)t * act_row, n_in);
+        act = encoded;
+    }
+    const int64_t n_blocks = (n_out + SNUG_MATMUL_ROW_BLOCK - 1) / SNUG_MATMUL_ROW_BLOCK;
+    const uint8_t *weights = w->data;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t r = 0; r < n_out; r++) {
-        const uint8_t *src = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes;
-        const float *row;
-        if (w->type == SNUG_TYPE_F32) {
-            row = (const float *)src; /* the model checked F32 data is 4-byte aligned */
-        } else {
-            float *decoded = row_scratch + (int64_t)omp_get_thread_num() * n_in;
-            snug_dequantize_row(w->type, src, decoded, n_in);
-            row = decoded;
+    for (int64_t b = 0; b < n_blocks; b++) {
+        const int64_t r0 = b * SNUG_MATMUL_ROW_BLOCK;
+        const int64_t r1 = r0 + SNUG_MATMUL_ROW_BLOCK < n_out ? r0 + SNUG_MATMUL_ROW_BLOCK : n_out;
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += SNUG_MATMUL_TOKEN_TILE) {
+            const int64_t t1 = t0 + SNUG_MATMUL_TOKEN_TILE < n_tokens ? t0 + SNUG_MATMUL_TOKEN_TILE : n_tokens;
+            for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *row = weights + (uint64_t)r * w->row_bytes;
+                for (int64_t t = t0; t < t1; t++) k->vec_dot(n_in, &y[t * n_out + r], row, act + (uint64_t)t * act_row);
+            }
         }
-        for (int64_t t = 0; t < n_tokens; t++) y[t * n_out + r] = snug_dot_f32(row, x + t * n_in, n_in);
     }
 }

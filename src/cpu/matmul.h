@@ -1,15 +1,25 @@
-/* matmul.h — weight matrix × activations for every weight type, scalar reference.
+/* matmul.h — weight matrix × activations for every weight type, through the per-ISA kernels (kernels.h).
  *
  * A weight W of GGUF shape [n_in, n_out] is n_out rows of n_in elements, each row a run of blocks of its type.
- * snug_matmul computes y[t] = W · x[t] for a batch of tokens: each row is decoded once into a per-thread scratch
- * row and dotted with every token of the batch (prefill reads the weights once per batch, not once per token).
- * Rows are split across threads; each output is computed by one thread in a fixed order, so results are identical
- * for any thread count.
+ * snug_matmul computes y[t] = W · x[t] for a batch of tokens:
+ *   1. the activations are encoded once into the weight type's activation type (Q8_0 / Q8_1 / Q8_K; float types use
+ *      them as they are), into a planned buffer;
+ *   2. rows are split across threads in blocks of SNUG_MATMUL_ROW_BLOCK; each block walks the batch in tiles of
+ *      tokens, so a weight row is read from memory once per batch and stays in L1 while it meets every token of
+ *      the tile (prefill is bound by compute, decode by reading the weights once).
+ * Each output is one vec_dot call by one thread, so results are identical for any thread count or batch split.
  */
 #ifndef SNUG_CPU_MATMUL_H
 #define SNUG_CPU_MATMUL_H
 
 #include <stdint.h>
+
+#include "cpu/kernels.h"
+
+/* Rows per block handed to a thread, and tokens per tile: a tile's encoded activations (≤ 32 × ~1.1 bytes ×
+ * n_in, ~200 KiB at n_in 5632) stay in L2 while the block's rows stream through L1. */
+#define SNUG_MATMUL_ROW_BLOCK 16
+#define SNUG_MATMUL_TOKEN_TILE 32
 
 typedef struct snug_matrix {
     const void *data;   /* n_out rows of row_bytes, in the mapped file */
@@ -17,10 +27,14 @@ typedef struct snug_matrix {
     int64_t n_in;       /* row length (GGUF ne[0]) */
     int64_t n_out;      /* rows (GGUF ne[1]) */
     uint64_t row_bytes;
+    const snug_type_kernels *kernels; /* for the active ISA; set when the model binds the tensor */
 } snug_matrix;
 
-/* y (n_tokens, n_out) = x (n_tokens, n_in) · Wᵀ. row_scratch holds n_threads × w->n_in floats. */
-void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, float *row_scratch,
+/* Bytes of the encoded activations of n_tokens rows for this matrix (0 when it takes floats as they are). */
+uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens);
+
+/* y (n_tokens, n_out) = x (n_tokens, n_in) · Wᵀ. act_buffer holds at least snug_matmul_act_bytes(w, n_tokens). */
+void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer,
                  int32_t n_threads);
 
 /* out (n_in) = row `row` of W decoded (an embedding lookup). */

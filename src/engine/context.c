@@ -44,7 +44,7 @@ struct snug_context {
     float *hb;   /* (n_batch, n_ff) gate, then silu(gate) ⊙ up */
     float *hb2;  /* (n_batch, n_ff) up */
     float *scores;      /* (n_threads, n_ctx + 2 · head_dim) attention scores and decoded K/V head rows */
-    float *row_scratch; /* (n_threads, max row length) decoded weight rows */
+    void *act_encoded;  /* (n_batch, largest encoded activation row) matmul inputs in the kernels' activation type */
     float *logits;      /* (n_vocab) of the last token */
     snug_token *token_ids; /* (n_ctx) for the caller's prompt */
     void *tokenizer_scratch;
@@ -68,7 +68,7 @@ static void **buffer_slot(snug_context *ctx, snug_buffer_id id) {
     case SNUG_BUF_HB: return (void **)&ctx->hb;
     case SNUG_BUF_HB2: return (void **)&ctx->hb2;
     case SNUG_BUF_SCORES: return (void **)&ctx->scores;
-    case SNUG_BUF_ROW_SCRATCH: return (void **)&ctx->row_scratch;
+    case SNUG_BUF_ACT_ENCODED: return &ctx->act_encoded;
     case SNUG_BUF_LOGITS: return (void **)&ctx->logits;
     case SNUG_BUF_TOKEN_IDS: return (void **)&ctx->token_ids;
     case SNUG_BUF_TOKENIZER_SCRATCH: return &ctx->tokenizer_scratch;
@@ -202,9 +202,9 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
 
         /* Attention block. */
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps);
-        snug_matmul(&w->wq, ctx->xb, n, ctx->q, ctx->row_scratch, threads);
-        snug_matmul(&w->wk, ctx->xb, n, ctx->k, ctx->row_scratch, threads);
-        snug_matmul(&w->wv, ctx->xb, n, ctx->v, ctx->row_scratch, threads);
+        snug_matmul(&w->wq, ctx->xb, n, ctx->q, ctx->act_encoded, threads);
+        snug_matmul(&w->wk, ctx->xb, n, ctx->k, ctx->act_encoded, threads);
+        snug_matmul(&w->wv, ctx->xb, n, ctx->v, ctx->act_encoded, threads);
         for (int64_t t = 0; t < n; t++) {
             snug_rope(ctx->q + t * q_dim, d->n_head, d->head_dim, pos0 + t, &m->rope);
             snug_rope(ctx->k + t * kv_dim, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
@@ -213,20 +213,20 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
             snug_kv_store(ctx->kv_type, ctx->v + t * kv_dim, v_cache + row, kv_dim);
         }
         snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
-        snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->row_scratch, threads);
+        snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);
         snug_add(ctx->x, ctx->xb2, n * E);
 
         /* Feed-forward block (SwiGLU). */
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps);
-        snug_matmul(&w->w_gate, ctx->xb, n, ctx->hb, ctx->row_scratch, threads);
-        snug_matmul(&w->w_up, ctx->xb, n, ctx->hb2, ctx->row_scratch, threads);
+        snug_matmul(&w->w_gate, ctx->xb, n, ctx->hb, ctx->act_encoded, threads);
+        snug_matmul(&w->w_up, ctx->xb, n, ctx->hb2, ctx->act_encoded, threads);
         snug_swiglu(ctx->hb, ctx->hb2, n * F);
-        snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->row_scratch, threads);
+        snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
         snug_add(ctx->x, ctx->xb2, n * E);
     }
 
     snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps);
-    snug_matmul(&m->output, ctx->xb, 1, ctx->logits, ctx->row_scratch, threads);
+    snug_matmul(&m->output, ctx->xb, 1, ctx->logits, ctx->act_encoded, threads);
 }
 
 snug_status snug_context_decode(snug_context *ctx, const snug_token *tokens, size_t n_tokens, snug_error *err) {

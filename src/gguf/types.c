@@ -51,7 +51,15 @@ bool snug_type_is_supported(uint32_t type) {
     case SNUG_TYPE_F16:
     case SNUG_TYPE_BF16:
     case SNUG_TYPE_Q8_0:
-    case SNUG_TYPE_Q4_0: return true;
+    case SNUG_TYPE_Q4_0:
+    case SNUG_TYPE_Q4_1:
+    case SNUG_TYPE_Q5_0:
+    case SNUG_TYPE_Q5_1:
+    case SNUG_TYPE_Q2_K:
+    case SNUG_TYPE_Q3_K:
+    case SNUG_TYPE_Q4_K:
+    case SNUG_TYPE_Q5_K:
+    case SNUG_TYPE_Q6_K: return true;
     default: return false;
     }
 }

@@ -198,3 +198,85 @@ snug_status snug_gguf_writer_write(const snug_gguf_writer *w, const char *path, 
     if (!ok) return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", path, strerror(errno));
     return SNUG_OK;
 }
+
+bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64_t index) {
+    if (index >= from->n_kv) return false;
+    const snug_gguf_kv *kv = &from->kvs[index];
+    if (!begin_kv(w, kv->key, kv->type)) return false;
+    if (kv->type == SNUG_GGUF_ARRAY) {
+        /* The reader keeps arrays as (element type, count, elements); the encoding is those three in a row. */
+        if (!put_u32(&w->kv, kv->elem_type) || !put_u64(&w->kv, kv->count)) return false;
+    }
+    return put(&w->kv, kv->value, kv->value_bytes);
+}
+
+struct snug_gguf_stream {
+    const snug_gguf_writer *w;
+    FILE *f;
+    char path[512];
+    uint64_t next_tensor;
+    uint64_t data_written; /* bytes since the data section start */
+};
+
+static bool write_zeros(FILE *f, uint64_t n) {
+    static const uint8_t zeros[256];
+    while (n > 0) {
+        uint64_t chunk = n < sizeof zeros ? n : sizeof zeros;
+        if (fwrite(zeros, 1, chunk, f) != chunk) return false;
+        n -= chunk;
+    }
+    return true;
+}
+
+snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, snug_gguf_stream **out,
+                                  snug_error *err) {
+    *out = NULL;
+    snug_status st = snug_gguf_writer_write(w, path, true, err); /* header and tensor table */
+    if (st != SNUG_OK) return st;
+    snug_gguf_stream *s = calloc(1, sizeof *s);
+    if (!s) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory");
+    s->w = w;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->f = fopen(path, "r+b");
+    if (!s->f || fseek(s->f, 0, SEEK_END) != 0) {
+        if (s->f) fclose(s->f);
+        free(s);
+        return snug_fail(err, SNUG_E_IO, "%s: cannot reopen for writing: %s", path, strerror(errno));
+    }
+    long header = ftell(s->f);
+    uint64_t data_start = align_up((uint64_t)header, w->alignment);
+    if (header < 0 || !write_zeros(s->f, data_start - (uint64_t)header)) {
+        fclose(s->f);
+        free(s);
+        return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", path, strerror(errno));
+    }
+    *out = s;
+    return SNUG_OK;
+}
+
+snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint64_t bytes, snug_error *err) {
+    const snug_gguf_writer *w = s->w;
+    if (s->next_tensor >= w->n_tensors || w->tensors[s->next_tensor].bytes != bytes) {
+        return snug_fail(err, SNUG_E_INTERNAL, "%s: tensor %llu written with %llu bytes, declared otherwise", s->path,
+                         (unsigned long long)s->next_tensor, (unsigned long long)bytes);
+    }
+    uint64_t padded = s->next_tensor + 1 < w->n_tensors ? align_up(s->data_written + bytes, w->alignment)
+                                                       : s->data_written + bytes;
+    if (fwrite(data, 1, bytes, s->f) != bytes || !write_zeros(s->f, padded - s->data_written - bytes)) {
+        return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", s->path, strerror(errno));
+    }
+    s->data_written = padded;
+    s->next_tensor++;
+    return SNUG_OK;
+}
+
+snug_status snug_gguf_stream_close(snug_gguf_stream *s, snug_error *err) {
+    snug_status st = SNUG_OK;
+    if (s->next_tensor != s->w->n_tensors) {
+        st = snug_fail(err, SNUG_E_INTERNAL, "%s: %llu of %llu tensors written", s->path,
+                       (unsigned long long)s->next_tensor, (unsigned long long)s->w->n_tensors);
+    }
+    if (fclose(s->f) != 0 && st == SNUG_OK) st = snug_fail(err, SNUG_E_IO, "%s: close failed: %s", s->path, strerror(errno));
+    free(s);
+    return st;
+}

@@ -36,6 +36,19 @@ bool snug_gguf_writer_raw(snug_gguf_writer *w, const char *key, uint32_t value_t
 bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                              const uint64_t *ne, const void *data, uint64_t bytes);
 
+/* Copies metadata entry `index` of an opened file, value and type unchanged. */
+bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64_t index);
+
+/* Streaming: write the header now (tensors declared with data NULL and their final sizes), then each tensor's data
+ * in declaration order, so a converter holds one tensor at a time. */
+typedef struct snug_gguf_stream snug_gguf_stream;
+snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, snug_gguf_stream **out,
+                                  snug_error *err);
+/* The data of the next tensor; `bytes` must equal what was declared for it. */
+snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint64_t bytes, snug_error *err);
+/* Finishes the file (checks every tensor was written); frees the stream either way. */
+snug_status snug_gguf_stream_close(snug_gguf_stream *s, snug_error *err);
+
 /* Writes the file. With header_only, the tensor data section is left out (a file for planning only). */
 snug_status snug_gguf_writer_write(const snug_gguf_writer *w, const char *path, bool header_only, snug_error *err);
 

@@ -83,10 +83,11 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
     const snug_tensor_info *t;
     snug_status st = bind_tensor(ld, name, n_in, n_out, optional, &t);
     if (st != SNUG_OK || t == NULL) return st;
-    if (!snug_type_is_supported(t->type)) {
+    const snug_type_kernels *kernels = snug_kernels_for(t->type, snug_isa_active());
+    if (!kernels) {
         snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s, which snug cannot compute yet", name,
                   snug_type_name(t->type));
-        snug_hint(ld->err, "supported weight types: F32, F16, BF16, Q8_0, Q4_0");
+        snug_hint(ld->err, "supported weight types: %s", SNUG_SUPPORTED_WEIGHT_TYPES);
         return SNUG_E_UNSUPPORTED;
     }
     uint32_t element_align = t->type == SNUG_TYPE_F32 ? 4 : 1;
@@ -97,7 +98,7 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
     }
     uint64_t row_bytes = 0;
     snug_type_row_bytes(t->type, t->ne[0], &row_bytes);
-    *out = (snug_matrix){t->data, t->type, n_in, n_out, row_bytes};
+    *out = (snug_matrix){t->data, t->type, n_in, n_out, row_bytes, kernels};
     return SNUG_OK;
 }
 

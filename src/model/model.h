@@ -40,5 +40,6 @@ struct snug_model {
 
 /* Names of the architectures snug can run, for error messages. */
 #define SNUG_SUPPORTED_ARCHITECTURES "llama"
+#define SNUG_SUPPORTED_WEIGHT_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"
 
 #endif

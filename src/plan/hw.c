@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <hwloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,4 +127,22 @@ snug_status snug_hw_probe(snug_hw_report *out, snug_error *err) {
     out->memory_source = mem.source;
     out->cuda_devices = -1; /* the CUDA backend is not built; it reports its devices when it is */
     return SNUG_OK;
+}
+
+/* Physical cores, detected once per process (hwloc; logical processors when hwloc cannot tell). The default
+ * thread count: decode is bound by memory bandwidth, and SMT siblings only compete for the same core's caches. */
+static int32_t physical_cores_cached;
+static pthread_once_t physical_cores_once = PTHREAD_ONCE_INIT;
+
+static void detect_physical_cores(void) {
+    snug_hw_report report;
+    memset(&report, 0, sizeof report);
+    char why[160];
+    if (!topology_hwloc(&report, why, sizeof why)) snug_hw_topology_sysconf(&report, why);
+    physical_cores_cached = report.cores >= 1 ? report.cores : 1;
+}
+
+int32_t snug_physical_cores(void) {
+    pthread_once(&physical_cores_once, detect_physical_cores);
+    return physical_cores_cached;
 }

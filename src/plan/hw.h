@@ -57,4 +57,7 @@ void snug_cpu_name(char *out, size_t cap);
  * load a topology. `why` goes to topology_note. Caches stay 0 (unknown). Exposed so that tests can check it. */
 void snug_hw_topology_sysconf(snug_hw_report *out, const char *why);
 
+/* Physical cores of this machine (cached after the first call): the default number of compute threads. */
+int32_t snug_physical_cores(void);
+
 #endif

@@ -8,7 +8,6 @@
  */
 #include "plan/plan.h"
 
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,14 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "base/units.h"
+#include "cpu/kernels.h"
 #include "engine/sampler.h"
 #include "gguf/gguf.h"
 #include "gguf/types.h"
 #include "model/hparams.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
+#include "plan/hw.h"
 #include "plan/memory.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -65,10 +66,7 @@ static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
     return bytes;
 }
 
-static uint64_t max3(uint64_t a, uint64_t b, uint64_t c) {
-    uint64_t m = a > b ? a : b;
-    return m > c ? m : c;
-}
+static uint64_t h_act_row_bytes(const snug_plan *p) { return p->act_row_bytes; }
 
 /* Sizes of the engine's arena buffers (the layout context.c carves; shapes in its struct comments). */
 static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel, int32_t n_batch,
@@ -92,7 +90,7 @@ static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, in
     out[SNUG_BUF_HB2] = B * F * f;
     /* Per thread: the scores of one head over the context, and one decoded K and V head row (quantized caches). */
     out[SNUG_BUF_SCORES] = threads * (ctx + 2 * (uint64_t)d->head_dim) * f;
-    out[SNUG_BUF_ROW_SCRATCH] = threads * max3(E, q_dim, F) * f;
+    out[SNUG_BUF_ACT_ENCODED] = B * h_act_row_bytes(p);
     out[SNUG_BUF_LOGITS] = (uint64_t)d->n_vocab * f;
     out[SNUG_BUF_TOKEN_IDS] = ctx * sizeof(snug_token);
     out[SNUG_BUF_TOKENIZER_SCRATCH] = snug_tokenizer_scratch_bytes(NULL, p->max_input_bytes);
@@ -106,7 +104,7 @@ static const char *buffer_line(snug_buffer_id id) {
     case SNUG_BUF_K_CACHE:
     case SNUG_BUF_V_CACHE: return "kv_cache";
     case SNUG_BUF_SCORES: return "attention_scratch";
-    case SNUG_BUF_ROW_SCRATCH: return "matmul_scratch";
+    case SNUG_BUF_ACT_ENCODED: return "matmul_scratch";
     case SNUG_BUF_LOGITS: return "logits";
     case SNUG_BUF_TOKEN_IDS: return "token_ids";
     case SNUG_BUF_TOKENIZER_SCRATCH: return "tokenizer_scratch";
@@ -364,6 +362,12 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         p->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         if (t->n_dims < 2) continue;
         if (t->type != SNUG_TYPE_F32) all_f32 = false;
+        /* Matmuls encode their input once per batch into the kernel's activation type (none for float types). */
+        const snug_type_kernels *kernels = snug_kernels_for(t->type, snug_isa_active());
+        if (kernels && kernels->act_type != SNUG_TYPE_F32) {
+            uint64_t act = snug_act_row_bytes(kernels->act_type, (int64_t)t->ne[0]);
+            if (act > p->act_row_bytes) p->act_row_bytes = act;
+        }
         bool seen = false;
         for (int k = 0; k < h->n_weight_types; k++) seen |= h->weight_types[k] == t->type;
         if (!seen) h->weight_types[h->n_weight_types++] = t->type;
@@ -508,7 +512,7 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
     header_facts h;
     memset(&h, 0, sizeof h);
     if ((st = read_header(gguf, p, &h, err)) != SNUG_OK) return st;
-    p->n_threads = r.n_threads ? r.n_threads : omp_get_num_procs();
+    p->n_threads = r.n_threads ? r.n_threads : snug_physical_cores();
     p->max_input_bytes = r.max_input_bytes ? r.max_input_bytes : SNUG_DEFAULT_MAX_INPUT_BYTES;
     if (r.kv_type == SNUG_KV_Q8_0 && p->shape.head_dim % 32 != 0) {
         return snug_fail(err, SNUG_E_ARGUMENT, "q8_0 KV needs a head size that is a multiple of 32; this model's is %d",

@@ -32,7 +32,7 @@ typedef enum snug_buffer_id {
     SNUG_BUF_HB,
     SNUG_BUF_HB2,
     SNUG_BUF_SCORES,
-    SNUG_BUF_ROW_SCRATCH,
+    SNUG_BUF_ACT_ENCODED,
     SNUG_BUF_LOGITS,
     SNUG_BUF_TOKEN_IDS,
     SNUG_BUF_TOKENIZER_SCRATCH,
@@ -79,6 +79,7 @@ struct snug_plan {
     int32_t n_ctx, n_batch, n_parallel, n_threads;
     uint32_t kv_type;
     uint64_t max_input_bytes;
+    uint64_t act_row_bytes; /* the largest encoded activation row of any weight matrix (the matmul scratch per token) */
     char context_reason[240];
     char kv_reason[200];
 

@@ -43,12 +43,21 @@ _SCALAR_NP = {
 }
 
 # ggml tensor types handled here: type id -> (name, block elements, block bytes)
-GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q8_0 = 0, 1, 2, 3, 6, 7, 8
+GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K, GGML_BF16 = 10, 11, 12, 13, 14, 30
 GGML_TYPES = {
     GGML_F32: ("F32", 1, 4),
     GGML_F16: ("F16", 1, 2),
     GGML_Q4_0: ("Q4_0", 32, 18),
+    GGML_Q4_1: ("Q4_1", 32, 20),
+    GGML_Q5_0: ("Q5_0", 32, 22),
+    GGML_Q5_1: ("Q5_1", 32, 24),
     GGML_Q8_0: ("Q8_0", 32, 34),
+    GGML_Q2_K: ("Q2_K", 256, 84),
+    GGML_Q3_K: ("Q3_K", 256, 110),
+    GGML_Q4_K: ("Q4_K", 256, 144),
+    GGML_Q5_K: ("Q5_K", 256, 176),
+    GGML_Q6_K: ("Q6_K", 256, 210),
     GGML_BF16: ("BF16", 1, 2),
 }
 
@@ -193,10 +202,87 @@ class GGUFFile:
 # --------------------------------------------------------------------------
 # Dequantisation (ggml block layouts) -> float64
 # --------------------------------------------------------------------------
+# Block structs as ggml declares them (all little-endian, packed, f16 = IEEE half):
+#   Q8_0 {f16 d; i8 qs[32]}                      x = d*q
+#   Q4_0 {f16 d; u8 qs[16]}                      x = d*(q-8)      q[j] = qs[j]&15, q[j+16] = qs[j]>>4
+#   Q4_1 {f16 d, m; u8 qs[16]}                   x = d*q + m      (nibbles as Q4_0)
+#   Q5_0 {f16 d; u32 qh; u8 qs[16]}              x = d*(q-16)     bit e of qh = bit 4 of q[e]
+#   Q5_1 {f16 d, m; u32 qh; u8 qs[16]}           x = d*q + m
+# K-quants, super-blocks of 256:
+#   Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}        16 sub-blocks of 16, x = d*sc*q - dmin*mn
+#   Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d} 16 sub-blocks of 16, x = d*(sc-32)*(q-4*(1-hbit))
+#   Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}        8 sub-blocks of 32,  x = d*sc*q - dmin*mn
+#   Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}
+#   Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}   16 sub-blocks of 16, x = d*sc*(q-32)
+# The element orderings are spelled out next to the helpers below.  Everything is computed in float64, where
+# these products and differences are exact; ggml's own float32 dequantisation can differ by f32 rounding.
 
 _Q8_0_DT = np.dtype([("d", "<f2"), ("qs", "i1", (32,))])
 _Q4_0_DT = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
-assert _Q8_0_DT.itemsize == 34 and _Q4_0_DT.itemsize == 18
+_Q4_1_DT = np.dtype([("d", "<f2"), ("m", "<f2"), ("qs", "u1", (16,))])
+_Q5_0_DT = np.dtype([("d", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
+_Q5_1_DT = np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])
+_Q2_K_DT = np.dtype([("scales", "u1", (16,)), ("qs", "u1", (64,)), ("d", "<f2"), ("dmin", "<f2")])
+_Q3_K_DT = np.dtype([("hmask", "u1", (32,)), ("qs", "u1", (64,)), ("scales", "u1", (12,)), ("d", "<f2")])
+_Q4_K_DT = np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qs", "u1", (128,))])
+_Q5_K_DT = np.dtype([("d", "<f2"), ("dmin", "<f2"), ("scales", "u1", (12,)), ("qh", "u1", (32,)),
+                     ("qs", "u1", (128,))])
+_Q6_K_DT = np.dtype([("ql", "u1", (128,)), ("qh", "u1", (64,)), ("scales", "i1", (16,)), ("d", "<f2")])
+for _dt, _size in ((_Q8_0_DT, 34), (_Q4_0_DT, 18), (_Q4_1_DT, 20), (_Q5_0_DT, 22), (_Q5_1_DT, 24),
+                   (_Q2_K_DT, 84), (_Q3_K_DT, 110), (_Q4_K_DT, 144), (_Q5_K_DT, 176), (_Q6_K_DT, 210)):
+    assert _dt.itemsize == _size, (_dt, _size)
+
+_BLOCK_DT = {
+    GGML_Q8_0: _Q8_0_DT, GGML_Q4_0: _Q4_0_DT, GGML_Q4_1: _Q4_1_DT, GGML_Q5_0: _Q5_0_DT, GGML_Q5_1: _Q5_1_DT,
+    GGML_Q2_K: _Q2_K_DT, GGML_Q3_K: _Q3_K_DT, GGML_Q4_K: _Q4_K_DT, GGML_Q5_K: _Q5_K_DT, GGML_Q6_K: _Q6_K_DT,
+}
+
+
+def _nibbles32(qs):
+    """(nb, 16) bytes -> (nb, 32) values: element j is the low nibble of byte j, element j+16 the high one."""
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=1)
+
+
+def _bits32(qh):
+    """(nb,) uint32 -> (nb, 32) bits: bit j of qh belongs to element j."""
+    return (qh[:, None] >> np.arange(32, dtype=np.uint32)[None, :]) & 1
+
+
+def _crumbs256(qs):
+    """K-quant 2-bit packing, (nb, 64) bytes -> (nb, 256) values.  Element e lies in half h = e // 128,
+    j = (e % 128) // 32, l = e % 32: bits 2j..2j+1 of byte 32*h + l."""
+    q = qs.reshape(-1, 2, 1, 32) >> (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1)  # (nb, h, j, l)
+    return (q & 3).reshape(-1, 256)
+
+
+def _nibbles256(qs):
+    """Q4_K/Q5_K 4-bit packing, (nb, 128) bytes -> (nb, 256) values.  Element e lies in group g = e // 64,
+    byte 32*g + e % 32; the low nibble when e % 64 < 32, else the high nibble."""
+    q = qs.reshape(-1, 4, 1, 32)
+    return np.concatenate([q & 0x0F, q >> 4], axis=2).reshape(-1, 256)  # (nb, g, low/high, l)
+
+
+def _scale_min_k4(s):
+    """Q4_K/Q5_K 12 scale bytes -> (scales, mins), each (nb, 8) 6-bit values for the 8 sub-blocks of 32.
+    Sub-block j < 4: scale = low 6 bits of byte j, min = low 6 bits of byte j+4.  j >= 4: scale = low nibble
+    of byte j+4 | (top 2 bits of byte j-4) << 4, min = high nibble of byte j+4 | (top 2 bits of byte j) << 4."""
+    sc = np.empty((s.shape[0], 8), dtype=np.uint8)
+    mn = np.empty((s.shape[0], 8), dtype=np.uint8)
+    sc[:, :4] = s[:, 0:4] & 63
+    mn[:, :4] = s[:, 4:8] & 63
+    sc[:, 4:] = (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)
+    mn[:, 4:] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    return sc, mn
+
+
+def _q3_k_scales(s):
+    """Q3_K 12 scale bytes -> (nb, 16) signed scales for the 16 sub-blocks of 16.  Scale j: low 4 bits are
+    the low nibble of byte j (j < 8) or the high nibble of byte j-8 (j >= 8); bits 4..5 are bits
+    2*(j//4)..2*(j//4)+1 of byte 8 + j%4; the 6-bit value minus 32."""
+    j = np.arange(16)
+    low = np.concatenate([s[:, 0:8] & 0x0F, s[:, 0:8] >> 4], axis=1)
+    high = (s[:, 8 + j % 4] >> (2 * (j // 4)).astype(np.uint8)) & 3
+    return (low | (high << 4)).astype(np.int64) - 32
 
 
 def dequantize(raw, ttype, n):
@@ -208,17 +294,56 @@ def dequantize(raw, ttype, n):
     if ttype == GGML_BF16:
         u = np.frombuffer(raw, dtype="<u2", count=n).astype(np.uint32) << 16
         return u.view(np.float32).astype(np.float64)
+    if ttype not in _BLOCK_DT:
+        raise GGUFError("unsupported ggml type %d" % ttype)
+    blk = GGML_TYPES[ttype][1]
+    b = np.frombuffer(raw, dtype=_BLOCK_DT[ttype], count=n // blk)
+    f = np.float64
     if ttype == GGML_Q8_0:
-        b = np.frombuffer(raw, dtype=_Q8_0_DT, count=n // 32)
-        d = b["d"].astype(np.float64)[:, None]
-        return (d * b["qs"].astype(np.float64)).reshape(-1)
-    if ttype == GGML_Q4_0:
-        b = np.frombuffer(raw, dtype=_Q4_0_DT, count=n // 32)
-        d = b["d"].astype(np.float64)[:, None]
-        qs = b["qs"]
-        q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float64)  # elements 0..15, 16..31
-        return (d * (q - 8.0)).reshape(-1)
-    raise GGUFError("unsupported ggml type %d" % ttype)
+        x = b["d"].astype(f)[:, None] * b["qs"].astype(f)
+    elif ttype == GGML_Q4_0:
+        x = b["d"].astype(f)[:, None] * (_nibbles32(b["qs"]).astype(f) - 8.0)
+    elif ttype == GGML_Q4_1:
+        x = b["d"].astype(f)[:, None] * _nibbles32(b["qs"]).astype(f) + b["m"].astype(f)[:, None]
+    elif ttype in (GGML_Q5_0, GGML_Q5_1):
+        q = (_nibbles32(b["qs"]) | (_bits32(b["qh"]) << 4).astype(np.uint8)).astype(f)
+        if ttype == GGML_Q5_0:
+            x = b["d"].astype(f)[:, None] * (q - 16.0)
+        else:
+            x = b["d"].astype(f)[:, None] * q + b["m"].astype(f)[:, None]
+    elif ttype == GGML_Q2_K:
+        # 16 sub-blocks of 16: byte j = scale (low nibble) | min (high nibble) of sub-block j
+        sc = np.repeat((b["scales"] & 0x0F).astype(f), 16, axis=1)
+        mn = np.repeat((b["scales"] >> 4).astype(f), 16, axis=1)
+        q = _crumbs256(b["qs"]).astype(f)
+        x = b["d"].astype(f)[:, None] * sc * q - b["dmin"].astype(f)[:, None] * mn
+    elif ttype == GGML_Q3_K:
+        sc = np.repeat(_q3_k_scales(b["scales"]).astype(f), 16, axis=1)
+        # high bit of element e: bit e // 32 of hmask[e % 32]; a clear bit subtracts 4
+        hb = (b["hmask"][:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1  # (nb, e//32, e%32)
+        q = _crumbs256(b["qs"]).astype(f) - 4.0 * (1 - hb.reshape(-1, 256)).astype(f)
+        x = b["d"].astype(f)[:, None] * sc * q
+    elif ttype in (GGML_Q4_K, GGML_Q5_K):
+        sc, mn = _scale_min_k4(b["scales"])
+        sc = np.repeat(sc.astype(f), 32, axis=1)
+        mn = np.repeat(mn.astype(f), 32, axis=1)
+        q = _nibbles256(b["qs"]).astype(f)
+        if ttype == GGML_Q5_K:
+            # 5th bit of element e: bit e // 32 of qh[e % 32]
+            hb = (b["qh"][:, None, :] >> np.arange(8, dtype=np.uint8)[None, :, None]) & 1
+            q = q + 16.0 * hb.reshape(-1, 256).astype(f)
+        x = b["d"].astype(f)[:, None] * sc * q - b["dmin"].astype(f)[:, None] * mn
+    elif ttype == GGML_Q6_K:
+        # element e: half h = e // 128, k = (e % 128) // 32, l = e % 32.
+        # low 4 bits: byte 64*h + 32*(k & 1) + l of ql, low nibble for k < 2, high nibble for k >= 2;
+        # high 2 bits: bits 2k..2k+1 of byte 32*h + l of qh.  Value minus 32; 16 int8 scales, sub-block e // 16.
+        ql = b["ql"].reshape(-1, 2, 1, 2, 32)                                   # (nb, h, -, k&1, l)
+        low = np.concatenate([ql & 0x0F, ql >> 4], axis=2).reshape(-1, 2, 4, 32)  # (nb, h, k, l)
+        qh = b["qh"].reshape(-1, 2, 1, 32) >> (2 * np.arange(4, dtype=np.uint8)).reshape(1, 1, 4, 1)
+        q = (low | ((qh & 3) << 4)).reshape(-1, 256).astype(f) - 32.0
+        sc = np.repeat(b["scales"].astype(f), 16, axis=1)
+        x = b["d"].astype(f)[:, None] * sc * q
+    return x.reshape(-1)
 
 
 # --------------------------------------------------------------------------
@@ -534,6 +659,285 @@ def _f16_bytes(x):
     return np.asarray(x, dtype="<f2").tobytes()
 
 
+# ---- test-only block packers, written element by element from the ggml block layouts ----
+# Each takes the field values of ONE block and returns its bytes.  They are deliberately plain loops over
+# elements (not the reshapes used by dequantize()), so the self-test compares two independent readings.
+
+def _u16le(v):
+    return struct.pack("<H", v)
+
+
+def _pack_q4_1(d, m, q):
+    """q: 32 values 0..15.  Byte j = q[j] | q[j+16] << 4."""
+    qs = bytearray(16)
+    for e in range(32):
+        qs[e % 16] |= int(q[e]) << (4 * (e // 16))
+    return _f16_bytes(d) + _f16_bytes(m) + bytes(qs)
+
+
+def _pack_q5(d, m, q):
+    """Q5_0 (m None; q 0..31, value d*(q-16)) or Q5_1 (value d*q+m).  Bit e of the u32 qh = bit 4 of q[e]."""
+    qs = bytearray(16)
+    qh = 0
+    for e in range(32):
+        qs[e % 16] |= (int(q[e]) & 15) << (4 * (e // 16))
+        qh |= ((int(q[e]) >> 4) & 1) << e
+    head = _f16_bytes(d) + (b"" if m is None else _f16_bytes(m))
+    return head + struct.pack("<I", qh) + bytes(qs)
+
+
+def _pack_crumbs256(q):
+    """2-bit K-quant packing of 256 values 0..3: element e -> byte 32*(e//128) + e%32, bits 2*((e%128)//32)."""
+    qs = bytearray(64)
+    for e in range(256):
+        qs[32 * (e // 128) + e % 32] |= (int(q[e]) & 3) << (2 * ((e % 128) // 32))
+    return qs
+
+
+def _pack_q2_k(d, dmin, sc, mn, q):
+    """sc, mn: 16 values 0..15 (sub-blocks of 16); q: 256 values 0..3; value d*sc*q - dmin*mn."""
+    scales = bytes([int(sc[j]) | (int(mn[j]) << 4) for j in range(16)])
+    return scales + bytes(_pack_crumbs256(q)) + _f16_bytes(d) + _f16_bytes(dmin)
+
+
+def _pack_q3_k(d, sc, q):
+    """sc: 16 values -32..31; q: 256 values -4..3; value d*sc*q.  Stored: u = q+4, low 2 bits like Q2_K,
+    bit 2 in hmask[e%32] bit e//32; 6-bit scale+32: low nibble in byte j (j<8) / high nibble of byte j-8,
+    top 2 bits in byte 8 + j%4 at bit 2*(j//4)."""
+    u = [int(v) + 4 for v in q]
+    hmask = bytearray(32)
+    for e in range(256):
+        hmask[e % 32] |= (u[e] >> 2) << (e // 32)
+    s = bytearray(12)
+    for j in range(16):
+        r = int(sc[j]) + 32
+        if j < 8:
+            s[j] |= r & 15
+        else:
+            s[j - 8] |= (r & 15) << 4
+        s[8 + j % 4] |= (r >> 4) << (2 * (j // 4))
+    return bytes(hmask) + bytes(_pack_crumbs256([v & 3 for v in u])) + bytes(s) + _f16_bytes(d)
+
+
+def _pack_scale_min_k4(sc, mn):
+    """8 scales and 8 mins (0..63) -> the 12 bytes of Q4_K/Q5_K."""
+    s = bytearray(12)
+    for j in range(8):
+        if j < 4:
+            s[j] |= int(sc[j])
+            s[j + 4] |= int(mn[j])
+        else:
+            s[j + 4] |= (int(sc[j]) & 15) | ((int(mn[j]) & 15) << 4)
+            s[j - 4] |= (int(sc[j]) >> 4) << 6
+            s[j] |= (int(mn[j]) >> 4) << 6
+    return bytes(s)
+
+
+def _pack_q4_k(d, dmin, sc, mn, q):
+    """sc, mn: 8 values 0..63 (sub-blocks of 32); q: 256 values 0..15; value d*sc*q - dmin*mn.
+    Element e -> byte 32*(e//64) + e%32 of qs, low nibble if e%64 < 32 else high nibble."""
+    qs = bytearray(128)
+    for e in range(256):
+        qs[32 * (e // 64) + e % 32] |= (int(q[e]) & 15) << (4 * ((e % 64) // 32))
+    return _f16_bytes(d) + _f16_bytes(dmin) + _pack_scale_min_k4(sc, mn) + bytes(qs)
+
+
+def _pack_q5_k(d, dmin, sc, mn, q):
+    """As Q4_K with q 0..31; bit 4 of q[e] in qh[e%32] bit e//32."""
+    qs = bytearray(128)
+    qh = bytearray(32)
+    for e in range(256):
+        qs[32 * (e // 64) + e % 32] |= (int(q[e]) & 15) << (4 * ((e % 64) // 32))
+        qh[e % 32] |= (int(q[e]) >> 4) << (e // 32)
+    return _f16_bytes(d) + _f16_bytes(dmin) + _pack_scale_min_k4(sc, mn) + bytes(qh) + bytes(qs)
+
+
+def _pack_q6_k(d, sc, q):
+    """sc: 16 int8 (sub-blocks of 16); q: 256 values -32..31; value d*sc*q.  u = q+32; element e: h = e//128,
+    k = (e%128)//32, l = e%32; low 4 bits in ql[64h + 32*(k%2) + l] (low nibble for k<2, high for k>=2),
+    top 2 bits in qh[32h + l] at bit 2k."""
+    ql = bytearray(128)
+    qh = bytearray(64)
+    for e in range(256):
+        u = int(q[e]) + 32
+        h, k, l = e // 128, (e % 128) // 32, e % 32
+        ql[64 * h + 32 * (k % 2) + l] |= (u & 15) << (4 * (k // 2))
+        qh[32 * h + l] |= (u >> 4) << (2 * k)
+    return bytes(ql) + bytes(qh) + np.asarray(sc, dtype=np.int8).tobytes() + _f16_bytes(d)
+
+
+def _rand_quant(ttype, n, rng, mag=1.0):
+    """Random blocks of a quantised type: (bytes, float64 values from the per-element formula).
+    mag: rough magnitude of the values."""
+    blk = GGML_TYPES[ttype][1]
+    data, vals = [], []
+    f16 = lambda v: float(np.float16(v))  # noqa: E731  (the value the f16 field will hold)
+    for _ in range(n // blk):
+        if ttype == GGML_Q8_0:
+            d = f16(mag / 127 * (0.5 + rng.random()))
+            q = rng.integers(-128, 128, 32)
+            data.append(_f16_bytes(d) + q.astype(np.int8).tobytes())
+            vals += [d * v for v in q]
+        elif ttype == GGML_Q4_0:
+            d = f16(mag / 8 * (0.5 + rng.random()))
+            q = rng.integers(0, 16, 32)
+            qs = bytes([int(q[j]) | (int(q[j + 16]) << 4) for j in range(16)])
+            data.append(_f16_bytes(d) + qs)
+            vals += [d * (v - 8) for v in q]
+        elif ttype == GGML_Q4_1:
+            d, m = f16(mag / 8 * (0.5 + rng.random())), f16(-mag * rng.random())
+            q = rng.integers(0, 16, 32)
+            data.append(_pack_q4_1(d, m, q))
+            vals += [d * v + m for v in q]
+        elif ttype == GGML_Q5_0:
+            d = f16(mag / 16 * (0.5 + rng.random()))
+            q = rng.integers(0, 32, 32)
+            data.append(_pack_q5(d, None, q))
+            vals += [d * (v - 16) for v in q]
+        elif ttype == GGML_Q5_1:
+            d, m = f16(mag / 16 * (0.5 + rng.random())), f16(-mag * rng.random())
+            q = rng.integers(0, 32, 32)
+            data.append(_pack_q5(d, m, q))
+            vals += [d * v + m for v in q]
+        elif ttype == GGML_Q2_K:
+            d, dmin = f16(mag / 30 * (0.5 + rng.random())), f16(mag / 15 * rng.random())
+            sc, mn, q = rng.integers(0, 16, 16), rng.integers(0, 16, 16), rng.integers(0, 4, 256)
+            data.append(_pack_q2_k(d, dmin, sc, mn, q))
+            vals += [d * sc[e // 16] * q[e] - dmin * mn[e // 16] for e in range(256)]
+        elif ttype == GGML_Q3_K:
+            d = f16(mag / 100 * (0.5 + rng.random()))
+            sc, q = rng.integers(-32, 32, 16), rng.integers(-4, 4, 256)
+            data.append(_pack_q3_k(d, sc, q))
+            vals += [d * sc[e // 16] * q[e] for e in range(256)]
+        elif ttype in (GGML_Q4_K, GGML_Q5_K):
+            top = 16 if ttype == GGML_Q4_K else 32
+            d, dmin = f16(mag / (63 * top) * (0.5 + rng.random())), f16(mag / 63 * rng.random())
+            sc, mn, q = rng.integers(0, 64, 8), rng.integers(0, 64, 8), rng.integers(0, top, 256)
+            pack = _pack_q4_k if ttype == GGML_Q4_K else _pack_q5_k
+            data.append(pack(d, dmin, sc, mn, q))
+            vals += [d * sc[e // 32] * q[e] - dmin * mn[e // 32] for e in range(256)]
+        elif ttype == GGML_Q6_K:
+            d = f16(mag / 4000 * (0.5 + rng.random()))
+            sc, q = rng.integers(-128, 128, 16), rng.integers(-32, 32, 256)
+            data.append(_pack_q6_k(d, sc, q))
+            vals += [d * float(sc[e // 16]) * q[e] for e in range(256)]
+        else:
+            raise ValueError(ttype)
+    return b"".join(data), np.array(vals, dtype=np.float64)
+
+
+def _hand_block(size, fields):
+    """A block of `size` zero bytes with fields put at byte offsets: {offset: int byte | ('f16', value)}."""
+    b = bytearray(size)
+    for off, v in fields.items():
+        if isinstance(v, tuple):
+            b[off:off + 2] = _f16_bytes(v[1])
+        else:
+            b[off] = v
+    return bytes(b)
+
+
+def _hand_cases():
+    """(name, type, block bytes, expected 32/256 values) with every number worked out by hand from the
+    layouts; the comments give the reasoning.  Offsets are byte offsets inside one block."""
+    cases = []
+    # Q4_1 {f16 d @0, f16 m @2, qs[16] @4}: x = d*q + m.
+    # qs[3] = 0x59: element 3 gets the low nibble 9 -> 2*9 + 0.5; element 19 the high nibble 5 -> 2*5 + 0.5;
+    # every other element has q = 0 -> m = 0.5.
+    exp = np.full(32, 0.5)
+    exp[3], exp[19] = 18.5, 10.5
+    cases.append(("Q4_1", GGML_Q4_1, _hand_block(20, {0: ("f16", 2.0), 2: ("f16", 0.5), 4 + 3: 0x59}), exp))
+    # Q5_0 {f16 d @0, u32 qh @2, qs[16] @6}: x = d*(q - 16), d = 1.  All-zero quants -> -16.
+    # qs[2] = 0x37: element 2 low nibble 7, element 18 high nibble 3.  qh byte 0 = 0x04 -> bit 2 -> element 2
+    # gets +16 -> 7 + 16 - 16 = 7; element 18 -> 3 - 16 = -13.  qh byte 2 = 0x01 -> bit 16 -> element 16: 0.
+    exp = np.full(32, -16.0)
+    exp[2], exp[18], exp[16] = 7, -13, 0
+    cases.append(("Q5_0", GGML_Q5_0, _hand_block(22, {0: ("f16", 1.0), 2: 0x04, 4: 0x01, 6 + 2: 0x37}), exp))
+    # Q5_1 {f16 d @0, f16 m @2, u32 qh @4, qs[16] @8}: x = d*q + m, d = 0.5, m = -1.
+    # qs[15] = 0xF3: element 15 low 3 -> 0.5; element 31 high 15.  qh byte 3 = 0x80 -> bit 31 -> element 31
+    # q = 31 -> 14.5.  qh byte 1 = 0x40 -> bit 14 -> element 14 q = 16 -> 7.  Others q = 0 -> -1.
+    exp = np.full(32, -1.0)
+    exp[15], exp[31], exp[14] = 0.5, 14.5, 7
+    cases.append(("Q5_1", GGML_Q5_1, _hand_block(24, {0: ("f16", 0.5), 2: ("f16", -1.0), 5: 0x40, 7: 0x80,
+                                                      8 + 15: 0xF3}), exp))
+    # Q2_K {scales[16] @0, qs[64] @16, f16 d @80, f16 dmin @82}: x = d*sc*q - dmin*mn, d = dmin = 1.
+    # scales[5] = 0x23: sub-block 5 (elements 80..95) scale 3, min 2 -> q = 0 gives -2.
+    # element 85: half 0, (85 % 128) // 32 = 2 -> bits 4..5, byte 85 % 32 = 21: qs[21] = 0x30 -> q = 3 -> 7.
+    # scales[12] = 0x15: elements 192..207 scale 5, min 1 -> -1.  element 200: half 1, (72 // 32) = 2 ->
+    # bits 4..5 of byte 32 + 8 = 40: qs[40] = 0x20 -> q = 2 -> 9.  (Bytes 21 and 40 hold other elements in
+    # their other bit pairs, whose sub-blocks have scale and min 0.)
+    exp = np.zeros(256)
+    exp[80:96], exp[85] = -2, 7
+    exp[192:208], exp[200] = -1, 9
+    cases.append(("Q2_K", GGML_Q2_K, _hand_block(84, {5: 0x23, 12: 0x15, 16 + 21: 0x30, 16 + 40: 0x20,
+                                                      80: ("f16", 1.0), 82: ("f16", 1.0)}), exp))
+    # Q3_K {hmask[32] @0, qs[64] @32, scales[12] @96, f16 d @108}: x = d*(sc - 32)*q3, d = 1,
+    # q3 = low 2 bits - (4 if the hmask bit is clear else 0).
+    # All scales stored as 32 (-> 0): low nibbles 0 (bytes 0..7 = 0), top bits 0b10 everywhere
+    # (bytes 8..11 = 0xAA).  So the base block decodes to all zeros.
+    # Scale 13 = 37 - 32 = 5: low nibble 5 goes to the high nibble of byte 13 - 8 = 5 (0x50); its top bits
+    # (byte 8 + 13 % 4 = 9, bits 2*(13 // 4) = 6..7) stay 0b10.  Elements 208..223: q3 = 0 - 4 -> -20.
+    # Element 210: hmask[210 % 32 = 18] bit 210 // 32 = 6 (0x40) -> q3 = 0 -> 0.
+    # Element 215: low bits 3 in byte 32 + 23 = 55 (half 1, (87 // 32) = 2 -> bits 4..5: 0x30) and
+    # hmask[23] bit 6 (0x40) -> q3 = 3 -> 15.
+    # Scale 2 = 25 - 32 = -7 (25 = 0b01_1001): low nibble 9 in byte 2; top bits 0b01 in byte 10 bits 0..1
+    # -> byte 10 = 0xA9.  Elements 32..47: q3 = -4 -> 28.  Element 40: half 0, (40 // 32) = 1 -> bits 2..3
+    # of byte 8: qs[8] = 0x04 -> low 1, hmask clear -> q3 = -3 -> 21.
+    exp = np.zeros(256)
+    exp[208:224], exp[210], exp[215] = -20, 0, 15
+    exp[32:48], exp[40] = 28, 21
+    f = {96 + 8: 0xAA, 96 + 9: 0xAA, 96 + 10: 0xA9, 96 + 11: 0xAA, 96 + 5: 0x50, 96 + 2: 0x09,
+         18: 0x40, 23: 0x40, 32 + 55: 0x30, 32 + 8: 0x04, 108: ("f16", 1.0)}
+    cases.append(("Q3_K", GGML_Q3_K, _hand_block(110, f), exp))
+    # Q4_K {f16 d @0, f16 dmin @2, scales[12] @4, qs[128] @16}: x = d*sc*q - dmin*mn, d = 1, dmin = 0.5.
+    # Sub-block 1 (elements 32..63): scale = byte 1 & 63 = 7, min = byte 5 & 63 = 4 -> q = 0 gives -2.
+    # Element 33: group 0, 33 % 64 >= 32 -> high nibble of qs[1] = 0xA0 -> q = 10 -> 70 - 2 = 68.
+    # Sub-block 6 (elements 192..223): scale = (byte 10 & 15) | (byte 2 >> 6) << 4 = 3 | 2 << 4 = 35
+    # (byte 10 = 0x13, byte 2 = 0x80); min = (byte 10 >> 4) | (byte 6 >> 6) << 4 = 1 | 1 << 4 = 17
+    # (byte 6 = 0x40) -> q = 0 gives -8.5.  (Bytes 2 and 6 have low 6 bits 0: sub-block 2 stays 0.)
+    # Element 200: group 3, 200 % 64 = 8 < 32 -> low nibble of qs[96 + 8] = 0x0F -> 35*15 - 8.5 = 516.5.
+    exp = np.zeros(256)
+    exp[32:64], exp[33] = -2, 68
+    exp[192:224], exp[200] = -8.5, 516.5
+    cases.append(("Q4_K", GGML_Q4_K, _hand_block(144, {0: ("f16", 1.0), 2: ("f16", 0.5), 4 + 1: 7, 4 + 5: 4,
+                                                       4 + 10: 0x13, 4 + 2: 0x80, 4 + 6: 0x40,
+                                                       16 + 1: 0xA0, 16 + 104: 0x0F}), exp))
+    # Q5_K {f16 d @0, f16 dmin @2, scales[12] @4, qh[32] @16, qs[128] @48}: d = dmin = 1.
+    # Sub-block 3 (96..127): scale = byte 3 & 63 = 2, min = byte 7 & 63 = 3 -> -3.
+    # Element 100: group 1, 100 % 64 = 36 >= 32 -> high nibble of qs[32 + 4] = 0x50 (5); its 5th bit is
+    # qh[100 % 32 = 4] bit 100 // 32 = 3 (0x08) -> q = 21 -> 42 - 3 = 39.  Element 101: only qh[5] bit 3
+    # -> q = 16 -> 29.
+    # Sub-block 5 (160..191): scale = (byte 9 & 15) | (byte 1 >> 6) << 4 = 1 | 3 << 4 = 49 (byte 9 = 0x21,
+    # byte 1 = 0xC0); min = (byte 9 >> 4) | (byte 5 >> 6) << 4 = 2 -> -2.  Element 191: group 2,
+    # 191 % 64 = 63 -> high nibble of qs[64 + 31] = 0xF0, qh[31] bit 5 (0x20) -> q = 31 -> 49*31 - 2 = 1517.
+    exp = np.zeros(256)
+    exp[96:128], exp[100], exp[101] = -3, 39, 29
+    exp[160:192], exp[191] = -2, 1517
+    cases.append(("Q5_K", GGML_Q5_K, _hand_block(176, {0: ("f16", 1.0), 2: ("f16", 1.0), 4 + 3: 2, 4 + 7: 3,
+                                                       4 + 9: 0x21, 4 + 1: 0xC0, 16 + 4: 0x08, 16 + 5: 0x08,
+                                                       16 + 31: 0x20, 48 + 36: 0x50, 48 + 95: 0xF0}), exp))
+    # Q6_K {ql[128] @0, qh[64] @128, int8 scales[16] @192, f16 d @208}: x = d*sc*(u - 32), d = 1.
+    # Element 33 (half 0, k = 1, l = 1): low 4 bits in ql[32 + 1] low nibble (0x01), top 2 bits in qh[1]
+    # bits 2..3 (0x0C -> 3) -> u = 49, q = 17; scale 33 // 16 = 2 set to 2 -> 34; the rest of 32..47: -64.
+    # Element 70 (half 0, k = 2, l = 6): ql[6] high nibble (0x70 -> 7), qh[6] bits 4..5 (0x10 -> 1)
+    # -> u = 23, q = -9; scale 4 = 1 -> -9; rest of 64..79: -32.
+    # Element 150 (half 1, k = 0, l = 22): ql[64 + 22] low nibble (0x05), qh[32 + 22] bits 0..1 (0x02)
+    # -> u = 37, q = 5; scale 9 = -3 (0xFD) -> -15; rest of 144..159: 96.
+    # Element 250 (half 1, k = 3, l = 26): ql[64 + 32 + 26] high nibble (0xC0 -> 12), qh[32 + 26] bits 6..7
+    # (0xC0 -> 3) -> u = 60, q = 28; scale 15 = 100 -> 2800; rest of 240..255: -3200.
+    exp = np.zeros(256)
+    exp[32:48], exp[33] = -64, 34
+    exp[64:80], exp[70] = -32, -9
+    exp[144:160], exp[150] = 96, -15
+    exp[240:256], exp[250] = -3200, 2800
+    cases.append(("Q6_K", GGML_Q6_K, _hand_block(210, {33: 0x01, 128 + 1: 0x0C, 192 + 2: 2,
+                                                       6: 0x70, 128 + 6: 0x10, 192 + 4: 1,
+                                                       86: 0x05, 128 + 54: 0x02, 192 + 9: 0xFD,
+                                                       122: 0xC0, 128 + 58: 0xC0, 192 + 15: 100,
+                                                       208: ("f16", 1.0)}), exp))
+    return cases
+
+
 def _write_gguf(path, version, kvs, tensors, alignment=None):
     """Tiny GGUF writer used only by --selftest-format.
     kvs: list of (key, vtype, value[, elem type for arrays]); tensors: list of (name, ne, type, bytes)."""
@@ -608,6 +1012,104 @@ def selftest_format():
     blk = _f16_bytes(np.float16(1.0)) + bytes([(j & 0xF) | (((15 - j) & 0xF) << 4) for j in range(16)])
     one = dequantize(np.frombuffer(blk, np.uint8), GGML_Q4_0, 32)
     check("Q4_0 nibble order", np.array_equal(one, np.array(list(range(16)) + [15 - j for j in range(16)], float) - 8))
+    # hand-built blocks, expectations worked out by hand (see _hand_cases)
+    for name, tt, blk, exp in _hand_cases():
+        got = dequantize(np.frombuffer(blk, np.uint8), tt, len(exp))
+        if not check("%s hand-built block" % name, np.array_equal(got, exp)):
+            bad = np.nonzero(got != exp)[0]
+            print("  differing elements %s: got %s want %s" % (bad[:8], got[bad[:8]], exp[bad[:8]]))
+    # one quant / one scale at a time: for each element e (sampled), a block whose only non-zero quant is at e
+    # must decode to zero everywhere except e (types whose zero quant decodes to 0 with min 0)
+    single_ok = {}
+    for tt in (GGML_Q4_1, GGML_Q5_1, GGML_Q2_K, GGML_Q4_K, GGML_Q5_K):
+        good = True
+        nel = GGML_TYPES[tt][1]
+        for e in range(nel):
+            q = np.zeros(nel, dtype=np.int64)
+            qmax = {GGML_Q4_1: 15, GGML_Q5_1: 31, GGML_Q2_K: 3, GGML_Q4_K: 15, GGML_Q5_K: 31}[tt]
+            q[e] = 1 + (e * 7) % qmax
+            if tt == GGML_Q4_1:
+                blk, want = _pack_q4_1(1.0, 0.0, q), q.astype(float)
+            elif tt == GGML_Q5_1:
+                blk, want = _pack_q5(1.0, 0.0, q), q.astype(float)
+            elif tt == GGML_Q2_K:
+                sc = np.arange(16) % 15 + 1
+                blk = _pack_q2_k(1.0, 0.0, sc, np.zeros(16, int), q)
+                want = q * np.repeat(sc, 16).astype(float)
+            else:
+                sc = np.arange(8) * 9 % 63 + 1
+                pack = _pack_q4_k if tt == GGML_Q4_K else _pack_q5_k
+                blk = pack(1.0, 0.0, sc, np.zeros(8, int), q)
+                want = q * np.repeat(sc, 32).astype(float)
+            got = dequantize(np.frombuffer(blk, np.uint8), tt, nel)
+            good = good and np.array_equal(got, want) and np.count_nonzero(got) == 1
+        single_ok[tt] = check("%s one quant at a time (all %d)" % (GGML_TYPES[tt][0], nel), good)
+    # a scale / min at a time for the K-quants: only its sub-block changes
+    good = True
+    for j in range(16):
+        for is_min in (False, True):
+            sc, mn = np.zeros(16, int), np.zeros(16, int)
+            (mn if is_min else sc)[j] = 1 + j % 15
+            got = dequantize(np.frombuffer(_pack_q2_k(1.0, 1.0, sc, mn, np.ones(256, int)), np.uint8), GGML_Q2_K, 256)
+            want = np.zeros(256)
+            want[16 * j:16 * j + 16] = -(1 + j % 15) if is_min else (1 + j % 15)
+            good = good and np.array_equal(got, want)
+    check("Q2_K one scale/min at a time", good)
+    for tt, pack in ((GGML_Q4_K, _pack_q4_k), (GGML_Q5_K, _pack_q5_k)):
+        good = True
+        for j in range(8):
+            for is_min in (False, True):
+                for v in (1, 17, 42, 63):  # 6-bit values with different top bits
+                    sc, mn = np.zeros(8, int), np.zeros(8, int)
+                    (mn if is_min else sc)[j] = v
+                    got = dequantize(np.frombuffer(pack(1.0, 1.0, sc, mn, np.ones(256, int)), np.uint8), tt, 256)
+                    want = np.zeros(256)
+                    want[32 * j:32 * j + 32] = -v if is_min else v
+                    good = good and np.array_equal(got, want)
+        check("%s one scale/min at a time" % GGML_TYPES[tt][0], good)
+    good = True
+    for j in range(16):
+        for v in (-32, -17, -1, 1, 15, 16, 31):
+            sc = np.zeros(16, int)
+            sc[j] = v
+            got = dequantize(np.frombuffer(_pack_q3_k(1.0, sc, np.ones(256, int)), np.uint8), GGML_Q3_K, 256)
+            want = np.zeros(256)
+            want[16 * j:16 * j + 16] = v
+            good = good and np.array_equal(got, want)
+    check("Q3_K one scale at a time", good)
+    good = True
+    for j in range(16):
+        for v in (-128, -5, 1, 127):
+            sc = np.zeros(16, int)
+            sc[j] = v
+            got = dequantize(np.frombuffer(_pack_q6_k(1.0, sc, np.ones(256, int)), np.uint8), GGML_Q6_K, 256)
+            want = np.zeros(256)
+            want[16 * j:16 * j + 16] = v
+            good = good and np.array_equal(got, want)
+    check("Q6_K one scale at a time", good)
+    # one quant at a time for the signed-offset types: a block of "zero" quants plus one at e
+    for tt, nel, zero, top in ((GGML_Q5_0, 32, 16, 32), (GGML_Q3_K, 256, 0, 4), (GGML_Q6_K, 256, 0, 32)):
+        good = True
+        for e in range(nel):
+            q = np.full(nel, zero)
+            q[e] = (zero + 1 + e * 5) % top if tt == GGML_Q5_0 else ((e * 5) % (2 * top)) - top
+            if tt == GGML_Q5_0:
+                blk, want = _pack_q5(1.0, None, q), (q - 16).astype(float)
+            elif tt == GGML_Q3_K:
+                blk, want = _pack_q3_k(1.0, np.ones(16, int), q), q.astype(float)
+            else:
+                blk, want = _pack_q6_k(1.0, np.ones(16, int), q), q.astype(float)
+            got = dequantize(np.frombuffer(blk, np.uint8), tt, nel)
+            good = good and np.array_equal(got, want)
+        check("%s one quant at a time (all %d)" % (GGML_TYPES[tt][0], nel), good)
+    # random multi-block round trip through the element-wise packers, every type
+    for tt in (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1, GGML_Q5_0, GGML_Q5_1,
+               GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K):
+        nel = GGML_TYPES[tt][1] * 5
+        data, want = _rand_quant(tt, nel, rng)
+        got = dequantize(np.frombuffer(data, np.uint8), tt, nel)
+        check("%s random 5 blocks vs packer" % GGML_TYPES[tt][0], len(data) == 5 * GGML_TYPES[tt][2]
+              and np.array_equal(got, want))
 
     kvs = [
         ("general.architecture", T_STR, "test"),
@@ -628,6 +1130,15 @@ def selftest_format():
         ("d.q8", [32, 2], GGML_Q8_0, q8),
         ("e.q4", [64], GGML_Q4_0, q4),
     ]
+    qexpect = {}
+    for i, tt in enumerate((GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K)):
+        blk = GGML_TYPES[tt][1]
+        ne = [2 * blk, 3]  # 3 rows of 2 blocks
+        data, want = _rand_quant(tt, 6 * blk, rng)
+        name = "q%d.%s" % (i, GGML_TYPES[tt][0].lower())
+        tensors.append((name, ne, tt, data))
+        qexpect[name] = want.reshape(3, 2 * blk)
+    tensors.append(("z.unsupported", [32], 20, b"\0" * 18))  # IQ4_NL: not handled here
     with tempfile.TemporaryDirectory() as td:
         for version in (2, 3):
             p = os.path.join(td, "t%d.gguf" % version)
@@ -650,34 +1161,43 @@ def selftest_format():
             check("v%d BF16" % version, np.array_equal(g.tensor("c.bf16"), bf_vals.astype(float)))
             check("v%d Q8_0" % version, np.array_equal(g.tensor("d.q8").reshape(-1), q8_expect))
             check("v%d Q4_0" % version, np.array_equal(g.tensor("e.q4"), q4_expect))
+            for name, want in qexpect.items():
+                t = g.tensors[name]
+                check("v%d %s (%d bytes)" % (version, GGML_TYPES[t.type][0], t.nbytes),
+                      t.nbytes == 6 * GGML_TYPES[t.type][2] and np.array_equal(g.tensor(name), want))
+            try:
+                g.tensor("z.unsupported")
+                refused = False
+            except GGUFError:
+                refused = True
+            check("v%d unsupported type refused" % version, refused)
     with tempfile.TemporaryDirectory() as td:
-        ok = _selftest_synthetic_llama(td, check) and ok
+        ok = _selftest_synthetic_llama(td, check, kquants=False) and ok
+        ok = _selftest_synthetic_llama(td, check, kquants=True) and ok
     print("selftest-format:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
-def _selftest_synthetic_llama(td, check):
-    """A tiny random llama GGUF (mixed weight types, GQA, partial rope, linear rope scaling,
-    tied output) run through LlamaRef and through a plain loop implementation."""
+def _selftest_synthetic_llama(td, check, kquants=False):
+    """A tiny random llama GGUF (mixed weight types, GQA, partial rope, linear rope scaling) run through
+    LlamaRef and through a plain loop implementation.  kquants=False: row length 32, F32/F16/BF16/Q8_0/Q4_0,
+    tied output.  kquants=True: row length 256, every other quantised type (Q4_1 .. Q6_K), output.weight."""
     import os
     rng = np.random.default_rng(7)
-    E, H, KV, D, F, NL, NV, NROT = 32, 4, 2, 8, 40, 2, 50, 6
+    if kquants:
+        E, H, KV, D, F, NL, NV, NROT = 256, 4, 2, 64, 256, 2, 50, 48
+        mag = 0.06
+    else:
+        E, H, KV, D, F, NL, NV, NROT = 32, 4, 2, 8, 40, 2, 50, 6
+        mag = 0.3
     base, factor, eps = 5000.0, 2.0, 1e-6
     tensors, dense = [], {}
+    tag = "tiny llama%s" % (" (k-quants)" if kquants else "")
 
     def add(name, ne, tt):
         n = int(np.prod(ne))
-        if tt == GGML_Q8_0:
-            d = (rng.random(n // 32) * 0.02 + 0.005).astype("<f2")
-            q = rng.integers(-127, 128, size=(n // 32, 32)).astype(np.int8)
-            data = b"".join(_f16_bytes(d[i]) + q[i].tobytes() for i in range(n // 32))
-            val = (d.astype(np.float64)[:, None] * q).reshape(-1)
-        elif tt == GGML_Q4_0:
-            d = (rng.random(n // 32) * 0.05 + 0.01).astype("<f2")
-            q = rng.integers(0, 16, size=(n // 32, 32)).astype(np.uint8)
-            data = b"".join(_f16_bytes(d[i]) + (q[i, :16] | (q[i, 16:] << 4)).astype(np.uint8).tobytes()
-                            for i in range(n // 32))
-            val = (d.astype(np.float64)[:, None] * (q.astype(np.float64) - 8)).reshape(-1)
+        if GGML_TYPES[tt][1] > 1:
+            data, val = _rand_quant(tt, n, rng, mag)
         elif tt == GGML_F16:
             v = (rng.standard_normal(n) * 0.2).astype("<f2")
             data, val = v.tobytes(), v.astype(np.float64)
@@ -691,20 +1211,29 @@ def _selftest_synthetic_llama(td, check):
         tensors.append((name, ne, tt, data))
         dense[name] = val.reshape(tuple(reversed(ne)))
 
-    add("token_embd.weight", [E, NV], GGML_Q8_0)
+    if kquants:
+        add("token_embd.weight", [E, NV], GGML_Q4_K)
+        add("output.weight", [E, NV], GGML_Q6_K)
+        # 14 matrices over 8 types: every type appears at least once
+        qt = [GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q2_K, GGML_Q3_K, GGML_Q4_K, GGML_Q5_K, GGML_Q6_K]
+        mtypes = [[qt[(7 * i + m) % 8] for m in range(7)] for i in range(NL)]
+    else:
+        add("token_embd.weight", [E, NV], GGML_Q8_0)
+        wtypes = [GGML_Q8_0, GGML_Q4_0, GGML_F16, GGML_BF16]
+        mtypes = [[wtypes[(i + m) % 4] for m in range(4)] + [GGML_Q4_0, GGML_F16, GGML_F32] for i in range(NL)]
     add("output_norm.weight", [E], GGML_F32)
-    wtypes = [GGML_Q8_0, GGML_Q4_0, GGML_F16, GGML_BF16]
     for i in range(NL):
         b = "blk.%d." % i
+        mt = mtypes[i]
         add(b + "attn_norm.weight", [E], GGML_F32)
-        add(b + "attn_q.weight", [E, H * D], wtypes[(i + 0) % 4])
-        add(b + "attn_k.weight", [E, KV * D], wtypes[(i + 1) % 4])
-        add(b + "attn_v.weight", [E, KV * D], wtypes[(i + 2) % 4])
-        add(b + "attn_output.weight", [H * D, E], wtypes[(i + 3) % 4])
+        add(b + "attn_q.weight", [E, H * D], mt[0])
+        add(b + "attn_k.weight", [E, KV * D], mt[1])
+        add(b + "attn_v.weight", [E, KV * D], mt[2])
+        add(b + "attn_output.weight", [H * D, E], mt[3])
         add(b + "ffn_norm.weight", [E], GGML_F32)
-        add(b + "ffn_gate.weight", [E, F], GGML_Q4_0)
-        add(b + "ffn_up.weight", [E, F], GGML_F16)
-        add(b + "ffn_down.weight", [F, E], GGML_F32)
+        add(b + "ffn_gate.weight", [E, F], mt[4])
+        add(b + "ffn_up.weight", [E, F], mt[5])
+        add(b + "ffn_down.weight", [F, E], mt[6])
     kvs = [
         ("general.architecture", T_STR, "llama"),
         ("llama.embedding_length", T_U32, E), ("llama.block_count", T_U32, NL),
@@ -716,7 +1245,7 @@ def _selftest_synthetic_llama(td, check):
     ]
     eps32 = float(np.float32(eps))
     base32 = float(np.float32(base))
-    path = os.path.join(td, "tiny_llama.gguf")
+    path = os.path.join(td, "tiny_llama%s.gguf" % ("_k" if kquants else ""))
     _write_gguf(path, 3, kvs, tensors)
 
     # plain loop implementation
@@ -765,22 +1294,26 @@ def _selftest_synthetic_llama(td, check):
                 up = dense[b + "ffn_up.weight"] @ h
                 x = x + dense[b + "ffn_down.weight"] @ (gt / (1 + np.exp(-gt)) * up)
             x = rms(x, dense["output_norm.weight"])
-            res.append(dense["token_embd.weight"] @ x)  # tied output
+            res.append(dense["output.weight" if kquants else "token_embd.weight"] @ x)
         return np.array(res)
 
     toks = [3, 17, 17, 49, 0, 8, 25, 11, 40, 2]
     ok = True
     for kv_f16 in (True, False):
         m = LlamaRef(path, kv_f16=kv_f16)
-        ok = check("tiny llama: tied output detected", m.tied) and ok
+        ok = check("%s: %s output detected" % (tag, "separate" if kquants else "tied"), m.tied != kquants) and ok
         want = naive(toks, kv_f16)
         got_batch = np.concatenate([m.forward(toks[:4]), m.forward(toks[4:5]), m.forward(toks[5:])])
         m.reset()
         got_one = np.concatenate([m.forward([t]) for t in toks])
         e1 = float(np.max(np.abs(got_batch - want)))
         e2 = float(np.max(np.abs(got_one - want)))
-        ok = check("tiny llama kv_f16=%s vs loops (%.1e, %.1e)" % (kv_f16, e1, e2), e1 < 1e-9 and e2 < 1e-9) and ok
+        scale = float(np.max(np.abs(want)))
+        ok = check("%s kv_f16=%s vs loops (%.1e, %.1e; max |logit| %.2g)" % (tag, kv_f16, e1, e2, scale),
+                   e1 < 1e-9 * max(1.0, scale) and e2 < 1e-9 * max(1.0, scale)) and ok
     # an unknown tensor must be refused
+    if kquants:
+        return ok
     p2 = os.path.join(td, "tiny_llama_extra.gguf")
     _write_gguf(p2, 3, kvs, tensors + [("blk.0.attn_q.bias", [H * D], GGML_F32, b"\0" * (4 * H * D))])
     try:
@@ -788,7 +1321,7 @@ def _selftest_synthetic_llama(td, check):
         refused = False
     except GGUFError:
         refused = True
-    ok = check("tiny llama: unknown tensor refused", refused) and ok
+    ok = check("%s: unknown tensor refused" % tag, refused) and ok
     return ok
 
 

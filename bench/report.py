@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""report.py — the table of `make bench`: reads the JSON of every run in bench/out/results/, prints the table, and
+writes it into docs/performance.md between the markers below (the prose around them is hand-written).
+
+Per file and engine: medians over the repetitions (each a fresh process) of prefill and decode tokens/s, with min–max;
+the largest peak RSS; the median load time. The roofline fraction of both engines divides decode tokens/s by one
+roofline: the best memory bandwidth any snug run of this benchmark measured (noise on a shared machine only ever
+lowers a bandwidth reading) over the bytes one decode step reads (snug bench's bytes_per_token).
+Called by bench/run.sh; Python's standard library only.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import statistics
+import sys
+
+BEGIN = "<!-- bench:begin (written by make bench; edits inside are overwritten) -->"
+END = "<!-- bench:end -->"
+MIB = 1024.0 * 1024.0
+
+
+def load_runs(results, type_name, engine):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(results, f"{type_name}.{engine}.*.json"))):
+        try:
+            with open(path) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError):
+            pass
+    return runs
+
+
+def summarize(runs):
+    if not runs:
+        return None
+    pick = lambda key: [r[key] for r in runs if key in r]
+    s = {
+        "n": len(runs),
+        "prefill": statistics.median(pick("prefill_tokens_per_s")),
+        "prefill_min": min(pick("prefill_tokens_per_s")),
+        "prefill_max": max(pick("prefill_tokens_per_s")),
+        "decode": statistics.median(pick("decode_tokens_per_s")),
+        "decode_min": min(pick("decode_tokens_per_s")),
+        "decode_max": max(pick("decode_tokens_per_s")),
+        "peak_rss": max(pick("peak_rss_bytes")),
+        "load_s": statistics.median(pick("load_s")),
+    }
+    for key in ("bandwidth_bytes_per_s", "bytes_per_token", "cpu_backend", "llama_version", "ggml_commit"):
+        values = pick(key)
+        if values:
+            s[key] = max(values) if key == "bandwidth_bytes_per_s" else values[0]
+    return s
+
+
+def fmt(value, spec, missing="–"):
+    return missing if value is None else format(value, spec)
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def build_rows(args):
+    rows = []
+    for type_name in args.types.split():
+        snug = summarize(load_runs(args.results, type_name, "snug"))
+        llama = summarize(load_runs(args.results, type_name, "llama"))
+        size_path = os.path.join(args.results, f"{type_name}.file_bytes")
+        file_bytes = int(open(size_path).read()) if os.path.exists(size_path) else None
+        if snug is None and llama is None and file_bytes is None:
+            continue
+        rows.append({"type": type_name, "file_bytes": file_bytes, "snug": snug, "llama": llama})
+    return rows
+
+
+def render(args, rows, machine):
+    bandwidths = [r["snug"]["bandwidth_bytes_per_s"] for r in rows if r["snug"] and r["snug"].get("bandwidth_bytes_per_s")]
+    bandwidth = max(bandwidths) if bandwidths else None
+    llama_info = next((r["llama"] for r in rows if r["llama"]), None)
+    get = lambda s, key: s.get(key) if s else None
+
+    def roofline(side, row):
+        s = row[side]
+        bpt = get(row["snug"], "bytes_per_token")
+        if not s or not bandwidth or not bpt:
+            return None
+        return s["decode"] / (bandwidth / bpt)
+
+    head = ("| model | file MiB | prefill snug | prefill llama.cpp | ratio | decode snug | decode llama.cpp | ratio "
+            "| peak RSS snug MiB | peak RSS llama.cpp MiB | roofline snug | roofline llama.cpp |")
+    lines = [head, "|" + "---|" * 12]
+    for row in rows:
+        s, l = row["snug"], row["llama"]
+        rs, rl = roofline("snug", row), roofline("llama", row)
+        lines.append("| " + " | ".join([
+            f"{args.shape} {row['type']}",
+            fmt(row["file_bytes"] / MIB if row["file_bytes"] else None, ".0f"),
+            fmt(get(s, "prefill"), ".1f"), fmt(get(l, "prefill"), ".1f"),
+            fmt(ratio(get(s, "prefill"), get(l, "prefill")), ".2f"),
+            fmt(get(s, "decode"), ".2f"), fmt(get(l, "decode"), ".2f"),
+            fmt(ratio(get(s, "decode"), get(l, "decode")), ".2f"),
+            fmt(get(s, "peak_rss") / MIB if s else None, ".0f"), fmt(get(l, "peak_rss") / MIB if l else None, ".0f"),
+            fmt(rs * 100 if rs is not None else None, ".0f") + ("%" if rs is not None else ""),
+            fmt(rl * 100 if rl is not None else None, ".0f") + ("%" if rl is not None else ""),
+        ]) + " |")
+
+    spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        for side, name in (("snug", "snug"), ("llama", "llama.cpp")):
+            s = row[side]
+            if not s:
+                continue
+            spread.append(f"| {args.shape} {row['type']} | {name} | {s['n']} | {s['prefill']:.1f} ({s['prefill_min']:.1f}–"
+                          f"{s['prefill_max']:.1f}) | {s['decode']:.2f} ({s['decode_min']:.2f}–{s['decode_max']:.2f}) "
+                          f"| {s['load_s']:.2f} |")
+
+    today = datetime.date.today().isoformat()
+    cpu = machine.get("cpu", "unknown CPU")
+    family = f", family {machine['cpu_family']} model {machine['cpu_model']}" if machine.get("cpu_family") else ""
+    vm = ", virtual machine (KVM)" if machine.get("hypervisor") else ""
+    mem = f"{machine['memory_total_bytes'] / (1 << 30):.1f} GiB RAM" if machine.get("memory_total_bytes") else ""
+    l3 = next((c for c in machine.get("caches", []) if c.get("level") == "L3"), None)
+    l3_text = f", L3 {l3['bytes'] / MIB:.0f} MiB" if l3 and l3.get("bytes") else ""
+    state = f"commit {args.commit}" + (f" with uncommitted changes to {args.dirty} files under src/ and include/"
+                                       if args.dirty and args.dirty != "0" else "")
+    llama_text = "not run"
+    if llama_info:
+        llama_text = (f"llama.cpp {llama_info.get('llama_version', '?')} (ggml commit {llama_info.get('ggml_commit', '?')}), "
+                      f"prebuilt from npm node-llama-cpp 3.22.1, CPU backend {llama_info.get('cpu_backend', '?')}, "
+                      "called through its C API (bench/llama_driver.c)")
+    out = [
+        f"Measured {today} at snug {state}.",
+        "",
+        f"- Machine: {cpu}{family}; {machine.get('cores', '?')} cores, {machine.get('threads', '?')} threads{vm}; "
+        f"{mem}{l3_text}; Linux {machine.get('kernel', '?')}.",
+        f"- Memory read bandwidth (best snug bench measurement in this run, {args.threads} threads): "
+        + (f"{bandwidth / 1e9:.1f} GB/s." if bandwidth else "not measured."),
+        f"- llama.cpp: {llama_text}.",
+        f"- Settings: {args.threads} threads, prompt {args.prompt} tokens, {args.gen} generated, {args.reps} repetitions "
+        "per file (each a fresh process; snug and llama.cpp alternating), medians. Ratios are snug / llama.cpp.",
+        f"- Wall time of `make bench`: {int(args.wall) // 60} min {int(args.wall) % 60} s.",
+        "",
+        *lines,
+        "",
+        "Spread over the repetitions:",
+        "",
+        *spread,
+    ]
+    return "\n".join(out) + "\n"
+
+
+def write_doc(path, block):
+    text = open(path).read() if os.path.exists(path) else ""
+    new_block = f"{BEGIN}\n{block}{END}"
+    if BEGIN in text and END in text:
+        start = text.index(BEGIN)
+        end = text.index(END) + len(END)
+        text = text[:start] + new_block + text[end:]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "# Performance\n\n") + "## Latest results\n\n" + new_block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", required=True)
+    p.add_argument("--types", required=True)
+    p.add_argument("--shape", default="tinyllama-1.1b")
+    p.add_argument("--threads", default="2")
+    p.add_argument("--prompt", default="128")
+    p.add_argument("--gen", default="64")
+    p.add_argument("--reps", default="3")
+    p.add_argument("--commit", default="unknown")
+    p.add_argument("--dirty", default="0")
+    p.add_argument("--wall", type=float, default=0)
+    p.add_argument("--doc")
+    args = p.parse_args()
+    try:
+        machine = json.load(open(os.path.join(args.results, "machine.json")))
+    except (OSError, ValueError):
+        machine = {}
+    rows = build_rows(args)
+    if not rows:
+        print("bench: no results", file=sys.stderr)
+        return 1
+    block = render(args, rows, machine)
+    print()
+    print(block)
+    if args.doc:
+        write_doc(args.doc, block)
+        print(f"bench: table written to {args.doc}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

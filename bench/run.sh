@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# run.sh — `make bench`: snug against llama.cpp on the same synthetic model files, in one run, alternating.
+#
+#   1. builds the benchmark models under bench/out/ with snug's own writer (bench/make_model.c → snug_synth_write)
+#      and, for the K-quant mixes, `snug quantize` from the F16 file;
+#   2. installs llama.cpp's prebuilt CPU libraries from npm into bench/.cache/ (never into the repository, never a
+#      dependency of `make` or `make check`), clones the matching sources from the package's git bundle for llama.h,
+#      and builds bench/llama_driver.c against them;
+#   3. for each file and each repetition runs `snug bench --reps 1 --json`, then the llama.cpp driver (alternating,
+#      so a busy moment of a shared machine hits both); a repetition is a fresh process: load, warm-up, prefill, decode;
+#   4. bench/report.py prints the table and writes it into docs/performance.md between its markers.
+#
+# Settings (environment): BENCH_THREADS (2), BENCH_PROMPT (128), BENCH_GEN (64), BENCH_REPS (3),
+# BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
+# BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
+# the model files), BUILD (build), CC (cc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+CC=${CC:-cc}
+THREADS=${BENCH_THREADS:-2}
+PROMPT=${BENCH_PROMPT:-128}
+GEN=${BENCH_GEN:-64}
+REPS=${BENCH_REPS:-3}
+TYPES=${BENCH_TYPES:-"F16 Q8_0 Q4_0 Q4_K_M"}
+SHAPE=${BENCH_SHAPE:-tinyllama-1.1b}
+USE_LLAMA=${BENCH_LLAMA:-1}
+DOC=${BENCH_DOC-docs/performance.md}
+FRESH=${BENCH_FRESH:-0}
+
+# The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
+# platform, and the matching sources as a git bundle.
+LLAMA_NPM_VERSION=3.22.1
+CACHE=bench/.cache
+OUT=bench/out
+RESULTS=$OUT/results
+SNUG=$BUILD/snug
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+t_start=$(date +%s)
+
+# ---- snug ---------------------------------------------------------------------------------------------------------
+
+if [ -z "${MAKELEVEL:-}" ]; then
+    make --no-print-directory -s BUILD="$BUILD" all
+fi
+[ -x "$SNUG" ] || { say "$SNUG is missing: run make first"; exit 1; }
+mkdir -p "$OUT"
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+# The writer links the static library and one internal header (src/convert/synth.h): it is tool code.
+if [ ! -x "$OUT/make_model" ] || [ bench/make_model.c -nt "$OUT/make_model" ] || [ "$BUILD/libsnug.a" -nt "$OUT/make_model" ]; then
+    "$CC" -O2 -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -fopenmp -o "$OUT/make_model" bench/make_model.c \
+        "$BUILD/libsnug.a" -lhwloc -ljansson -lm
+fi
+
+# ---- llama.cpp ----------------------------------------------------------------------------------------------------
+
+llama_platform() {
+    case "$(uname -m)" in
+    x86_64) echo linux-x64 ;;
+    aarch64 | arm64) echo linux-arm64 ;;
+    *) return 1 ;;
+    esac
+}
+
+# Installs (when missing) and builds the driver; prints its path, or fails with a reason on stderr.
+setup_llama() {
+    local platform npm_dir bins bundle src driver
+    platform=$(llama_platform) || { say "no prebuilt llama.cpp for $(uname -m)"; return 1; }
+    npm_dir=$CACHE/npm
+    bins=$npm_dir/node_modules/@node-llama-cpp/$platform/bins/$platform
+    bundle=$npm_dir/node_modules/node-llama-cpp/llama/gitRelease.bundle
+    src=$CACHE/llama.cpp
+    driver=$OUT/llama_driver
+    if [ ! -f "$bundle" ] || ! compgen -G "$bins/libllama*.so" >/dev/null; then
+        if ! command -v npm >/dev/null; then
+            say "npm is missing; installing it with apt-get (Debian's npm package)"
+            local sudo=""
+            [ "$(id -u)" -eq 0 ] || sudo=sudo
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q npm >/dev/null || { say "could not install npm"; return 1; }
+        fi
+        say "installing llama.cpp from npm (node-llama-cpp@$LLAMA_NPM_VERSION) into $npm_dir"
+        mkdir -p "$npm_dir"
+        [ -f "$npm_dir/package.json" ] || echo '{"private": true, "description": "llama.cpp yardstick for make bench; not a dependency"}' >"$npm_dir/package.json"
+        # --ignore-scripts: the libraries come prebuilt; nothing should download or compile at install time.
+        NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --prefix "$npm_dir" --no-save --no-package-lock --no-audit \
+            --no-fund --ignore-scripts --omit=optional --loglevel=error \
+            "node-llama-cpp@$LLAMA_NPM_VERSION" "@node-llama-cpp/$platform@$LLAMA_NPM_VERSION" >&2 || {
+            say "npm install failed"
+            return 1
+        }
+    fi
+    if [ ! -f "$src/include/llama.h" ] || [ "$bundle" -nt "$src/include/llama.h" ]; then
+        say "cloning the matching llama.cpp sources (for llama.h) from $bundle"
+        rm -rf "$src"
+        git clone -q "$bundle" "$src" 2>/dev/null || { say "git clone of $bundle failed"; return 1; }
+    fi
+    local libllama libggml
+    libllama=$(basename "$(compgen -G "$bins/libllama*.so" | grep -v common | head -n 1)")
+    libggml=$(basename "$(compgen -G "$bins/libggml.*so" | head -n 1)")
+    if [ ! -x "$driver" ] || [ bench/llama_driver.c -nt "$driver" ] || [ "$src/include/llama.h" -nt "$driver" ]; then
+        "$CC" -O2 -std=c11 -Wall -Wextra -I"$src/include" -I"$src/ggml/include" -o "$driver" bench/llama_driver.c \
+            -L"$bins" -l:"$libllama" -l:"$libggml" -l:libggml-base.so -Wl,-rpath,"$(realpath "$bins")" -ldl >&2 || {
+            say "building bench/llama_driver.c failed"
+            return 1
+        }
+    fi
+    echo "$driver"
+}
+
+LLAMA=""
+if [ "$USE_LLAMA" = 1 ]; then
+    LLAMA=$(setup_llama) || { say "continuing without llama.cpp"; LLAMA=""; }
+fi
+
+# ---- model files --------------------------------------------------------------------------------------------------
+
+# A file is rewritten when what wrote it changed (the stamp is a hash of the writer's sources) or BENCH_FRESH=1.
+writer_stamp() {
+    cat bench/make_model.c src/convert/*.c src/gguf/writer.c 2>/dev/null | sha256sum | cut -c1-16
+}
+stamp=$(writer_stamp)
+
+make_file() { # TYPE → path on stdout, or fails with a reason on stderr
+    local type=$1 file=$OUT/$SHAPE-$1.gguf
+    if [ "$FRESH" != 1 ] && [ -f "$file" ] && [ "$(cat "$file.stamp" 2>/dev/null)" = "$stamp $type $SHAPE" ]; then
+        echo "$file"
+        return 0
+    fi
+    rm -f "$file" "$file.stamp"
+    case "$type" in
+    *_K_M | *_K_S)
+        if ! "$SNUG" quantize --help >/dev/null 2>&1; then
+            say "skipping $type: this snug has no 'quantize' subcommand to make it"
+            return 1
+        fi
+        local source
+        source=$(make_file F16) || return 1
+        say "quantizing $source to $type with snug quantize"
+        "$SNUG" quantize "$source" "$file.tmp" "$type" --threads "$THREADS" >"$file.log" 2>&1 || {
+            say "snug quantize failed (see $file.log)"
+            return 1
+        }
+        ;;
+    *)
+        say "writing $file"
+        "$OUT/make_model" "$file.tmp" "$type" "$SHAPE" || return 1
+        ;;
+    esac
+    mv "$file.tmp" "$file"
+    echo "$stamp $type $SHAPE" >"$file.stamp"
+    echo "$file"
+}
+
+# ---- the runs -----------------------------------------------------------------------------------------------------
+
+python3 - "$SNUG" "$RESULTS/machine.json" <<'EOF'
+import json, platform, subprocess, sys
+hw = json.loads(subprocess.run([sys.argv[1], "hw", "--json"], capture_output=True, text=True, check=True).stdout)
+info = {"cpu": hw["cpu"]["name"], "cores": hw["cpu"]["cores"], "threads": hw["cpu"]["threads"],
+        "memory_total_bytes": hw["memory"]["total_bytes"], "kernel": platform.release(),
+        "caches": hw.get("caches", [])}
+try:
+    lines = open("/proc/cpuinfo").read().splitlines()
+    get = lambda k: next((l.split(":", 1)[1].strip() for l in lines if l.startswith(k)), "")
+    info["cpu_family"], info["cpu_model"] = get("cpu family"), get("model\t")
+    info["hypervisor"] = "hypervisor" in get("flags").split()
+except OSError:
+    pass
+json.dump(info, open(sys.argv[2], "w"))
+EOF
+
+files=()
+for type in $TYPES; do
+    if file=$(make_file "$type"); then
+        files+=("$type=$file")
+    fi
+done
+[ ${#files[@]} -gt 0 ] || { say "no model files to run"; exit 1; }
+
+say "running ${#files[@]} files × $REPS reps: $THREADS threads, prompt $PROMPT, $GEN generated${LLAMA:+, snug and llama.cpp alternating}"
+for entry in "${files[@]}"; do
+    type=${entry%%=*}
+    file=${entry#*=}
+    for rep in $(seq 1 "$REPS"); do
+        out=$RESULTS/$type.snug.$rep.json
+        if ! "$SNUG" bench "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json >"$out" 2>"$out.err"; then
+            say "snug failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
+            rm -f "$out"
+        fi
+        if [ -n "$LLAMA" ]; then
+            out=$RESULTS/$type.llama.$rep.json
+            if ! "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json >"$out" 2>"$out.err"; then
+                say "llama.cpp failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
+                rm -f "$out"
+            fi
+        fi
+        say "$type rep $rep/$REPS done"
+    done
+    stat -c '%s' "$file" >"$RESULTS/$type.file_bytes"
+done
+
+wall=$(($(date +%s) - t_start))
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain --untracked-files=no -- src include 2>/dev/null | wc -l)
+python3 bench/report.py --results "$RESULTS" --types "$TYPES" --shape "$SHAPE" --threads "$THREADS" --prompt "$PROMPT" \
+    --gen "$GEN" --reps "$REPS" --commit "$commit" --dirty "$dirty" --wall "$wall" ${DOC:+--doc "$DOC"}

@@ -1,0 +1,392 @@
+/* bench.c — `snug bench`: prefill and decode tokens/s, load time, peak RSS, and how close decode comes to the
+ * memory-bandwidth roofline of this machine.
+ *
+ * The measurement (bench/llama_driver.c repeats it through llama.cpp's C API, so the two can be divided):
+ *   load      model load + plan + context creation (weights are mmap'd: their pages arrive during the warm-up)
+ *   warm-up   one token decoded and thrown away, so every weight page is mapped before the clock runs
+ *   each rep  a cleared KV cache, a prefill of P tokens (one snug_context_decode call; a fixed pattern of valid ids),
+ *             then N single-token decode steps with greedy sampling
+ *   peak RSS  VmHWM of /proc/self/status after the reps, before the bandwidth measurement touches its buffer
+ *   roofline  decode reads (almost) every weight once a token, so memory bandwidth caps it at
+ *             bandwidth / bytes read per token. The bandwidth is measured here, with the same thread count: the best
+ *             of a few multi-threaded passes summing a buffer far larger than the last-level cache.
+ * Medians over the reps with min and max as the spread. Text by default; --json prints one object (keys listed in
+ * docs/performance.md; scripts read them).
+ *
+ * Uses only the public API (include/snug.h). Allocations here (the bandwidth buffer) are the benchmark's own, outside
+ * any plan, made after the model's peak RSS is read.
+ */
+#include <jansson.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cli/cli.h"
+
+enum {
+    BENCH_MAX_REPS = 1000,
+    BENCH_PHYSICAL_BATCH = 512,  /* prompt tokens per forward step unless --batch: llama.cpp's default micro-batch */
+    BENCH_PROMPT_FIRST_ID = 3,   /* past unk/bos/eos of a SentencePiece vocabulary */
+    BENCH_PROMPT_STRIDE = 7919,  /* a prime: consecutive prompt tokens land far apart in the embedding table */
+    BENCH_BANDWIDTH_PASSES = 10, /* best of: a pass can meet cold TLBs, frequency ramps or a busy neighbour VM */
+};
+/* The bandwidth buffer: 1 GiB is 30x a 32 MiB L3, so caches cannot serve the reads; smaller when memory is short. */
+static const uint64_t BENCH_BANDWIDTH_BYTES = 1ull << 30;
+static const uint64_t BENCH_BANDWIDTH_MIN_BYTES = 64ull << 20;
+
+typedef struct bench_options {
+    const char *model_path;
+    int64_t n_prompt, n_gen, reps;
+    bool json;
+    snug_context_params context;
+} bench_options;
+
+typedef struct bench_summary {
+    double median, min, max;
+} bench_summary;
+
+static void bench_usage(FILE *out) {
+    fprintf(out,
+            "usage: snug bench MODEL [options]\n"
+            "\n"
+            "Measures prefill and decode speed on MODEL (a GGUF file): a prompt of P tokens (a fixed pattern of token\n"
+            "ids) in one batch, then N greedy decode steps, repeated; load time; peak resident memory; and decode as a\n"
+            "fraction of the memory-bandwidth roofline, from a bandwidth measurement it runs itself.\n"
+            "\n"
+            "options:\n"
+            "  -p N                   prompt tokens (default 512)\n"
+            "  -n N                   decode steps (default 128)\n"
+            "  --reps R               repetitions; medians and min–max are reported (default 5)\n"
+            "  --json                 print one JSON object instead of the table\n"
+            "%s"
+            "\n"
+            "The context is P + N + 1 tokens unless --ctx says otherwise; --batch defaults to min(P, %d).\n",
+            cli_plan_options_help(), BENCH_PHYSICAL_BATCH);
+}
+
+/* Parses argv into o; returns -1 to continue, or an exit code. */
+static int parse_bench_options(int argc, char **argv, bench_options *o) {
+    o->n_prompt = 512;
+    o->n_gen = 128;
+    o->reps = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            bench_usage(stdout);
+            return SNUG_EXIT_OK;
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = true;
+            continue;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (o->model_path) return cli_usage_error("bench", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
+            o->model_path = a;
+            continue;
+        }
+        if (!v) return cli_usage_error("bench", "option %s needs a value", a);
+        i++;
+        if (strcmp(a, "-p") == 0) {
+            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_prompt)) return cli_usage_error("bench", "-p must be a count of tokens >= 1, got '%s'", v);
+        } else if (strcmp(a, "-n") == 0) {
+            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_gen)) return cli_usage_error("bench", "-n must be a count of tokens >= 1, got '%s'", v);
+        } else if (strcmp(a, "--reps") == 0) {
+            if (!cli_parse_i64(v, 1, BENCH_MAX_REPS, &o->reps)) return cli_usage_error("bench", "--reps must be in 1..%d, got '%s'", BENCH_MAX_REPS, v);
+        } else {
+            int code = cli_parse_plan_option("bench", a, v, &o->context);
+            if (code < 0) return cli_usage_error("bench", "unknown option '%s'", a);
+            if (code != SNUG_EXIT_OK) return code;
+        }
+    }
+    if (!o->model_path) return cli_usage_error("bench", "no model file given");
+    if (o->context.n_ctx == SNUG_CTX_DEFAULT) o->context.n_ctx = (int32_t)(o->n_prompt + o->n_gen + 1);
+    if (o->context.n_batch == 0) o->context.n_batch = (int32_t)(o->n_prompt < BENCH_PHYSICAL_BATCH ? o->n_prompt : BENCH_PHYSICAL_BATCH);
+    return -1;
+}
+
+/* ---- measuring helpers ----------------------------------------------------------------------------------------- */
+
+/* A field of /proc/self/status in bytes ("VmHWM", "RssAnon", "RssFile"); 0 if unknown. */
+static uint64_t proc_status_bytes(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    size_t len = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            sscanf(line + len + 1, "%llu", &kib);
+            break;
+        }
+    }
+    fclose(f);
+    return (uint64_t)kib * 1024;
+}
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts values in place. */
+static bench_summary summarize(double *values, int64_t n) {
+    qsort(values, (size_t)n, sizeof *values, compare_double);
+    double median = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+    return (bench_summary){median, values[0], values[n - 1]};
+}
+
+/* Two 64-bit lanes: plain SSE2 on x86-64 (no -march needed) and NEON on arm64; wide enough that the loads, not the
+ * adds, are what a core waits on. */
+typedef uint64_t bench_u64x2 __attribute__((vector_size(16)));
+
+/* Memory read bandwidth in bytes/s with `threads` threads: the best of BENCH_BANDWIDTH_PASSES passes, each thread
+ * summing its own contiguous slice (first touched by that same thread). 0 when the buffer cannot be had. */
+static double measure_bandwidth(int threads, uint64_t bytes, uint64_t *used_bytes) {
+    bytes &= ~(uint64_t)(4096 * threads - 1);
+    *used_bytes = 0;
+    void *buffer = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffer == MAP_FAILED) return 0.0;
+    const uint64_t n_vectors = bytes / sizeof(bench_u64x2), per_thread = n_vectors / (uint64_t)threads;
+    bench_u64x2 *v = buffer;
+    volatile uint64_t sink = 0;
+    double best_s = 0.0;
+#pragma omp parallel num_threads(threads)
+    {
+        const uint64_t start = (uint64_t)omp_get_thread_num() * per_thread;
+        for (uint64_t i = start; i < start + per_thread; i++) v[i] = (bench_u64x2){i, i ^ 1};
+    }
+    for (int pass = 0; pass < BENCH_BANDWIDTH_PASSES; pass++) {
+        uint64_t total = 0;
+        double t0 = cli_now_s();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+            const uint64_t start = (uint64_t)omp_get_thread_num() * per_thread, end = start + per_thread;
+            bench_u64x2 s0 = {0, 0}, s1 = {0, 0}, s2 = {0, 0}, s3 = {0, 0}; /* independent chains: loads overlap */
+            for (uint64_t i = start; i + 4 <= end; i += 4) {
+                s0 += v[i];
+                s1 += v[i + 1];
+                s2 += v[i + 2];
+                s3 += v[i + 3];
+            }
+            bench_u64x2 s = s0 + s1 + s2 + s3;
+            total += s[0] + s[1];
+        }
+        double elapsed = cli_now_s() - t0;
+        sink += total;
+        if (pass == 0 || elapsed < best_s) best_s = elapsed;
+    }
+    (void)sink;
+    munmap(buffer, bytes);
+    *used_bytes = per_thread * (uint64_t)threads * sizeof(bench_u64x2);
+    return best_s > 0 ? (double)*used_bytes / best_s : 0.0;
+}
+
+/* Bytes of weights one decode step reads: every tensor once, except the token embedding table, of which it reads one
+ * row (unless it doubles as the output matrix). The KV cache read is left out: at benchmark contexts it is < 1%. */
+static uint64_t bytes_read_per_token(const snug_model *model, const snug_model_desc *desc) {
+    const snug_tensor_info *embd = snug_gguf_find_tensor(snug_model_gguf(model), "token_embd.weight");
+    if (!embd || desc->tied_output || embd->bytes > desc->weight_bytes || embd->ne[1] == 0) return desc->weight_bytes;
+    return desc->weight_bytes - embd->bytes + embd->bytes / embd->ne[1];
+}
+
+/* The type holding most of the weight bytes ("Q4_0"), to label the table. */
+static const char *main_weight_type(const snug_model *model) {
+    const snug_gguf *gguf = snug_model_gguf(model);
+    uint64_t bytes_by_type[SNUG_TYPE_ID_LIMIT] = {0};
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(gguf); i++) {
+        const snug_tensor_info *t = snug_gguf_tensor(gguf, i);
+        if (t->type < SNUG_TYPE_ID_LIMIT) bytes_by_type[t->type] += t->bytes;
+    }
+    uint32_t best = 0;
+    for (uint32_t t = 1; t < SNUG_TYPE_ID_LIMIT; t++) {
+        if (bytes_by_type[t] > bytes_by_type[best]) best = t;
+    }
+    const char *name = snug_type_name(best);
+    return name ? name : "unknown";
+}
+
+/* ---- the benchmark ------------------------------------------------------------------------------------------- */
+
+typedef struct bench_result {
+    double load_s;
+    bench_summary prefill_tps, decode_tps;
+    uint64_t peak_rss_bytes, rss_anon_bytes, rss_file_bytes;
+    uint64_t weight_bytes, bytes_per_token, bandwidth_buffer_bytes;
+    double bandwidth_bytes_per_s, roofline_tps, roofline_fraction;
+    int32_t threads, n_ctx;
+    const char *kv_type, *weight_type;
+    snug_model_desc desc;
+    snug_hw_report hw;
+} bench_result;
+
+/* One rep: clear the KV cache, prefill the prompt, decode n_gen tokens greedily. */
+static snug_status bench_rep(snug_context *ctx, const snug_token *prompt, const bench_options *o, double *prefill_s,
+                             double *decode_s, snug_error *err) {
+    snug_context_reset(ctx);
+    double t0 = cli_now_s();
+    snug_status st = snug_context_decode(ctx, prompt, (size_t)o->n_prompt, err);
+    if (st != SNUG_OK) return st;
+    double t1 = cli_now_s();
+    for (int64_t i = 0; i < o->n_gen; i++) {
+        snug_token token;
+        st = snug_context_sample(ctx, &token, err);
+        if (st == SNUG_OK) st = snug_context_decode(ctx, &token, 1, err);
+        if (st != SNUG_OK) return st;
+    }
+    *prefill_s = t1 - t0;
+    *decode_s = cli_now_s() - t1;
+    return SNUG_OK;
+}
+
+static void print_text(const bench_options *o, const bench_result *r) {
+    const double mib = 1024.0 * 1024.0;
+    printf("snug bench: %s\n", o->model_path);
+    printf("  model      %s, %d layers, embedding %d, %d/%d heads, ff %d, vocab %d; %s, %.1f MiB of weights\n",
+           r->desc.architecture, r->desc.n_layer, r->desc.n_embd, r->desc.n_head, r->desc.n_head_kv, r->desc.n_ff,
+           r->desc.n_vocab, r->weight_type, (double)r->weight_bytes / mib);
+    printf("  machine    %s, %d threads used; context %d, KV %s\n", r->hw.cpu_name, r->threads, r->n_ctx, r->kv_type);
+    printf("\n  %-10s %12s %12s %12s\n", "", "median", "min", "max");
+    printf("  %-10s %12.2f %12.2f %12.2f  tok/s  (%lld tokens, %lld reps)\n", "prefill", r->prefill_tps.median,
+           r->prefill_tps.min, r->prefill_tps.max, (long long)o->n_prompt, (long long)o->reps);
+    printf("  %-10s %12.2f %12.2f %12.2f  tok/s  (%lld tokens, %lld reps)\n", "decode", r->decode_tps.median,
+           r->decode_tps.min, r->decode_tps.max, (long long)o->n_gen, (long long)o->reps);
+    printf("\n  load       %.3f s\n", r->load_s);
+    printf("  peak RSS   %.1f MiB (after the reps: %.1f MiB anonymous, %.1f MiB file pages)\n",
+           (double)r->peak_rss_bytes / mib, (double)r->rss_anon_bytes / mib, (double)r->rss_file_bytes / mib);
+    if (r->bandwidth_bytes_per_s > 0) {
+        printf("  bandwidth  %.1f GB/s (read of %.0f MiB, %d threads, best of %d)\n", r->bandwidth_bytes_per_s / 1e9,
+               (double)r->bandwidth_buffer_bytes / mib, r->threads, BENCH_BANDWIDTH_PASSES);
+        printf("  roofline   %.1f tok/s decode (%.1f MiB read a token); reached %.1f%%\n", r->roofline_tps,
+               (double)r->bytes_per_token / mib, 100.0 * r->roofline_fraction);
+    } else {
+        printf("  bandwidth  not measured (no memory for a %.0f MiB buffer)\n", (double)BENCH_BANDWIDTH_MIN_BYTES / mib);
+    }
+}
+
+static int print_json(const bench_options *o, const bench_result *r) {
+    json_t *root = json_object();
+    json_object_set_new(root, "engine", json_string("snug"));
+    json_object_set_new(root, "model", json_string(o->model_path));
+    json_object_set_new(root, "weight_type", json_string(r->weight_type));
+    json_object_set_new(root, "cpu", json_string(r->hw.cpu_name));
+    json_object_set_new(root, "threads", json_integer(r->threads));
+    json_object_set_new(root, "n_prompt", json_integer(o->n_prompt));
+    json_object_set_new(root, "n_gen", json_integer(o->n_gen));
+    json_object_set_new(root, "reps", json_integer(o->reps));
+    json_object_set_new(root, "n_ctx", json_integer(r->n_ctx));
+    json_object_set_new(root, "kv_type", json_string(r->kv_type));
+    json_object_set_new(root, "prefill_tokens_per_s", json_real(r->prefill_tps.median));
+    json_object_set_new(root, "prefill_tokens_per_s_min", json_real(r->prefill_tps.min));
+    json_object_set_new(root, "prefill_tokens_per_s_max", json_real(r->prefill_tps.max));
+    json_object_set_new(root, "decode_tokens_per_s", json_real(r->decode_tps.median));
+    json_object_set_new(root, "decode_tokens_per_s_min", json_real(r->decode_tps.min));
+    json_object_set_new(root, "decode_tokens_per_s_max", json_real(r->decode_tps.max));
+    json_object_set_new(root, "load_s", json_real(r->load_s));
+    json_object_set_new(root, "peak_rss_bytes", json_integer((json_int_t)r->peak_rss_bytes));
+    json_object_set_new(root, "rss_anon_bytes", json_integer((json_int_t)r->rss_anon_bytes));
+    json_object_set_new(root, "rss_file_bytes", json_integer((json_int_t)r->rss_file_bytes));
+    json_object_set_new(root, "weight_bytes", json_integer((json_int_t)r->weight_bytes));
+    json_object_set_new(root, "bytes_per_token", json_integer((json_int_t)r->bytes_per_token));
+    json_object_set_new(root, "bandwidth_bytes_per_s", json_real(r->bandwidth_bytes_per_s));
+    json_object_set_new(root, "bandwidth_buffer_bytes", json_integer((json_int_t)r->bandwidth_buffer_bytes));
+    json_object_set_new(root, "roofline_tokens_per_s", json_real(r->roofline_tps));
+    json_object_set_new(root, "roofline_fraction", json_real(r->roofline_fraction));
+    int failed = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
+    printf("\n");
+    json_decref(root);
+    return failed ? SNUG_EXIT_FAILURE : SNUG_EXIT_OK;
+}
+
+int cli_bench(int argc, char **argv) {
+    bench_options o = {0};
+    int code = parse_bench_options(argc, argv, &o);
+    if (code >= 0) return code;
+
+    snug_error err = {0};
+    bench_result r = {0};
+    if (snug_hw_probe(&r.hw, &err) != SNUG_OK) return cli_report(&err);
+    /* The plan's default is the physical cores; the bandwidth must be read with the threads decode runs on. */
+    r.threads = o.context.n_threads ? o.context.n_threads : (r.hw.cores > 0 ? r.hw.cores : 1);
+    o.context.n_threads = r.threads;
+
+    snug_model *model = NULL;
+    snug_context *ctx = NULL;
+    double *samples = malloc(2 * (size_t)o.reps * sizeof *samples);
+    if (!samples) {
+        fprintf(stderr, "snug: error: out of memory\n");
+        return SNUG_EXIT_FAILURE;
+    }
+    double t_load = cli_now_s();
+    if (snug_model_load(o.model_path, &model, &err) != SNUG_OK) goto fail;
+    if (snug_context_create(model, &o.context, &ctx, &err) != SNUG_OK) goto fail;
+    r.load_s = cli_now_s() - t_load;
+    snug_model_describe(model, &r.desc);
+    r.n_ctx = snug_context_n_ctx(ctx);
+    r.kv_type = snug_plan_kv_type_name(snug_context_get_plan(ctx));
+    r.weight_type = main_weight_type(model);
+    r.weight_bytes = r.desc.weight_bytes;
+    r.bytes_per_token = bytes_read_per_token(model, &r.desc);
+    if (o.n_prompt + o.n_gen > r.n_ctx) {
+        err.status = SNUG_E_ARGUMENT;
+        snprintf(err.message, sizeof err.message, "-p %lld and -n %lld need a context of %lld tokens; it holds %d",
+                 (long long)o.n_prompt, (long long)o.n_gen, (long long)(o.n_prompt + o.n_gen), r.n_ctx);
+        snprintf(err.hint, sizeof err.hint, "leave out --ctx, or give --ctx %lld", (long long)(o.n_prompt + o.n_gen));
+        goto fail;
+    }
+
+    snug_sampler_params greedy = snug_sampler_default_params();
+    greedy.temperature = 0.0f;
+    greedy.repeat_penalty = 1.0f;
+    if (snug_context_sampler_init(ctx, &greedy, &err) != SNUG_OK) goto fail;
+    size_t cap;
+    snug_token *prompt = snug_context_token_buffer(ctx, &cap);
+    prompt[0] = r.desc.bos >= 0 ? r.desc.bos : BENCH_PROMPT_FIRST_ID;
+    for (int64_t i = 1; i < o.n_prompt; i++) {
+        prompt[i] = BENCH_PROMPT_FIRST_ID + (snug_token)((i * BENCH_PROMPT_STRIDE) % (r.desc.n_vocab - BENCH_PROMPT_FIRST_ID));
+    }
+
+    /* Warm-up: one token maps every weight page, so no rep pays for page faults. */
+    if (snug_context_decode(ctx, prompt, 1, &err) != SNUG_OK) goto fail;
+    double *prefill_tps = samples, *decode_tps = samples + o.reps;
+    for (int64_t rep = 0; rep < o.reps; rep++) {
+        double prefill_s, decode_s;
+        if (bench_rep(ctx, prompt, &o, &prefill_s, &decode_s, &err) != SNUG_OK) goto fail;
+        prefill_tps[rep] = (double)o.n_prompt / prefill_s;
+        decode_tps[rep] = (double)o.n_gen / decode_s;
+        if (!o.json) {
+            fprintf(stderr, "snug: rep %lld/%lld: prefill %.2f tok/s, decode %.2f tok/s\n", (long long)rep + 1,
+                    (long long)o.reps, prefill_tps[rep], decode_tps[rep]);
+        }
+    }
+    r.prefill_tps = summarize(prefill_tps, o.reps);
+    r.decode_tps = summarize(decode_tps, o.reps);
+    r.peak_rss_bytes = proc_status_bytes("VmHWM");
+    r.rss_anon_bytes = proc_status_bytes("RssAnon");
+    r.rss_file_bytes = proc_status_bytes("RssFile");
+
+    /* After the peak RSS is read: the buffer is the benchmark's, not the model's. */
+    uint64_t buffer_bytes = r.hw.memory_available_bytes / 4 < BENCH_BANDWIDTH_BYTES ? r.hw.memory_available_bytes / 4
+                                                                                   : BENCH_BANDWIDTH_BYTES;
+    if (buffer_bytes >= BENCH_BANDWIDTH_MIN_BYTES) {
+        r.bandwidth_bytes_per_s = measure_bandwidth(r.threads, buffer_bytes, &r.bandwidth_buffer_bytes);
+    }
+    if (r.bandwidth_bytes_per_s > 0 && r.bytes_per_token > 0) {
+        r.roofline_tps = r.bandwidth_bytes_per_s / (double)r.bytes_per_token;
+        r.roofline_fraction = r.decode_tps.median / r.roofline_tps;
+    }
+
+    code = o.json ? print_json(&o, &r) : (print_text(&o, &r), SNUG_EXIT_OK);
+    free(samples);
+    snug_context_free(ctx);
+    snug_model_free(model);
+    return code;
+fail:
+    code = cli_report(&err);
+    free(samples);
+    snug_context_free(ctx);
+    snug_model_free(model);
+    return code;
+}

@@ -1,0 +1,214 @@
+/* quantize.c — `snug quantize`: an F32/F16/BF16 GGUF model to a quantized one, streamed tensor by tensor.
+ *
+ * The output keeps every metadata entry (general.file_type and general.quantization_version are set to match) and
+ * every tensor in the same order; only the types and data of weight matrices change. The header is written first
+ * (all output sizes are known from the types), then each tensor is quantized in parallel over its rows and written,
+ * so memory holds one tensor at a time. Per tensor, the relative RMS error against the source is measured by
+ * decoding what was written.
+ *
+ * Mix rules for Q4_K_M / Q5_K_M (llama.cpp's llama_tensor_get_type, as commonly used): Q6_K for output.weight (or
+ * token_embd.weight when the output is tied to it), and for attn_v.weight and ffn_down.weight in layer i when
+ * i < n/8, i >= 7n/8 or (i − n/8) % 3 == 2; the base type elsewhere. A row length that is not a multiple of 256
+ * falls back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "cpu/quant.h"
+#include "gguf/gguf.h"
+#include "gguf/types.h"
+#include "gguf/writer.h"
+
+/* GGUF's general.file_type values (llama.cpp's llama_ftype) for the targets. */
+static const struct {
+    const char *name;
+    uint32_t base_type;
+    bool mix;
+    uint32_t file_type;
+} targets[] = {
+    {"Q8_0", SNUG_TYPE_Q8_0, false, 7},  {"Q4_0", SNUG_TYPE_Q4_0, false, 2},  {"Q4_1", SNUG_TYPE_Q4_1, false, 3},
+    {"Q5_0", SNUG_TYPE_Q5_0, false, 8},  {"Q5_1", SNUG_TYPE_Q5_1, false, 9},  {"Q4_K", SNUG_TYPE_Q4_K, false, 14},
+    {"Q5_K", SNUG_TYPE_Q5_K, false, 16}, {"Q6_K", SNUG_TYPE_Q6_K, false, 18}, {"Q4_K_M", SNUG_TYPE_Q4_K, true, 15},
+    {"Q5_K_M", SNUG_TYPE_Q5_K, true, 17},
+};
+#define QUANTIZATION_VERSION 2 /* the K-quant era layout version llama.cpp writes */
+
+static bool use_more_bits(int layer, int n_layer) {
+    return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The block size a row must be a multiple of, and the fallback when it is not. */
+static uint32_t fit_row(uint32_t type, uint64_t row_elems) {
+    uint32_t block = snug_type_traits_of(type).block_elems;
+    if (row_elems % block == 0) return type;
+    switch (type) {
+    case SNUG_TYPE_Q4_K: return fit_row(SNUG_TYPE_Q5_0, row_elems);
+    case SNUG_TYPE_Q5_K: return fit_row(SNUG_TYPE_Q5_1, row_elems);
+    case SNUG_TYPE_Q6_K: return fit_row(SNUG_TYPE_Q8_0, row_elems);
+    default: return SNUG_TYPE_F16;
+    }
+}
+
+static uint32_t output_type(const snug_tensor_info *t, uint32_t base, bool mix, int n_layer, bool has_output) {
+    if (t->n_dims < 2 || !ends_with(t->name, ".weight")) return t->type; /* norms and other vectors: copied */
+    uint32_t type = base;
+    int layer = -1;
+    if (mix) {
+        sscanf(t->name, "blk.%d.", &layer);
+        bool is_output = strcmp(t->name, "output.weight") == 0 || (!has_output && strcmp(t->name, "token_embd.weight") == 0);
+        bool sensitive = layer >= 0 && (ends_with(t->name, "attn_v.weight") || ends_with(t->name, "ffn_down.weight"));
+        if (is_output || (sensitive && use_more_bits(layer, n_layer))) type = SNUG_TYPE_Q6_K;
+    }
+    return fit_row(type, t->ne[0]);
+}
+
+typedef struct error_sums {
+    double error2, signal2;
+} error_sums;
+
+/* Quantizes rows [0, rows) of src (type from) into dst (type to), accumulating the squared error. */
+static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t *dst, uint64_t dst_row_bytes,
+                                 int32_t n_threads, error_sums *sums, snug_error *err) {
+    const int64_t n = (int64_t)t->ne[0];
+    const int64_t rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+    uint64_t src_row_bytes = 0;
+    snug_type_row_bytes(t->type, t->ne[0], &src_row_bytes);
+    double error2 = 0, signal2 = 0;
+    bool failed = false;
+#pragma omp parallel num_threads(n_threads) reduction(+ : error2, signal2) reduction(|| : failed)
+    {
+        float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+        failed = !x || !y;
+#pragma omp for schedule(dynamic, 16)
+        for (int64_t r = 0; r < rows; r++) {
+            if (failed) continue;
+            uint8_t *out = dst + (uint64_t)r * dst_row_bytes;
+            snug_dequantize_row(t->type, (const uint8_t *)t->data + (uint64_t)r * src_row_bytes, x, n);
+            if (!snug_quantize_row(to, x, out, n) || !snug_dequantize_row(to, out, y, n)) {
+                failed = true;
+                continue;
+            }
+            for (int64_t i = 0; i < n; i++) {
+                double d = (double)x[i] - (double)y[i];
+                error2 += d * d;
+                signal2 += (double)x[i] * (double)x[i];
+            }
+        }
+        free(x);
+        free(y);
+    }
+    if (failed) {
+        return snug_fail(err, SNUG_E_UNSUPPORTED, "tensor '%s': cannot quantize %s to %s (or out of memory)", t->name,
+                         snug_type_name(t->type), snug_type_name(to));
+    }
+    sums->error2 = error2;
+    sums->signal2 = signal2;
+    return SNUG_OK;
+}
+
+snug_status snug_quantize_model(const char *in_path, const char *out_path, const char *target, int32_t n_threads,
+                                snug_quantize_callback callback, void *user, snug_error *err) {
+    int chosen = -1;
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        if (target && strcmp(target, targets[i].name) == 0) chosen = (int)i;
+    }
+    if (chosen < 0) {
+        snug_fail(err, SNUG_E_ARGUMENT, "unknown quantization type '%s'", target ? target : "");
+        snug_hint(err, "one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M");
+        return SNUG_E_ARGUMENT;
+    }
+    if (n_threads <= 0) n_threads = omp_get_num_procs();
+    snug_gguf *in;
+    snug_status st = snug_gguf_open(in_path, 0, &in, err);
+    if (st != SNUG_OK) return st;
+
+    /* Layers and whether the output matrix is separate, for the mix rules. */
+    int n_layer = 0;
+    bool has_output = snug_gguf_find_tensor(in, "output.weight") != NULL;
+    uint64_t total_elements = 0;
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        const snug_tensor_info *t = &in->tensors[i];
+        int layer;
+        if (sscanf(t->name, "blk.%d.", &layer) == 1 && layer + 1 > n_layer) n_layer = layer + 1;
+        total_elements += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        bool weight = t->n_dims >= 2 && ends_with(t->name, ".weight");
+        if (weight && t->type != SNUG_TYPE_F32 && t->type != SNUG_TYPE_F16 && t->type != SNUG_TYPE_BF16) {
+            snug_fail(err, SNUG_E_UNSUPPORTED, "%s: tensor '%s' is already %s; quantize from an F32, F16 or BF16 file",
+                      in_path, t->name, snug_type_name(t->type));
+            snug_gguf_close(in); /* after the message: t points into it */
+            return SNUG_E_UNSUPPORTED;
+        }
+    }
+
+    snug_gguf_writer *w = snug_gguf_writer_create(3, in->alignment);
+    uint32_t *types = calloc(in->n_tensors + 1, sizeof *types);
+    bool ok = w && types;
+    for (uint64_t i = 0; ok && i < in->n_kv; i++) {
+        const char *key = in->kvs[i].key;
+        if (strcmp(key, "general.file_type") == 0 || strcmp(key, "general.quantization_version") == 0 ||
+            strcmp(key, "general.alignment") == 0) {
+            continue;
+        }
+        ok = snug_gguf_writer_copy_kv(w, in, i);
+    }
+    ok = ok && snug_gguf_writer_u32(w, "general.file_type", targets[chosen].file_type) &&
+         snug_gguf_writer_u32(w, "general.quantization_version", QUANTIZATION_VERSION);
+    uint64_t largest = 0;
+    for (uint64_t i = 0; ok && i < in->n_tensors; i++) {
+        const snug_tensor_info *t = &in->tensors[i];
+        types[i] = output_type(t, targets[chosen].base_type, targets[chosen].mix, n_layer, has_output);
+        uint64_t row_bytes = 0;
+        snug_type_row_bytes(types[i], t->ne[0], &row_bytes);
+        uint64_t bytes = row_bytes * t->ne[1] * t->ne[2] * t->ne[3];
+        if (bytes > largest) largest = bytes;
+        ok = snug_gguf_writer_tensor(w, t->name, types[i], t->n_dims, t->ne, NULL, bytes);
+    }
+    uint8_t *buffer = ok ? malloc(largest ? largest : 1) : NULL;
+    if (!ok || !buffer) {
+        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory preparing %s", out_path);
+        goto done;
+    }
+    snug_gguf_stream *stream;
+    if ((st = snug_gguf_stream_open(w, out_path, &stream, err)) != SNUG_OK) goto done;
+    uint64_t done_elements = 0;
+    for (uint64_t i = 0; i < in->n_tensors && st == SNUG_OK; i++) {
+        const snug_tensor_info *t = &in->tensors[i];
+        uint64_t elements = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        error_sums sums = {0, 0};
+        const void *data = t->data;
+        uint64_t bytes = t->bytes;
+        if (types[i] != t->type) {
+            uint64_t row_bytes = 0;
+            snug_type_row_bytes(types[i], t->ne[0], &row_bytes);
+            bytes = row_bytes * t->ne[1] * t->ne[2] * t->ne[3];
+            st = quantize_rows(t, types[i], buffer, row_bytes, n_threads, &sums, err);
+            data = buffer;
+        }
+        if (st == SNUG_OK) st = snug_gguf_stream_tensor(stream, data, bytes, err);
+        done_elements += elements;
+        if (st == SNUG_OK && callback) {
+            snug_quantize_tensor_report report = {
+                t->name, snug_type_name(t->type), snug_type_name(types[i]), elements,
+                sums.signal2 > 0 ? sqrt(sums.error2 / sums.signal2) : 0.0, done_elements, total_elements};
+            callback(user, &report);
+        }
+    }
+    snug_status closed = snug_gguf_stream_close(stream, st == SNUG_OK ? err : NULL);
+    if (st == SNUG_OK) st = closed;
+    if (st != SNUG_OK) remove(out_path); /* never leave a half-written model behind */
+done:
+    free(buffer);
+    free(types);
+    snug_gguf_writer_free(w);
+    snug_gguf_close(in);
+    return st;
+}
