@@ -16,7 +16,7 @@ BUILD    ?= $(if $(SANITIZE),build-asan,build)
 VERSION  := 0.1.0
 CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -fPIC -fopenmp
+CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -fopenmp
 LDLIBS   += -lhwloc -ljansson -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -31,8 +31,9 @@ ifneq (,$(findstring x86_64,$(MACHINE)))
 LIB_SRC  := $(filter-out %_neon.c,$(LIB_SRC))
 $(BUILD)/obj/src/cpu/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2
 $(BUILD)/obj/src/cpu/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/obj/src/cpu/%_avx512vnni.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 else
-LIB_SRC  := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+LIB_SRC  := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(LIB_SRC))
 endif
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))

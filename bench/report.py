@@ -26,10 +26,36 @@ def load_runs(results, type_name, engine):
     for path in sorted(glob.glob(os.path.join(results, f"{type_name}.{engine}.*.json"))):
         try:
             with open(path) as f:
-                runs.append(json.load(f))
+                run = json.load(f)
+        except (OSError, ValueError):
+            continue
+        try:
+            with open(path + ".others") as f:
+                run["others_cpu_share"] = float(f.read())
         except (OSError, ValueError):
             pass
+        runs.append(run)
     return runs
+
+
+def progress(results, type_name, rep):
+    """One line on a finished repetition, for run.sh to print."""
+    parts = []
+    for engine, name in (("snug", "snug"), ("llama", "llama.cpp")):
+        path = os.path.join(results, f"{type_name}.{engine}.{rep}.json")
+        if not os.path.exists(path + ".time"):
+            continue
+        try:
+            run = json.load(open(path))
+            text = f"{name} prefill {run['prefill_tokens_per_s']:.1f}, decode {run['decode_tokens_per_s']:.2f} tok/s"
+        except (OSError, ValueError, KeyError):
+            text = f"{name} failed"
+        try:
+            text += f" (others {float(open(path + '.others').read()) * 100:.0f}% CPU)"
+        except (OSError, ValueError):
+            pass
+        parts.append(text)
+    return "; ".join(parts)
 
 
 def summarize(runs):
@@ -46,6 +72,8 @@ def summarize(runs):
         "decode_max": max(pick("decode_tokens_per_s")),
         "peak_rss": max(pick("peak_rss_bytes")),
         "load_s": statistics.median(pick("load_s")),
+        "others": statistics.mean(pick("others_cpu_share")) if pick("others_cpu_share") else None,
+        "others_max": max(pick("others_cpu_share")) if pick("others_cpu_share") else None,
     }
     for key in ("bandwidth_bytes_per_s", "bytes_per_token", "cpu_backend", "llama_version", "ggml_commit"):
         values = pick(key)
@@ -106,7 +134,8 @@ def render(args, rows, machine):
             fmt(rl * 100 if rl is not None else None, ".0f") + ("%" if rl is not None else ""),
         ]) + " |")
 
-    spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s |", "|---|---|---|---|---|---|"]
+    spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s | others' CPU (mean, max) |",
+              "|---|---|---|---|---|---|---|"]
     for row in rows:
         for side, name in (("snug", "snug"), ("llama", "llama.cpp")):
             s = row[side]
@@ -114,7 +143,8 @@ def render(args, rows, machine):
                 continue
             spread.append(f"| {args.shape} {row['type']} | {name} | {s['n']} | {s['prefill']:.1f} ({s['prefill_min']:.1f}–"
                           f"{s['prefill_max']:.1f}) | {s['decode']:.2f} ({s['decode_min']:.2f}–{s['decode_max']:.2f}) "
-                          f"| {s['load_s']:.2f} |")
+                          f"| {s['load_s']:.2f} | {fmt(s['others'] * 100 if s['others'] is not None else None, '.0f')}%, "
+                          f"{fmt(s['others_max'] * 100 if s['others_max'] is not None else None, '.0f')}% |")
 
     today = datetime.date.today().isoformat()
     cpu = machine.get("cpu", "unknown CPU")
@@ -144,7 +174,8 @@ def render(args, rows, machine):
         "",
         *lines,
         "",
-        "Spread over the repetitions:",
+        "Spread over the repetitions, and the share of the machine's CPU that other processes used while each ran "
+        "(measured from /proc/stat; anything above a few percent slows the run it overlaps):",
         "",
         *spread,
     ]
@@ -165,6 +196,9 @@ def write_doc(path, block):
 
 
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--progress":
+        print(progress(sys.argv[2], sys.argv[3], sys.argv[4]))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--results", required=True)
     p.add_argument("--types", required=True)

@@ -13,7 +13,12 @@
 # Settings (environment): BENCH_THREADS (2), BENCH_PROMPT (128), BENCH_GEN (64), BENCH_REPS (3),
 # BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
 # BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
-# the model files), BUILD (build), CC (cc).
+# the model files), BENCH_QUIET_WAIT (10: seconds to wait, before each run, for other processes to leave the CPUs
+# alone), BUILD (build), CC (cc).
+#
+# On a shared machine other processes compete for the cores and the memory bus. Before each run the script waits a
+# little for a quiet moment, and it records how much CPU everything else used during each run ("others' CPU" in the
+# report): a high share there explains a slow repetition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +33,7 @@ SHAPE=${BENCH_SHAPE:-tinyllama-1.1b}
 USE_LLAMA=${BENCH_LLAMA:-1}
 DOC=${BENCH_DOC-docs/performance.md}
 FRESH=${BENCH_FRESH:-0}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 
 # The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
 # platform, and the matching sources as a git bundle.
@@ -157,6 +163,39 @@ make_file() { # TYPE → path on stdout, or fails with a reason on stderr
 
 # ---- the runs -----------------------------------------------------------------------------------------------------
 
+HZ=$(getconf CLK_TCK)
+NCPU=$(getconf _NPROCESSORS_ONLN)
+# CPU time of the whole machine, in clock ticks, that was not idle: user nice system irq softirq steal.
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+
+# Waits (at most QUIET_WAIT seconds) until other processes use less than 10% of the machine for a second.
+wait_quiet() {
+    local waited=0 b0 b1
+    while [ "$waited" -lt "$QUIET_WAIT" ]; do
+        b0=$(busy_ticks)
+        sleep 1
+        b1=$(busy_ticks)
+        [ $((b1 - b0)) -lt $((HZ * NCPU / 10)) ] && return 0
+        waited=$((waited + 1))
+    done
+}
+
+# measure OUT CMD…: runs CMD with stdout in OUT and stderr in OUT.err; writes into OUT.others the share of the
+# machine's CPU that other processes used meanwhile (0 … 1). Fails when CMD fails.
+measure() {
+    local out=$1 b0 b1 real user sys rc=0
+    shift
+    wait_quiet
+    b0=$(busy_ticks)
+    TIMEFORMAT='%R %U %S'
+    { time "$@" >"$out" 2>"$out.err" || rc=$?; } 2>"$out.time"
+    b1=$(busy_ticks)
+    read -r real user sys <"$out.time"
+    awk -v busy=$((b1 - b0)) -v hz="$HZ" -v n="$NCPU" -v r="$real" -v u="$user" -v s="$sys" \
+        'BEGIN { o = (busy / hz - u - s) / (r * n); if (o < 0) o = 0; if (o > 1) o = 1; printf "%.3f\n", o }' >"$out.others"
+    return "$rc"
+}
+
 python3 - "$SNUG" "$RESULTS/machine.json" <<'EOF'
 import json, platform, subprocess, sys
 hw = json.loads(subprocess.run([sys.argv[1], "hw", "--json"], capture_output=True, text=True, check=True).stdout)
@@ -187,18 +226,18 @@ for entry in "${files[@]}"; do
     file=${entry#*=}
     for rep in $(seq 1 "$REPS"); do
         out=$RESULTS/$type.snug.$rep.json
-        if ! "$SNUG" bench "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json >"$out" 2>"$out.err"; then
+        if ! measure "$out" "$SNUG" bench "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json; then
             say "snug failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
             rm -f "$out"
         fi
         if [ -n "$LLAMA" ]; then
             out=$RESULTS/$type.llama.$rep.json
-            if ! "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json >"$out" 2>"$out.err"; then
+            if ! measure "$out" "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json; then
                 say "llama.cpp failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
                 rm -f "$out"
             fi
         fi
-        say "$type rep $rep/$REPS done"
+        say "$type rep $rep/$REPS: $(python3 bench/report.py --progress "$RESULTS" "$type" "$rep")"
     done
     stat -c '%s' "$file" >"$RESULTS/$type.file_bytes"
 done

@@ -14,7 +14,7 @@ static bool table_ready[SNUG_ISA_COUNT];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 const char *snug_isa_name(snug_isa isa) {
-    static const char *const names[SNUG_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *const names[SNUG_ISA_COUNT] = {"scalar", "avx2", "avx512", "avx512vnni", "neon"};
     return (unsigned)isa < SNUG_ISA_COUNT ? names[isa] : "?";
 }
 
@@ -28,7 +28,8 @@ snug_isa snug_isa_best_supported(void) {
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl");
-    return avx512 ? SNUG_ISA_AVX512 : avx2 ? SNUG_ISA_AVX2 : SNUG_ISA_SCALAR;
+    bool vnni = avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq");
+    return vnni ? SNUG_ISA_AVX512_VNNI : avx512 ? SNUG_ISA_AVX512 : avx2 ? SNUG_ISA_AVX2 : SNUG_ISA_SCALAR;
 #elif defined(__aarch64__)
     return SNUG_ISA_NEON; /* NEON (Advanced SIMD) is mandatory on arm64 */
 #else
@@ -72,6 +73,12 @@ static void build_tables(void) {
         snug_register_legacy_avx512(tables[SNUG_ISA_AVX512]);
         snug_register_kquant_avx512(tables[SNUG_ISA_AVX512]);
         table_ready[SNUG_ISA_AVX512] = true;
+    }
+    if (best >= SNUG_ISA_AVX512_VNNI) {
+        memcpy(tables[SNUG_ISA_AVX512_VNNI], tables[SNUG_ISA_AVX512], sizeof scalar);
+        snug_register_legacy_avx512vnni(tables[SNUG_ISA_AVX512_VNNI]);
+        snug_register_kquant_avx512vnni(tables[SNUG_ISA_AVX512_VNNI]);
+        table_ready[SNUG_ISA_AVX512_VNNI] = true;
     }
 #elif defined(__aarch64__)
     memcpy(tables[SNUG_ISA_NEON], scalar, sizeof scalar);

@@ -22,9 +22,10 @@
 
 typedef enum snug_isa {
     SNUG_ISA_SCALAR = 0,
-    SNUG_ISA_AVX2 = 1,   /* x86-64: AVX2 + FMA + F16C */
-    SNUG_ISA_AVX512 = 2, /* x86-64: AVX-512 F/BW/VL (+ VNNI where present) on top of AVX2 */
-    SNUG_ISA_NEON = 3,   /* arm64 */
+    SNUG_ISA_AVX2 = 1,        /* x86-64: AVX2 + FMA + F16C */
+    SNUG_ISA_AVX512 = 2,      /* x86-64: AVX-512 F/BW/VL/DQ on top of AVX2 */
+    SNUG_ISA_AVX512_VNNI = 3, /* x86-64: AVX-512 with VNNI (vpdpbusd: int8 dot products in one instruction) */
+    SNUG_ISA_NEON = 4,        /* arm64 */
     SNUG_ISA_COUNT
 } snug_isa;
 
@@ -33,10 +34,19 @@ typedef void (*snug_quantize_act_fn)(const float *x, void *dst, int64_t n);
 /* *s = Σ_i w[i] · a[i] over n elements, w one weight row in its GGUF encoding, a one activation row in act_type. */
 typedef void (*snug_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 
+/* A register-blocked tile for prefill: y[t · y_stride + r] = Σ_i w_r[i] · a_t[i] for r < n_rows, t < n_tokens
+ * (each at most SNUG_TILE_MAX), w_r at w + r · w_stride, a_t at a + t · a_stride. Every loaded weight block meets
+ * every token of the tile, and every activation block every row, while in registers: prefill becomes bound by
+ * arithmetic, not loads. Results must equal vec_dot's within the same tolerance. Optional (NULL: vec_dot is used). */
+#define SNUG_TILE_MAX 4
+typedef void (*snug_dot_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride,
+                                 const void *a, uint64_t a_stride, int n_rows, int n_tokens);
+
 typedef struct snug_type_kernels {
     uint32_t act_type; /* SNUG_TYPE_F32, SNUG_TYPE_Q8_0, SNUG_TYPE_Q8_1 or SNUG_TYPE_Q8_K */
     snug_quantize_act_fn quantize_act;
     snug_vec_dot_fn vec_dot;
+    snug_dot_tile_fn dot_tile; /* optional */
 } snug_type_kernels;
 
 /* One table per ISA, indexed by weight type id; an entry with vec_dot == NULL is unsupported. */
@@ -53,6 +63,8 @@ void snug_register_kquant_avx2(snug_kernel_table t);
 void snug_register_float_avx512(snug_kernel_table t);
 void snug_register_legacy_avx512(snug_kernel_table t);
 void snug_register_kquant_avx512(snug_kernel_table t);
+void snug_register_legacy_avx512vnni(snug_kernel_table t);
+void snug_register_kquant_avx512vnni(snug_kernel_table t);
 #endif
 #if defined(__aarch64__)
 void snug_register_legacy_neon(snug_kernel_table t);

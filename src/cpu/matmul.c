@@ -29,12 +29,25 @@ void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *
     }
     const int64_t n_blocks = (n_out + SNUG_MATMUL_ROW_BLOCK - 1) / SNUG_MATMUL_ROW_BLOCK;
     const uint8_t *weights = w->data;
+    const bool tiled = k->dot_tile != NULL && n_tokens > 1;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t b = 0; b < n_blocks; b++) {
         const int64_t r0 = b * SNUG_MATMUL_ROW_BLOCK;
         const int64_t r1 = r0 + SNUG_MATMUL_ROW_BLOCK < n_out ? r0 + SNUG_MATMUL_ROW_BLOCK : n_out;
         for (int64_t t0 = 0; t0 < n_tokens; t0 += SNUG_MATMUL_TOKEN_TILE) {
             const int64_t t1 = t0 + SNUG_MATMUL_TOKEN_TILE < n_tokens ? t0 + SNUG_MATMUL_TOKEN_TILE : n_tokens;
+            if (tiled) {
+                /* Register tiles of up to SNUG_TILE_MAX rows × SNUG_TILE_MAX tokens. */
+                for (int64_t r = r0; r < r1; r += SNUG_TILE_MAX) {
+                    int rows = (int)(r1 - r < SNUG_TILE_MAX ? r1 - r : SNUG_TILE_MAX);
+                    for (int64_t t = t0; t < t1; t += SNUG_TILE_MAX) {
+                        int tokens = (int)(t1 - t < SNUG_TILE_MAX ? t1 - t : SNUG_TILE_MAX);
+                        k->dot_tile(n_in, &y[t * n_out + r], n_out, weights + (uint64_t)r * w->row_bytes, w->row_bytes,
+                                    act + (uint64_t)t * act_row, act_row, rows, tokens);
+                    }
+                }
+                continue;
+            }
             for (int64_t r = r0; r < r1; r++) {
                 const uint8_t *row = weights + (uint64_t)r * w->row_bytes;
                 for (int64_t t = t0; t < t1; t++) k->vec_dot(n_in, &y[t * n_out + r], row, act + (uint64_t)t * act_row);
