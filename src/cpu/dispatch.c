@@ -26,9 +26,10 @@ snug_isa snug_isa_best_supported(void) {
     unsigned eax, ebx, ecx, edx;
     bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
     bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    /* DQ too: the AVX-512 files are compiled with -mavx512dq, and gcc emits DQ instructions on its own. */
     bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512vl");
-    bool vnni = avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq");
+                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
     return vnni ? SNUG_ISA_AVX512_VNNI : avx512 ? SNUG_ISA_AVX512 : avx2 ? SNUG_ISA_AVX2 : SNUG_ISA_SCALAR;
 #elif defined(__aarch64__)
     return SNUG_ISA_NEON; /* NEON (Advanced SIMD) is mandatory on arm64 */
