@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    double prefill_tps[MAX_REPS], decode_tps[MAX_REPS];
+    double prefill_tps[MAX_REPS] = {0}, decode_tps[MAX_REPS] = {0};
     llama_token last = 0;
     for (int r = 0; r < o.reps; r++) {
         llama_memory_clear(memory, true);

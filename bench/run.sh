@@ -14,7 +14,7 @@
 # BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
 # BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
 # the model files), BENCH_QUIET_WAIT (10: seconds to wait, before each run, for other processes to leave the CPUs
-# alone), BUILD (build), CC (cc).
+# alone; 90 in all per make bench), BUILD (build), CC (cc).
 #
 # On a shared machine other processes compete for the cores and the memory bus. Before each run the script waits a
 # little for a quiet moment, and it records how much CPU everything else used during each run ("others' CPU" in the
@@ -34,6 +34,7 @@ USE_LLAMA=${BENCH_LLAMA:-1}
 DOC=${BENCH_DOC-docs/performance.md}
 FRESH=${BENCH_FRESH:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
+QUIET_BUDGET=$((QUIET_WAIT * 9)) # seconds of waiting in all: a machine that is never quiet should not double the run
 
 # The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
 # platform, and the matching sources as a git bundle.
@@ -168,15 +169,17 @@ NCPU=$(getconf _NPROCESSORS_ONLN)
 # CPU time of the whole machine, in clock ticks, that was not idle: user nice system irq softirq steal.
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 
-# Waits (at most QUIET_WAIT seconds) until other processes use less than 10% of the machine for a second.
+# Waits (at most QUIET_WAIT seconds, and QUIET_BUDGET over the whole run) until other processes use less than 10% of
+# the machine for a second.
 wait_quiet() {
     local waited=0 b0 b1
-    while [ "$waited" -lt "$QUIET_WAIT" ]; do
+    while [ "$waited" -lt "$QUIET_WAIT" ] && [ "$QUIET_BUDGET" -gt 0 ]; do
         b0=$(busy_ticks)
         sleep 1
         b1=$(busy_ticks)
         [ $((b1 - b0)) -lt $((HZ * NCPU / 10)) ] && return 0
         waited=$((waited + 1))
+        QUIET_BUDGET=$((QUIET_BUDGET - 1))
     done
 }
 

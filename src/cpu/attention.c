@@ -38,9 +38,16 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
             const float *qh = q + t * q_dim + (int64_t)h * head_dim;
             const uint64_t slice = head_offset_bytes(shape->kv_type, (int64_t)(h / group) * head_dim);
             const int64_t n_pos = pos0 + t + 1;
-            for (int64_t j = 0; j < n_pos; j++) {
-                snug_dequantize_row(shape->kv_type, k_cache + (uint64_t)j * row_bytes + slice, k_row, head_dim);
-                scores[j] = snug_dot_f32(qh, k_row, head_dim) * scale;
+            if (shape->key_kernels) {
+                for (int64_t j = 0; j < n_pos; j++) {
+                    shape->key_kernels->vec_dot(head_dim, &scores[j], k_cache + (uint64_t)j * row_bytes + slice, qh);
+                    scores[j] *= scale;
+                }
+            } else {
+                for (int64_t j = 0; j < n_pos; j++) {
+                    snug_dequantize_row(shape->kv_type, k_cache + (uint64_t)j * row_bytes + slice, k_row, head_dim);
+                    scores[j] = snug_dot_f32(qh, k_row, head_dim) * scale;
+                }
             }
             snug_softmax(scores, n_pos);
             float *oh = out + t * q_dim + (int64_t)h * head_dim;

@@ -23,16 +23,15 @@ static inline uint32_t snug_f32_to_bits(float f) {
 }
 
 static inline float snug_f16_to_f32(uint16_t h) {
+    /* Branchless (so loops over rows vectorize): the exponent and mantissa shifted into f32 position read as a
+     * number 2^112 too small — for normal values (exponent bias 127 vs 15) and for subnormals alike (an f16
+     * subnormal becomes an f32 subnormal with the same scaling) — so one multiplication by 2^112 is exact.
+     * Infinities and NaNs (exponent 31) keep their mantissa with the f32 exponent all ones. */
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exponent = (h >> 10) & 0x1fu;
-    uint32_t mantissa = h & 0x3ffu;
-    if (exponent == 0x1fu) return snug_bits_to_f32(sign | 0x7f800000u | (mantissa << 13));
-    if (exponent == 0) {
-        float magnitude = (float)mantissa * 0x1p-24f; /* subnormal: mantissa × 2^-24, exact in f32 */
-        return sign ? -magnitude : magnitude;
-    }
-    /* Rebias the exponent from 15 to 127. */
-    return snug_bits_to_f32(sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13));
+    uint32_t magnitude = (uint32_t)(h & 0x7fffu) << 13;
+    float value = snug_bits_to_f32(magnitude) * 0x1p112f;
+    uint32_t bits = (h & 0x7c00u) == 0x7c00u ? (magnitude | 0x7f800000u) : snug_f32_to_bits(value);
+    return snug_bits_to_f32(sign | bits);
 }
 
 static inline uint16_t snug_f32_to_f16(float f) {
