@@ -153,8 +153,9 @@ def render(args, rows, machine):
     mem = f"{machine['memory_total_bytes'] / (1 << 30):.1f} GiB RAM" if machine.get("memory_total_bytes") else ""
     l3 = next((c for c in machine.get("caches", []) if c.get("level") == "L3"), None)
     l3_text = f", L3 {l3['bytes'] / MIB:.0f} MiB" if l3 and l3.get("bytes") else ""
-    state = f"commit {args.commit}" + (f" with uncommitted changes to {args.dirty} files under src/ and include/"
-                                       if args.dirty and args.dirty != "0" else "")
+    dirty = int(args.dirty or 0)
+    state = f"commit {args.commit}" + (f" with uncommitted changes to {dirty} file{'s' if dirty > 1 else ''} under src/ "
+                                       "and include/" if dirty else "")
     llama_text = "not run"
     if llama_info:
         llama_text = (f"llama.cpp {llama_info.get('llama_version', '?')} (ggml commit {llama_info.get('ggml_commit', '?')}), "
