@@ -13,6 +13,11 @@
  *     - on random weights and activations at 256, 512, 256·7, 4096 and 11008 elements, scalar vec_dot agrees with
  *       the double-precision dequantize(w) · dequantize(q8k(x)), and each SIMD vec_dot with the scalar one, within
  *       the float-rounding bound explained at `rounding_bound`.
+ *     The ISAs include AVX-512 VNNI where the CPU has it (its Q4_K / Q6_K vec_dot are its own).
+ * (d) Register tiles (dot_tile, where a type has one on an ISA): every shape 1…4 rows × 1…4 tokens agrees with that
+ *     ISA's vec_dot within the same bound at the sizes above, returns exact integers in the integer setup, does not
+ *     saturate at maximal magnitudes, writes nothing outside its tile and reads nothing outside its rows and tokens
+ *     (exact-size allocations, checked under AddressSanitizer).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -839,6 +844,236 @@ Test(kernels, maximal_magnitudes_do_not_saturate) {
                     double tol = 16 * 0x1p-24 * ref.magnitude;
                     cr_assert(fabs((double)s - ref.exact) <= tol, "%s on %s, weights %d acts %d: %.1f, exact %.1f",
                               snug_type_name(type), snug_isa_name((snug_isa)isa), wv, av, (double)s, ref.exact);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- (d) register tiles */
+
+/* dot_tile (kernels.h: optional, R ≤ 4 rows × T ≤ 4 tokens at once) is held to the same ISA's vec_dot: every
+ * shape 1…4 × 1…4, the outputs at y[t · y_stride + r] and nothing written elsewhere. Rows and activation rows sit
+ * TILE_PAD bytes further apart than their length, from an odd address: strides and rows need no alignment. */
+enum { TILE = SNUG_TILE_MAX, TILE_PAD = 3, Y_STRIDE = TILE + 3 };
+static const float y_untouched = -12345.0f;
+
+/* The rows and tokens of one tile test: rows at w + r · w_stride, tokens at act + t · a_stride. */
+typedef struct tile_case {
+    uint32_t type;
+    int64_t n;
+    const uint8_t *w, *act;
+    uint64_t w_stride, a_stride;
+} tile_case;
+
+/* Runs dot_tile over every shape; output (r, t) must be within tol[t][r] of want[t][r] (tol 0: equal). */
+static void check_tile_shapes(const snug_type_kernels *k, snug_isa isa, const tile_case *c,
+                              const double want[TILE][TILE], const double tol[TILE][TILE], const char *what) {
+    for (int rows = 1; rows <= TILE; rows++) {
+        for (int tokens = 1; tokens <= TILE; tokens++) {
+            float y[TILE * Y_STRIDE];
+            for (int i = 0; i < TILE * Y_STRIDE; i++) y[i] = y_untouched;
+            k->dot_tile(c->n, y, Y_STRIDE, c->w, c->w_stride, c->act, c->a_stride, rows, tokens);
+            for (int t = 0; t < TILE; t++) {
+                for (int r = 0; r < Y_STRIDE; r++) {
+                    float got = y[t * Y_STRIDE + r];
+                    if (t >= tokens || r >= rows) {
+                        cr_assert_eq(got, y_untouched, "%s %s on %s, tile %d×%d wrote output (%d, %d)", what,
+                                     snug_type_name(c->type), snug_isa_name(isa), rows, tokens, r, t);
+                        continue;
+                    }
+                    cr_assert(fabs((double)got - want[t][r]) <= tol[t][r],
+                              "%s %s on %s n %ld, tile %d×%d, row %d token %d: %.9g, want %.9g (tol %.3g)", what,
+                              snug_type_name(c->type), snug_isa_name(isa), (long)c->n, rows, tokens, r, t,
+                              (double)got, want[t][r], tol[t][r]);
+                }
+            }
+        }
+    }
+}
+
+/* Storage for a tile case of up to MAX_N elements; returns the case with rows and tokens laid out as above. */
+static tile_case tile_storage(uint32_t type, int64_t n) {
+    static uint8_t w[TILE * (MAX_N / QK * 210 + TILE_PAD) + 1], act[TILE * (MAX_N / QK * 292 + TILE_PAD) + 1];
+    tile_case c = {type, n, w + 1, act + 1, (uint64_t)(n / QK) * block_bytes(type) + TILE_PAD,
+                   (uint64_t)(n / QK) * 292 + TILE_PAD};
+    return c;
+}
+
+static uint8_t *tile_row(const tile_case *c, int r) {
+    return (uint8_t *)c->w + (uint64_t)r * c->w_stride;
+}
+static uint8_t *tile_token(const tile_case *c, int t) {
+    return (uint8_t *)c->act + (uint64_t)t * c->a_stride;
+}
+
+/* On a CPU with AVX-512 these must have tiles (prefill speed depends on them); elsewhere the test covers what is. */
+static bool tile_expected(uint32_t type, snug_isa isa) {
+    return (type == SNUG_TYPE_Q4_K || type == SNUG_TYPE_Q5_K || type == SNUG_TYPE_Q6_K) &&
+           (isa == SNUG_ISA_AVX512 || isa == SNUG_ISA_AVX512_VNNI);
+}
+
+/* With VNNI the Q4_K and Q6_K kernels are the VNNI file's own, not the AVX-512 ones it was laid over: otherwise the
+ * tests above would pass without ever running them. */
+Test(tiles, vnni_kernels_are_used_where_the_cpu_has_them) {
+    if (snug_isa_best_supported() != SNUG_ISA_AVX512_VNNI) return;
+    const uint32_t types[] = {SNUG_TYPE_Q4_K, SNUG_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const snug_type_kernels *vnni = kernels_or_null(types[i], SNUG_ISA_AVX512_VNNI);
+        const snug_type_kernels *avx512 = kernels_or_null(types[i], SNUG_ISA_AVX512);
+        cr_assert(vnni && avx512);
+        cr_assert(vnni->vec_dot != avx512->vec_dot, "%s: no VNNI vec_dot", snug_type_name(types[i]));
+        cr_assert(vnni->dot_tile && vnni->dot_tile != avx512->dot_tile, "%s: no VNNI dot_tile",
+                  snug_type_name(types[i]));
+    }
+}
+
+Test(tiles, dot_tile_matches_vec_dot_on_every_isa) {
+    static float x[MAX_N];
+    rng_state = 19;
+    int tested = 0;
+    for (int t = 0; t < K_TYPE_COUNT; t++) {
+        uint32_t type = k_types[t];
+        for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+            const snug_type_kernels *k = kernels_or_null(type, (snug_isa)isa);
+            if (!k) continue;
+            if (tile_expected(type, (snug_isa)isa))
+                cr_assert_not_null(k->dot_tile, "%s on %s has no dot_tile", snug_type_name(type),
+                                   snug_isa_name((snug_isa)isa));
+            if (!k->dot_tile) continue;
+            tested++;
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                tile_case c = tile_storage(type, sizes[s]);
+                for (int trial = 0; trial < 2; trial++) {
+                    for (int r = 0; r < TILE; r++) make_weights(type, tile_row(&c, r), c.n, (trial + r) % 2 == 1);
+                    for (int tok = 0; tok < TILE; tok++) {
+                        fill_activations(x, c.n, (trial + tok) % 2);
+                        k->quantize_act(x, tile_token(&c, tok), c.n);
+                    }
+                    double want[TILE][TILE], tol[TILE][TILE];
+                    for (int tok = 0; tok < TILE; tok++) {
+                        for (int r = 0; r < TILE; r++) {
+                            float s_vec;
+                            k->vec_dot(c.n, &s_vec, tile_row(&c, r), tile_token(&c, tok));
+                            want[tok][r] = s_vec;
+                            tol[tok][r] =
+                                2 * rounding_bound(c.n, reference_dot(type, tile_row(&c, r), tile_token(&c, tok), c.n)
+                                                            .magnitude);
+                        }
+                    }
+                    check_tile_shapes(k, (snug_isa)isa, &c, want, tol, "random");
+                }
+            }
+        }
+    }
+    cr_log_info("dot_tile checked for %d (type, ISA) pairs", tested);
+}
+
+/* As integer_sums_are_exact_on_every_isa: d = dmin = d_a = 1, small scales, so every tile output is the exact integer
+ * dot product. Each row and each token is different. */
+Test(tiles, dot_tile_integer_sums_are_exact) {
+    rng_state = 23;
+    static float x[2 * QK];
+    for (int t = 0; t < K_TYPE_COUNT; t++) {
+        uint32_t type = k_types[t];
+        for (int trial = 0; trial < 8; trial++) {
+            tile_case c = tile_storage(type, trial % 2 ? 2 * QK : QK);
+            for (int r = 0; r < TILE; r++) {
+                for (int64_t b = 0; b < c.n / QK; b++) {
+                    random_block(type, tile_row(&c, r) + b * block_bytes(type));
+                    limit_scales(type, tile_row(&c, r) + b * block_bytes(type));
+                }
+                set_unit_scales(type, tile_row(&c, r), c.n);
+            }
+            for (int tok = 0; tok < TILE; tok++) {
+                for (int64_t i = 0; i < c.n; i++) x[i] = (float)((int)(rng_next() % 255) - 127);
+                for (int64_t b = 0; b < c.n / QK; b++) x[b * QK + (int)(rng_next() % QK)] = 127.0f;
+                kernels_or_null(type, SNUG_ISA_SCALAR)->quantize_act(x, tile_token(&c, tok), c.n);
+            }
+            double want[TILE][TILE], zero[TILE][TILE] = {{0}};
+            for (int tok = 0; tok < TILE; tok++) {
+                for (int r = 0; r < TILE; r++) {
+                    reference ref = reference_dot(type, tile_row(&c, r), tile_token(&c, tok), c.n);
+                    cr_assert(ref.abs_terms_int < 0x1p24, "%s: test setup leaves the exact range",
+                              snug_type_name(type));
+                    want[tok][r] = ref.exact;
+                }
+            }
+            for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+                const snug_type_kernels *k = kernels_or_null(type, (snug_isa)isa);
+                if (k && k->dot_tile) check_tile_shapes(k, (snug_isa)isa, &c, want, zero, "integer");
+            }
+        }
+    }
+}
+
+/* As maximal_magnitudes_do_not_saturate, with every row and token of a tile at a different extreme. */
+Test(tiles, dot_tile_maximal_magnitudes_do_not_saturate) {
+    enum { BLOCKS = 3 };
+    for (int t = 0; t < K_TYPE_COUNT; t++) {
+        uint32_t type = k_types[t];
+        tile_case c = tile_storage(type, BLOCKS * QK);
+        for (int variant = 0; variant < 4; variant++) {
+            for (int i = 0; i < TILE; i++) {
+                for (int b = 0; b < BLOCKS; b++) {
+                    fill_extreme_block(type, tile_row(&c, i) + b * block_bytes(type), (variant + i) % 4);
+                    fill_extreme_act(tile_token(&c, i) + b * 292, (variant + 3 * i) % 4);
+                }
+            }
+            double want[TILE][TILE], tol[TILE][TILE];
+            for (int tok = 0; tok < TILE; tok++) {
+                for (int r = 0; r < TILE; r++) {
+                    reference ref = reference_dot(type, tile_row(&c, r), tile_token(&c, tok), c.n);
+                    want[tok][r] = ref.exact;
+                    tol[tok][r] = 16 * 0x1p-24 * ref.magnitude;
+                }
+            }
+            for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+                const snug_type_kernels *k = kernels_or_null(type, (snug_isa)isa);
+                if (k && k->dot_tile) check_tile_shapes(k, (snug_isa)isa, &c, want, tol, "extreme");
+            }
+        }
+    }
+}
+
+/* Every shape on rows and tokens allocated to their exact size (row stride = row length): a kernel that reads past
+ * its R rows, its T tokens or a block's end fails under AddressSanitizer (make check SANITIZE=1). */
+Test(tiles, dot_tile_reads_only_its_rows_and_tokens) {
+    static float x[2 * QK];
+    rng_state = 29;
+    for (int t = 0; t < K_TYPE_COUNT; t++) {
+        uint32_t type = k_types[t];
+        for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+            const snug_type_kernels *k = kernels_or_null(type, (snug_isa)isa);
+            if (!k || !k->dot_tile) continue;
+            for (int64_t n = QK; n <= 2 * QK; n += QK) {
+                uint64_t w_row = (uint64_t)(n / QK) * block_bytes(type), a_row = (uint64_t)(n / QK) * 292;
+                for (int rows = 1; rows <= TILE; rows++) {
+                    for (int tokens = 1; tokens <= TILE; tokens++) {
+                        uint8_t *w = malloc(rows * w_row), *act = malloc(tokens * a_row);
+                        cr_assert(w && act);
+                        for (int r = 0; r < rows; r++) make_weights(type, w + r * w_row, n, false);
+                        for (int tok = 0; tok < tokens; tok++) {
+                            fill_activations(x, n, 0);
+                            k->quantize_act(x, act + tok * a_row, n);
+                        }
+                        float y[TILE * TILE];
+                        k->dot_tile(n, y, TILE, w, w_row, act, a_row, rows, tokens);
+                        for (int tok = 0; tok < tokens; tok++) {
+                            for (int r = 0; r < rows; r++) {
+                                float want;
+                                k->vec_dot(n, &want, w + r * w_row, act + tok * a_row);
+                                double bound = 2 * rounding_bound(n, reference_dot(type, w + r * w_row,
+                                                                                   act + tok * a_row, n)
+                                                                          .magnitude);
+                                cr_assert(fabs((double)y[tok * TILE + r] - want) <= bound,
+                                          "%s on %s, tile %d×%d: row %d token %d", snug_type_name(type),
+                                          snug_isa_name((snug_isa)isa), rows, tokens, r, tok);
+                            }
+                        }
+                        free(w);
+                        free(act);
+                    }
                 }
             }
         }

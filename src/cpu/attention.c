@@ -53,8 +53,14 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
             float *oh = out + t * q_dim + (int64_t)h * head_dim;
             memset(oh, 0, (size_t)head_dim * sizeof *oh);
             for (int64_t j = 0; j < n_pos; j++) {
-                snug_dequantize_row(shape->kv_type, v_cache + (uint64_t)j * row_bytes + slice, v_row, head_dim);
+                const uint8_t *v = v_cache + (uint64_t)j * row_bytes + slice;
+                if (shape->f16_row) {
+                    shape->f16_row((const uint16_t *)(const void *)v, v_row, head_dim);
+                } else {
+                    snug_dequantize_row(shape->kv_type, v, v_row, head_dim);
+                }
                 const float p = scores[j];
+#pragma omp simd
                 for (int32_t d = 0; d < head_dim; d++) oh[d] += p * v_row[d];
             }
         }

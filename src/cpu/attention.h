@@ -22,6 +22,8 @@ typedef struct snug_attention_shape {
     /* The cache type's kernels when they take float activations (f16, f32 caches): the scores q·k then run on
      * the SIMD vec_dot. NULL: decode each key row, then a plain dot product (q8_0 caches). */
     const snug_type_kernels *key_kernels;
+    /* For f16 caches: the fastest f16 → f32 row conversion of this CPU (V rows); NULL for other types. */
+    void (*f16_row)(const uint16_t *src, float *dst, int64_t n);
 } snug_attention_shape;
 
 /* Floats of per-thread scratch snug_attention needs: scores over the context plus one decoded K and V head row. */

@@ -1,4 +1,4 @@
-/* kquant_avx512.c — AVX-512 (F/BW/VL, no VNNI) dot products of the K-quants (Q2_K … Q6_K) with Q8_K activations.
+/* kquant_avx512.c — AVX-512 (F/BW/VL/DQ, no VNNI) dot products of the K-quants (Q2_K … Q6_K) with Q8_K activations.
  *
  * The AVX-512 table starts as a copy of the AVX2 one (dispatch.c); this file overrides every K-quant vec_dot, since
  * 512-bit registers halve the instruction count of these compute-bound loops (measured 20–45% faster on Zen 5). The
@@ -17,17 +17,20 @@
  *   Q2_K / Q3_K: see vec_dot_q3_k_avx512.
  * Per-lane scales come from vpshufb of the 8 int16 scales broadcast to every lane. Saturation bounds are those of
  * kquant_avx2.c (the same levels meet the same activations).
+ *
+ * Q4_K, Q5_K and Q6_K also have dot_tile (prefill, "register tiles" below, building blocks in quant_k.h): the same
+ * arithmetic with each row's decoded levels shared by up to 4 tokens. On CPUs with VNNI, kquant_avx512vnni.c
+ * replaces them.
  */
 #include "cpu/kernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stddef.h>
 
 #include "cpu/quant_k.h"
 
-static inline float load_f16(const uint8_t p[2]) {
-    return _cvtsh_ss(snug_load_u16(p));
-}
+static inline float load_f16(const uint8_t p[2]) { return _cvtsh_ss(snug_load_u16(p)); }
 
 static inline float hsum_ps128(__m128 x) {
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
@@ -35,34 +38,9 @@ static inline float hsum_ps128(__m128 x) {
     return _mm_cvtss_f32(x);
 }
 
-static inline __m512i load512(const void *p) {
-    return _mm512_loadu_si512(p);
-}
+static inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 
-static inline __m256i load256(const void *p) {
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-
-/* vpshufb control selecting int16 j in every word: bytes 2j, 2j + 1. As a dword: two such words. */
-#define WORD_PICK(j) ((int)(((2 * (j) + 1) << 24) | ((2 * (j)) << 16) | ((2 * (j) + 1) << 8) | (2 * (j))))
-
-/* Lanes 0–1 take int16 j0, lanes 2–3 int16 j1 (a 32-element sub-block per 256-bit half). */
-static inline __m512i pick_halves(__m512i scales, int j0, int j1) {
-    const __m512i control =
-        _mm512_setr_epi32(WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j0),
-                          WORD_PICK(j0), WORD_PICK(j0), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1),
-                          WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1), WORD_PICK(j1));
-    return _mm512_shuffle_epi8(scales, control);
-}
-
-/* Lane k takes int16 j + k (a 16-element sub-block per 128-bit lane). */
-static inline __m512i pick_lanes(__m512i scales, int j) {
-    const __m512i control =
-        _mm512_setr_epi32(WORD_PICK(j), WORD_PICK(j), WORD_PICK(j), WORD_PICK(j), WORD_PICK(j + 1), WORD_PICK(j + 1),
-                          WORD_PICK(j + 1), WORD_PICK(j + 1), WORD_PICK(j + 2), WORD_PICK(j + 2), WORD_PICK(j + 2),
-                          WORD_PICK(j + 2), WORD_PICK(j + 3), WORD_PICK(j + 3), WORD_PICK(j + 3), WORD_PICK(j + 3));
-    return _mm512_shuffle_epi8(scales, control);
-}
+static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /* Q4_K / Q5_K minimum term of one super-block: Σ_j min_j · (bsum_2j + bsum_2j+1), as 4 int32. */
 static inline __m128i k4_min_sums(__m128i mins16, const snug_block_q8_k *a) {
@@ -92,7 +70,7 @@ static void vec_dot_q4_k_avx512(int64_t n, float *s, const void *w, const void *
             __m512i q = _mm512_broadcast_i64x4(load256(b->qs + 32 * c));
             q = _mm512_and_si512(_mm512_mask_srli_epi16(q, upper_half, q, 4), nibble);
             __m512i p = _mm512_maddubs_epi16(q, load512(a->qs + 64 * c));
-            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_halves(scales, 2 * c, 2 * c + 1)));
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, snug_pick_halves(scales, 2 * c, 2 * c + 1)));
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
     }
@@ -128,7 +106,7 @@ static void vec_dot_q5_k_avx512(int64_t n, float *s, const void *w, const void *
             __m512i high = _mm512_and_si512(_mm512_sllv_epi16(qh, to_bit4), bit4);
             qh = _mm512_srli_epi16(qh, 2);
             __m512i p = _mm512_maddubs_epi16(_mm512_or_si512(q, high), load512(a->qs + 64 * c));
-            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_halves(scales, 2 * c, 2 * c + 1)));
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, snug_pick_halves(scales, 2 * c, 2 * c + 1)));
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
     }
@@ -160,8 +138,8 @@ static void vec_dot_q6_k_avx512(int64_t n, float *s, const void *w, const void *
                                                    _mm512_srlv_epi16(qh, right), bits45, 0xF8);
             __m512i p_lo = _mm512_maddubs_epi16(lo, load512(a->qs + 128 * half));
             __m512i p_hi = _mm512_maddubs_epi16(hi, load512(a->qs + 128 * half + 64));
-            p_lo = _mm512_madd_epi16(p_lo, pick_lanes(scales, 0));
-            p_hi = _mm512_madd_epi16(p_hi, pick_lanes(scales, 4));
+            p_lo = _mm512_madd_epi16(p_lo, snug_pick_lanes(scales, 0));
+            p_hi = _mm512_madd_epi16(p_hi, snug_pick_lanes(scales, 4));
             isum = _mm512_add_epi32(isum, _mm512_add_epi32(p_lo, p_hi));
         }
         float dd = snug_load_f32(a->d) * load_f16(b->d);
@@ -203,7 +181,7 @@ static void vec_dot_q3_k_avx512(int64_t n, float *s, const void *w, const void *
                 __m512i level = _mm512_and_si512(_mm512_srlv_epi16(q, counts), two_bits);
                 level = _mm512_mask_add_epi8(level, _mm512_test_epi8_mask(hmask, bits), level, four);
                 __m512i p = _mm512_maddubs_epi16(level, load512(a->qs + 128 * half + 32 * j));
-                isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_lanes(scales, 2 * j)));
+                isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, snug_pick_lanes(scales, 2 * j)));
             }
         }
         float dd = snug_load_f32(a->d) * load_f16(b->d);
@@ -237,7 +215,7 @@ static void vec_dot_q2_k_avx512(int64_t n, float *s, const void *w, const void *
                     _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 2)), 1);
                 __m512i level = _mm512_and_si512(_mm512_srlv_epi16(q, counts), two_bits);
                 __m512i p = _mm512_maddubs_epi16(level, load512(a->qs + 128 * half + 32 * j));
-                isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, pick_lanes(scales, 2 * j)));
+                isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, snug_pick_lanes(scales, 2 * j)));
             }
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
@@ -247,6 +225,136 @@ static void vec_dot_q2_k_avx512(int64_t n, float *s, const void *w, const void *
     *s = _mm512_reduce_add_ps(acc) - hsum_ps128(m);
 }
 
+/* ---------------------------------------------------------------- register tiles (prefill)
+ *
+ * dot_tile for Q4_K and Q6_K: R ≤ 4 rows × T ≤ 4 tokens (compile-time constants once inlined: every array below
+ * lives in registers). Per super-block each row's levels and per-lane scales are decoded once and meet the T tokens'
+ * activations: per pair 4 × (vpmaddubsw, vpmaddwd, vpaddd), the integer sums of vec_dot exactly. The 16 pairs' sums
+ * are then folded into one vector (quant_k.h) and scaled in float together, so the float results equal vec_dot's up
+ * to the order of additions. */
+#define TILE_INLINE SNUG_TILE_INLINE
+
+TILE_INLINE const snug_block_q6_k *q6_k_block(const void *w, uint64_t w_stride, int r, int64_t i) {
+    return (const snug_block_q6_k *)((const uint8_t *)w + (uint64_t)r * w_stride) + i;
+}
+
+/* Row r's scale words for chunk c (activations 64c … 64c+63): scale 2c in the lower 256 bits, 2c + 1 in the upper,
+ * zero-extended from the unpacked heads' bytes. */
+TILE_INLINE __m512i q4_k_chunk_scales(__m512i row_lane, int c) {
+#define SCALE_WORD(j) ((int)(0xff00ff00u | (uint32_t)(j) << 16 | (uint32_t)(j)))
+    const __m512i pick =
+        _mm512_inserti64x4(_mm512_set1_epi32(SCALE_WORD(2 * c)), _mm256_set1_epi32(SCALE_WORD(2 * c + 1)), 1);
+#undef SCALE_WORD
+    return _mm512_shuffle_epi8(row_lane, pick);
+}
+
+/* Q4_K (bits 4) and Q5_K (bits 5): the same scales, mins and arithmetic; only the levels' decoding differs. */
+TILE_INLINE void k4_tile(int64_t nb, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                         uint64_t a_stride, const int R, const int T, const int bits) {
+    const uint64_t block_bytes = bits == 5 ? sizeof(snug_block_q5_k) : sizeof(snug_block_q4_k);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i rows[SNUG_TILE_MAX];
+#pragma GCC unroll 4
+        for (int r = 0; r < SNUG_TILE_MAX; r++) rows[r] = _mm512_setzero_si512();
+        __m512i heads = snug_tile_k4_heads(w, w_stride, block_bytes, i, R);
+        __m512i unpacked = snug_tile_k4_unpack(heads);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *block = (const uint8_t *)w + (uint64_t)r * w_stride + (uint64_t)i * block_bytes;
+            __m512i levels[4], scales[4];
+            if (bits == 5)
+                snug_q5_k_levels512((const snug_block_q5_k *)block, levels);
+            else
+                snug_q4_k_levels512((const snug_block_q4_k *)block, levels);
+            __m512i row_lane = snug_tile_row_lane(unpacked, r);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) scales[c] = q4_k_chunk_scales(row_lane, c);
+            __m512i isum[SNUG_TILE_MAX];
+#pragma GCC unroll 4
+            for (int t = 0; t < SNUG_TILE_MAX; t++) {
+                isum[t] = _mm512_setzero_si512();
+                if (t >= T) continue;
+                const int8_t *aq = snug_tile_act(a, a_stride, t, i)->qs;
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    isum[t] = _mm512_add_epi32(
+                        isum[t], _mm512_madd_epi16(_mm512_maddubs_epi16(levels[c], load512(aq + 64 * c)), scales[c]));
+            }
+            rows[r] = snug_tile_fold_row(isum);
+        }
+        __m512 d, dmin;
+        snug_tile_k4_scales(heads, snug_tile_act_d(a, a_stride, i, T), 1.0f, &d, &dmin);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(snug_tile_fold_rows(rows)), d, acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(snug_tile_k4_min_sums(unpacked, a, a_stride, i, T)), dmin, acc);
+    }
+    snug_tile_store(y, y_stride, acc, R, T);
+}
+
+TILE_INLINE void q6_k_tile(int64_t nb, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                           uint64_t a_stride, const int R, const int T) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i rows[SNUG_TILE_MAX];
+#pragma GCC unroll 4
+        for (int r = 0; r < SNUG_TILE_MAX; r++) rows[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const snug_block_q6_k *b = q6_k_block(w, w_stride, r, i);
+            __m512i levels[4], scales[4];
+            snug_q6_k_levels512(b, levels);
+            __m128i scales8 = _mm_loadu_si128((const __m128i *)b->scales);
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; half++) {
+                __m512i s = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+                scales[2 * half] = snug_pick_lanes(s, 0);
+                scales[2 * half + 1] = snug_pick_lanes(s, 4);
+            }
+            /* Levels are stored as q + 32: each pair starts from −32 · Σ_j scale_j · bsum_j. */
+            __m256i minus32_scales = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scales8), _mm256_set1_epi16(-32));
+            __m512i isum[SNUG_TILE_MAX];
+#pragma GCC unroll 4
+            for (int t = 0; t < SNUG_TILE_MAX; t++) {
+                isum[t] = _mm512_setzero_si512();
+                if (t >= T) continue;
+                const snug_block_q8_k *at = snug_tile_act(a, a_stride, t, i);
+                isum[t] = _mm512_zextsi256_si512(_mm256_madd_epi16(minus32_scales, load256(at->bsums)));
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+                    isum[t] = _mm512_add_epi32(
+                        isum[t],
+                        _mm512_madd_epi16(_mm512_maddubs_epi16(levels[k], load512(at->qs + 64 * k)), scales[k]));
+            }
+            rows[r] = snug_tile_fold_row(isum);
+        }
+        __m128 d_rows = snug_tile_f16_column(w, w_stride, sizeof(snug_block_q6_k), offsetof(snug_block_q6_k, d), i, R);
+        __m512 d = snug_tile_outer(d_rows, snug_tile_act_d(a, a_stride, i, T));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(snug_tile_fold_rows(rows)), d, acc);
+    }
+    snug_tile_store(y, y_stride, acc, R, T);
+}
+
+static void dot_tile_q4_k_avx512(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                                 uint64_t a_stride, int n_rows, int n_tokens) {
+#define Q4_K_TILE(R, T) k4_tile(n / SNUG_QK_K, y, y_stride, w, w_stride, a, a_stride, R, T, 4)
+    SNUG_TILE_SHAPES(n_rows, n_tokens, Q4_K_TILE)
+#undef Q4_K_TILE
+}
+
+static void dot_tile_q5_k_avx512(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                                 uint64_t a_stride, int n_rows, int n_tokens) {
+#define Q5_K_TILE(R, T) k4_tile(n / SNUG_QK_K, y, y_stride, w, w_stride, a, a_stride, R, T, 5)
+    SNUG_TILE_SHAPES(n_rows, n_tokens, Q5_K_TILE)
+#undef Q5_K_TILE
+}
+
+static void dot_tile_q6_k_avx512(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                                 uint64_t a_stride, int n_rows, int n_tokens) {
+#define Q6_K_TILE(R, T) q6_k_tile(n / SNUG_QK_K, y, y_stride, w, w_stride, a, a_stride, R, T)
+    SNUG_TILE_SHAPES(n_rows, n_tokens, Q6_K_TILE)
+#undef Q6_K_TILE
+}
+
 void snug_register_kquant_avx512(snug_kernel_table t) {
     /* quantize_act and act_type stay those of the AVX2 table this one was copied from. */
     t[SNUG_TYPE_Q2_K].vec_dot = vec_dot_q2_k_avx512;
@@ -254,5 +362,8 @@ void snug_register_kquant_avx512(snug_kernel_table t) {
     t[SNUG_TYPE_Q4_K].vec_dot = vec_dot_q4_k_avx512;
     t[SNUG_TYPE_Q5_K].vec_dot = vec_dot_q5_k_avx512;
     t[SNUG_TYPE_Q6_K].vec_dot = vec_dot_q6_k_avx512;
+    t[SNUG_TYPE_Q4_K].dot_tile = dot_tile_q4_k_avx512;
+    t[SNUG_TYPE_Q5_K].dot_tile = dot_tile_q5_k_avx512;
+    t[SNUG_TYPE_Q6_K].dot_tile = dot_tile_q6_k_avx512;
 }
 #endif

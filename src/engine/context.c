@@ -16,6 +16,7 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "cpu/attention.h"
+#include "cpu/half_row.h"
 #include "engine/sampler.h"
 #include "gguf/types.h"
 #include "model/model.h"
@@ -32,6 +33,7 @@ struct snug_context {
     uint32_t kv_type;
     uint64_t kv_row_bytes;
     const snug_type_kernels *key_kernels; /* SIMD q·k for f16 / f32 caches (see attention.h) */
+    snug_f16_row_fn f16_row;              /* SIMD f16 → f32 for V rows of an f16 cache */
     uint8_t *k_cache;
     uint8_t *v_cache;
     /* Activations for one batch. */
@@ -130,6 +132,7 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     ctx->tokenizer_scratch_bytes = plan->buffers[SNUG_BUF_TOKENIZER_SCRATCH];
     const snug_type_kernels *kk = snug_kernels_for(plan->kv_type, snug_isa_active());
     ctx->key_kernels = kk && kk->act_type == SNUG_TYPE_F32 ? kk : NULL;
+    ctx->f16_row = plan->kv_type == SNUG_TYPE_F16 ? snug_f16_row_converter(snug_isa_active()) : NULL;
     snug_sampler_bind(&ctx->sampler, m->desc.n_vocab, ctx->sampler.candidates, ctx->sampler.recent,
                       SNUG_MAX_REPEAT_WINDOW);
     snug_sampler_params greedy = snug_sampler_default_params();
@@ -194,7 +197,7 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
     const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
     const int32_t threads = ctx->n_threads;
     const snug_attention_shape shape = {d->n_head, d->n_head_kv, d->head_dim, ctx->n_ctx, ctx->kv_type,
-                                        ctx->kv_row_bytes, ctx->key_kernels};
+                                        ctx->kv_row_bytes, ctx->key_kernels, ctx->f16_row};
 
     for (int64_t t = 0; t < n; t++) snug_matrix_row(&m->token_embd, tokens[t], ctx->x + t * E);
 
