@@ -12,9 +12,14 @@
  *   (c) quantize → dequantize of Q4_1, Q5_0, Q5_1, Q8_1: every element within the type's step (half a step, one
  *       step where Q5_0 clips its positive end), plus the f16 rounding of d and m.
  *   (d) hand-built Q4_1, Q5_0, Q5_1, Q8_1 blocks decode to the values worked out from the layout by hand.
+ *   (e) dot_tile (the register-blocked prefill kernel) against the same ISA's vec_dot, for every tile shape up to
+ *       SNUG_TILE_MAX × SNUG_TILE_MAX and row lengths that leave partial groups of blocks and partial vectors: within
+ *       SIMD_VS_SCALAR_TOL · Σ|w_i||a_i| of each pair; it writes exactly its n_rows × n_tokens outputs.
+ *   (f) snug_matmul: a batch of tokens (prefill, through dot_tile) against the same tokens one at a time (decode,
+ *       through vec_dot), within the same tolerance; and bit-identical results for 1 and 2 threads.
  *   And: all-zero blocks give exactly 0; blocks at the extremes of every type's quant range give the exact integer
- *   result on every ISA (no int16 saturation in vpmaddubsw; see legacy_x86.h for the bounds); the Q8 activation
- *   encoders round halves away from zero.
+ *   result on every ISA, through vec_dot and dot_tile (no int16 saturation in vpmaddubsw; see legacy_x86.h for the
+ *   bounds); the Q8 activation encoders round halves away from zero.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -24,6 +29,7 @@
 
 #include "cpu/half.h"
 #include "cpu/kernels.h"
+#include "cpu/matmul.h"
 #include "cpu/quant.h"
 #include "gguf/types.h"
 #include "snug.h"
@@ -620,4 +626,251 @@ Test(blocks_legacy, encoders_reproduce_exact_grids) {
     cr_assert_eq(snug_load_u16(b51 + 2), 0x4200, "m = 3");
     cr_assert_eq(snug_load_u16(b51 + 4) | (uint32_t)snug_load_u16(b51 + 6) << 16, 0xffff0000u);
     for (int j = 0; j < 16; j++) cr_assert_eq(b51[8 + j], (uint8_t)(j | j << 4), "byte %d", j);
+}
+
+/* ---- (e) dot_tile against vec_dot ------------------------------------------------------------------------------ */
+
+/* Block-type lengths: one block, a group of 8 and one past it, odd counts, two groups and a partial third; float types
+ * also get lengths that end in a partial vector. */
+static const int64_t tile_block_sizes[] = {32, 32 * 7, 32 * 8, 32 * 9, 32 * 17, 32 * 23, 2048};
+static const int64_t tile_float_sizes[] = {1, 7, 16, 33, 100, 257};
+#define TILE_Y_STRIDE (SNUG_TILE_WIDE_MAX + 3) /* outputs the tile must leave alone lie between its rows */
+#define TILE_LIMIT SNUG_TILE_WIDE_MAX
+
+/* TILE_LIMIT weight rows and tokens of one type, encoded for one ISA, with the per-pair tolerance. */
+typedef struct tile_case {
+    int64_t n;
+    uint64_t w_row, a_row; /* bytes of one weight row / one encoded activation row */
+    uint8_t *w, *act;
+    double abs_sum[TILE_LIMIT][TILE_LIMIT]; /* [token][row] Σ |w_i| |a_i| of the decoded values */
+} tile_case;
+
+static tile_case make_tile_case(uint32_t type, const snug_type_kernels *k, int64_t n) {
+    tile_case c = {.n = n, .w_row = row_bytes(type, n), .a_row = act_bytes(k->act_type, n)};
+    c.w = malloc(c.w_row * TILE_LIMIT);
+    c.act = malloc(c.a_row * TILE_LIMIT);
+    float *x = malloc((size_t)n * sizeof(float)), *wd = malloc((size_t)n * TILE_LIMIT * sizeof(float));
+    float *ad = malloc((size_t)n * sizeof(float));
+    for (int r = 0; r < TILE_LIMIT; r++) {
+        fill_random(x, n, 0.3);
+        cr_assert(snug_quantize_row(type, x, c.w + r * c.w_row, n));
+        cr_assert(snug_dequantize_row(type, c.w + r * c.w_row, wd + r * n, n));
+    }
+    for (int t = 0; t < TILE_LIMIT; t++) {
+        fill_random(x, n, 0.5);
+        k->quantize_act(x, c.act + t * c.a_row, n);
+        cr_assert(k->act_type == SNUG_TYPE_F32 || snug_dequantize_row(k->act_type, c.act + t * c.a_row, ad, n));
+        const float *av = k->act_type == SNUG_TYPE_F32 ? (const float *)(c.act + t * c.a_row) : ad;
+        for (int r = 0; r < TILE_LIMIT; r++) {
+            double sum = 0;
+            for (int64_t i = 0; i < n; i++) sum += fabs((double)wd[r * n + i] * av[i]);
+            c.abs_sum[t][r] = sum;
+        }
+    }
+    free(x);
+    free(wd);
+    free(ad);
+    return c;
+}
+
+static void check_tile_type(uint32_t type) {
+    int isas_with_tiles = 0;
+    for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+        const snug_type_kernels *k = snug_kernels_for(type, (snug_isa)isa);
+        if (!k || !k->dot_tile) continue;
+        isas_with_tiles++;
+        const bool blocks = snug_type_traits_of(type).block_elems > 1;
+        const int64_t *sizes = blocks ? tile_block_sizes : tile_float_sizes;
+        const size_t n_sizes = blocks ? sizeof tile_block_sizes / sizeof tile_block_sizes[0]
+                                      : sizeof tile_float_sizes / sizeof tile_float_sizes[0];
+        for (size_t si = 0; si < n_sizes + (blocks ? 0 : 3); si++) {
+            /* float types: their sizes, then the block sizes 32, 32·9, 2048 */
+            int64_t n = si < n_sizes ? sizes[si] : tile_block_sizes[si == n_sizes ? 0 : si == n_sizes + 1 ? 3 : 6];
+            tile_case c = make_tile_case(type, k, n);
+            const int max_rows = k->tile_rows ? k->tile_rows : SNUG_TILE_MAX;
+            const int max_tokens = k->tile_tokens ? k->tile_tokens : SNUG_TILE_MAX;
+            cr_assert(max_rows <= TILE_LIMIT && max_tokens <= TILE_LIMIT);
+            float want[TILE_LIMIT][TILE_LIMIT];
+            for (int t = 0; t < max_tokens; t++) {
+                for (int r = 0; r < max_rows; r++) k->vec_dot(n, &want[t][r], c.w + r * c.w_row, c.act + t * c.a_row);
+            }
+            for (int rows = 1; rows <= max_rows; rows++) {
+                for (int tokens = 1; tokens <= max_tokens; tokens++) {
+                    /* Exactly `rows` rows and `tokens` tokens of memory, so a read past them is an ASan error. */
+                    uint8_t *w = malloc(c.w_row * (uint64_t)rows), *act = malloc(c.a_row * (uint64_t)tokens);
+                    memcpy(w, c.w, c.w_row * (uint64_t)rows);
+                    memcpy(act, c.act, c.a_row * (uint64_t)tokens);
+                    float y[TILE_LIMIT * TILE_Y_STRIDE];
+                    for (int i = 0; i < TILE_LIMIT * TILE_Y_STRIDE; i++) y[i] = NAN;
+                    k->dot_tile(n, y, TILE_Y_STRIDE, w, c.w_row, act, c.a_row, rows, tokens);
+                    for (int t = 0; t < TILE_LIMIT; t++) {
+                        for (int r = 0; r < TILE_Y_STRIDE; r++) {
+                            float got = y[t * TILE_Y_STRIDE + r];
+                            if (t >= tokens || r >= rows) {
+                                cr_assert(isnan(got), "%s on %s n=%lld tile %dx%d: wrote y[%d][%d] outside the tile",
+                                          snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)n, rows,
+                                          tokens, t, r);
+                                continue;
+                            }
+                            double tol = SIMD_VS_SCALAR_TOL * c.abs_sum[t][r];
+                            cr_assert(fabs((double)got - want[t][r]) <= tol,
+                                      "%s on %s n=%lld tile %d rows x %d tokens: y[%d][%d] = %.9g, vec_dot %.9g (tol %.3g)",
+                                      snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)n, rows, tokens,
+                                      t, r, (double)got, (double)want[t][r], tol);
+                        }
+                    }
+                    free(w);
+                    free(act);
+                }
+            }
+            free(c.w);
+            free(c.act);
+        }
+    }
+#if defined(__x86_64__)
+    /* Every x86 ISA from AVX2 up has tiles for these types; say so if a table lost them. */
+    if (snug_isa_best_supported() >= SNUG_ISA_AVX2) cr_assert_geq(isas_with_tiles, 1, "%s: no dot_tile", snug_type_name(type));
+#endif
+    cr_log_info("%s: dot_tile checked on %d ISAs", snug_type_name(type), isas_with_tiles);
+}
+
+Test(kernels_cpu, q4_0_dot_tile_matches_vec_dot_for_every_tile_shape) {
+    rng_state = 20;
+    check_tile_type(SNUG_TYPE_Q4_0);
+}
+Test(kernels_cpu, q8_0_dot_tile_matches_vec_dot_for_every_tile_shape) {
+    rng_state = 21;
+    check_tile_type(SNUG_TYPE_Q8_0);
+}
+Test(kernels_cpu, f16_dot_tile_matches_vec_dot_for_every_tile_shape) {
+    rng_state = 22;
+    check_tile_type(SNUG_TYPE_F16);
+}
+Test(kernels_cpu, f32_dot_tile_matches_vec_dot_for_every_tile_shape) {
+    rng_state = 23;
+    check_tile_type(SNUG_TYPE_F32);
+}
+Test(kernels_cpu, bf16_dot_tile_matches_vec_dot_for_every_tile_shape) {
+    rng_state = 24;
+    check_tile_type(SNUG_TYPE_BF16);
+}
+
+/* The extremes of extreme_quants_do_not_saturate through dot_tile: every weight at the end of its range against ±127
+ * activations, all 4 × 4 outputs exact (the same integer sums; 33 blocks keep every f32 partial sum exact). */
+Test(kernels_cpu, dot_tile_extreme_quants_are_exact) {
+    enum { BLOCKS = 33, N = 32 * 33 };
+    const struct {
+        uint32_t type;
+        int level, value;
+    } cases[] = {{SNUG_TYPE_Q4_0, 0, -8},       {SNUG_TYPE_Q4_0, 15, 7},     {SNUG_TYPE_Q8_0, -128, -128},
+                 {SNUG_TYPE_Q8_0, 127, 127},    {SNUG_TYPE_Q8_0, -127, -127}};
+    static float x[TILE_LIMIT][N];
+    static uint8_t w[TILE_LIMIT][BLOCKS * 34], act[TILE_LIMIT][BLOCKS * 34];
+    double act_sum_per_block[TILE_LIMIT];
+    for (int t = 0; t < TILE_LIMIT; t++) {
+        for (int i = 0; i < N; i++) x[t][i] = t % 4 == 0 ? 127.0f : t % 4 == 1 ? -127.0f : (i + t) % 2 ? 127.0f : -127.0f;
+        act_sum_per_block[t] = t % 4 == 0 ? 32 * 127.0 : t % 4 == 1 ? -32 * 127.0 : 0;
+    }
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint64_t wb = row_bytes(cases[c].type, QK);
+        for (int r = 0; r < TILE_LIMIT; r++) {
+            for (int b = 0; b < BLOCKS; b++) extreme_block(cases[c].type, w[r] + b * wb, cases[c].level);
+        }
+        for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+            const snug_type_kernels *k = snug_kernels_for(cases[c].type, (snug_isa)isa);
+            if (!k || !k->dot_tile) continue;
+            const int rows = k->tile_rows ? k->tile_rows : SNUG_TILE_MAX;
+            const int tokens = k->tile_tokens ? k->tile_tokens : SNUG_TILE_MAX;
+            for (int t = 0; t < tokens; t++) k->quantize_act(x[t], act[t], N);
+            float y[TILE_LIMIT * TILE_LIMIT];
+            k->dot_tile(N, y, TILE_LIMIT, w, sizeof w[0], act, sizeof act[0], rows, tokens);
+            for (int t = 0; t < tokens; t++) {
+                double want = (double)cases[c].value * act_sum_per_block[t] * BLOCKS;
+                for (int r = 0; r < rows; r++) {
+                    cr_assert_eq((double)y[t * TILE_LIMIT + r], want, "%s code %d on %s: y[%d][%d] = %.1f, want %.1f",
+                                 snug_type_name(cases[c].type), cases[c].level, snug_isa_name((snug_isa)isa), t, r,
+                                 (double)y[t * TILE_LIMIT + r], want);
+                }
+            }
+        }
+    }
+}
+
+/* The AVX-512 VNNI level has its own Q4_0 / Q8_0 kernels where the CPU has VNNI (checked against scalar by the
+ * *_simd_matches_scalar tests, which run every ISA). */
+Test(kernels_cpu, vnni_level_has_its_own_q4_0_and_q8_0_kernels) {
+    const snug_type_kernels *vnni = snug_kernels_for(SNUG_TYPE_Q4_0, SNUG_ISA_AVX512_VNNI);
+    if (!vnni) {
+        cr_log_info("no AVX-512 VNNI on this CPU: nothing to check");
+        return;
+    }
+    const uint32_t types[] = {SNUG_TYPE_Q4_0, SNUG_TYPE_Q8_0};
+    for (size_t i = 0; i < 2; i++) {
+        const snug_type_kernels *v = snug_kernels_for(types[i], SNUG_ISA_AVX512_VNNI);
+        const snug_type_kernels *p = snug_kernels_for(types[i], SNUG_ISA_AVX512);
+        cr_assert(v->vec_dot != p->vec_dot && v->dot_tile && v->dot_tile != p->dot_tile, "%s: VNNI kernels",
+                  snug_type_name(types[i]));
+        cr_assert_eq(v->tile_rows, SNUG_TILE_WIDE_MAX, "%s: the VNNI tile is the wide one", snug_type_name(types[i]));
+    }
+}
+
+/* ---- (f) snug_matmul: prefill (tiled) against decode (one token at a time) -------------------------------------- */
+
+static void check_matmul_batch_vs_single(uint32_t type, int64_t n_in, int64_t n_out, int64_t n_tokens) {
+    float *wf = malloc((size_t)(n_in * n_out) * sizeof(float)), *x = malloc((size_t)(n_in * n_tokens) * sizeof(float));
+    float *wd = malloc((size_t)(n_in * n_out) * sizeof(float));
+    fill_random(wf, n_in * n_out, 0.3);
+    fill_random(x, n_in * n_tokens, 0.5);
+    const uint64_t rb = row_bytes(type, n_in);
+    uint8_t *w = malloc(rb * (uint64_t)n_out);
+    for (int64_t r = 0; r < n_out; r++) {
+        cr_assert(snug_quantize_row(type, wf + r * n_in, w + r * rb, n_in));
+        cr_assert(snug_dequantize_row(type, w + r * rb, wd + r * n_in, n_in));
+    }
+    float *batch = malloc((size_t)(n_out * n_tokens) * sizeof(float)), *batch1 = malloc((size_t)(n_out * n_tokens) * sizeof(float));
+    float *single = malloc((size_t)n_out * sizeof(float));
+    for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+        const snug_type_kernels *k = snug_kernels_for(type, (snug_isa)isa);
+        if (!k) continue;
+        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .kernels = k};
+        uint8_t *act = malloc(snug_matmul_act_bytes(&m, n_tokens) + 1);
+        snug_matmul(&m, x, n_tokens, batch, act, 2);
+        snug_matmul(&m, x, n_tokens, batch1, act, 1);
+        cr_assert_arr_eq(batch, batch1, (size_t)(n_out * n_tokens) * sizeof(float),
+                         "%s on %s: 1 and 2 threads give different results", snug_type_name(type),
+                         snug_isa_name((snug_isa)isa));
+        for (int64_t t = 0; t < n_tokens; t++) {
+            snug_matmul(&m, x + t * n_in, 1, single, act, 2);
+            for (int64_t r = 0; r < n_out; r++) {
+                double abs_sum = 0;
+                for (int64_t i = 0; i < n_in; i++) abs_sum += fabs((double)wd[r * n_in + i] * x[t * n_in + i]);
+                /* the activations are quantized too (|x − x̂| ≤ half a Q8 step), which Σ|w||x| bounds within 1 % */
+                double tol = SIMD_VS_SCALAR_TOL * 1.01 * abs_sum;
+                cr_assert(fabs((double)batch[t * n_out + r] - single[r]) <= tol,
+                          "%s on %s: token %lld row %lld: batch %.9g, single %.9g (tol %.3g)", snug_type_name(type),
+                          snug_isa_name((snug_isa)isa), (long long)t, (long long)r, (double)batch[t * n_out + r],
+                          (double)single[r], tol);
+            }
+        }
+        free(act);
+    }
+    free(wf);
+    free(x);
+    free(wd);
+    free(w);
+    free(batch);
+    free(batch1);
+    free(single);
+}
+
+Test(kernels_cpu, matmul_prefill_batch_matches_one_token_at_a_time_q4_0) {
+    rng_state = 30;
+    check_matmul_batch_vs_single(SNUG_TYPE_Q4_0, 32 * 9, 64, 7);
+}
+Test(kernels_cpu, matmul_prefill_batch_matches_one_token_at_a_time_other_types) {
+    rng_state = 31;
+    check_matmul_batch_vs_single(SNUG_TYPE_Q8_0, 32 * 9, 64, 7);
+    check_matmul_batch_vs_single(SNUG_TYPE_F16, 32 * 9 + 16, 37, 7); /* rows and tokens not multiples of the tile */
+    check_matmul_batch_vs_single(SNUG_TYPE_Q4_0, 32 * 17, 70, 37);   /* token tiles past SNUG_MATMUL_TOKEN_TILE */
+    check_matmul_batch_vs_single(SNUG_TYPE_Q8_0, 32 * 9, 83, 29);    /* partial wide tiles of rows and tokens */
 }

@@ -3,6 +3,7 @@
  * Decode is memory bound: the loop streams the weight row once, widening 8 weights per instruction (F16C
  * vcvtph2ps for f16; a 16-bit shift for bf16, which is the top half of an f32) and keeps UNROLL independent FMA
  * accumulators so the FMA latency never stalls the loads. A tail of fewer than 8 elements runs scalar.
+ * dot_tile (prefill) is register-blocked over rows × tokens (below).
  */
 #include "cpu/kernels.h"
 
@@ -12,7 +13,7 @@
 
 #include "cpu/half.h"
 
-#define VEC 8    /* f32 lanes in a __m256 */
+#define VEC    8 /* f32 lanes in a __m256 */
 #define UNROLL 4 /* independent accumulators: enough FMAs in flight to cover their latency at load speed */
 #define INLINE static inline __attribute__((always_inline))
 
@@ -63,25 +64,98 @@ INLINE float dot(weight_kind kind, int64_t n, const void *w, const float *y) {
     return sum;
 }
 
-static void copy_act(const float *x, void *dst, int64_t n) {
-    memcpy(dst, x, (size_t)n * sizeof(float));
+/* ---- dot_tile: 4 rows × up to 4 tokens -------------------------------------------------------------------------
+ *
+ * As float_avx512.c's tile in two passes of 2 rows × the tokens (8 accumulators, 2 widened weight vectors and one
+ * activation vector fit AVX2's 16 registers): each weight vector is widened once and meets every token. */
+#define TILE      4 /* SNUG_TILE_MAX */
+#define PASS_ROWS 2 /* rows per pass */
+
+/* [Σ lanes of v0, Σ v1, Σ v2, Σ v3] */
+INLINE __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
-static void vec_dot_f32(int64_t n, float *s, const void *w, const void *a) {
-    *s = dot(WEIGHT_F32, n, w, a);
+/* Token t's activations: a_stride bytes apart (through void *: the rows are floats). */
+INLINE const float *token_row(const uint8_t *a, uint64_t a_stride, int t) {
+    const void *row = a + (uint64_t)t * a_stride;
+    return row;
 }
 
-static void vec_dot_f16(int64_t n, float *s, const void *w, const void *a) {
-    *s = dot(WEIGHT_F16, n, w, a);
+INLINE void tile_run(weight_kind kind, int64_t n, float *y, int64_t y_stride, const uint8_t *w, uint64_t w_stride,
+                     const uint8_t *a, uint64_t a_stride, int n_rows, const int n_tokens) {
+    float sums[TILE][TILE]; /* [token][row] */
+    for (int r0 = 0; r0 < n_rows; r0 += PASS_ROWS) {
+        const void *row[PASS_ROWS];
+        for (int r = 0; r < PASS_ROWS; r++) row[r] = w + (uint64_t)(r0 + r < n_rows ? r0 + r : n_rows - 1) * w_stride;
+        __m256 acc[PASS_ROWS][TILE];
+#pragma GCC unroll 8
+        for (int k = 0; k < PASS_ROWS * TILE; k++) acc[k / TILE][k % TILE] = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + VEC <= n; i += VEC) {
+            const __m256 w0 = load_weights(kind, row[0], i), w1 = load_weights(kind, row[1], i);
+#pragma GCC unroll 4
+            for (int t = 0; t < n_tokens; t++) {
+                __m256 av = _mm256_loadu_ps(token_row(a, a_stride, t) + i);
+                __asm__("" : "+x"(av)); /* one load for both rows: loads, not FMAs, would bound this loop */
+                acc[0][t] = _mm256_fmadd_ps(w0, av, acc[0][t]);
+                acc[1][t] = _mm256_fmadd_ps(w1, av, acc[1][t]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < n_tokens; t++) {
+            __m128 s = hsum4(acc[0][t], acc[1][t], acc[0][t], acc[1][t]);
+            sums[t][r0] = _mm_cvtss_f32(s);
+            sums[t][r0 + 1] = _mm_cvtss_f32(_mm_movehdup_ps(s));
+            for (int64_t j = i; j < n; j++) { /* the last n mod 8 elements */
+                const float x = token_row(a, a_stride, t)[j];
+                sums[t][r0] += weight_at(kind, row[0], j) * x;
+                sums[t][r0 + 1] += weight_at(kind, row[1], j) * x;
+            }
+        }
+    }
+    for (int t = 0; t < n_tokens; t++) {
+        for (int r = 0; r < n_rows; r++) y[t * y_stride + r] = sums[t][r];
+    }
 }
 
-static void vec_dot_bf16(int64_t n, float *s, const void *w, const void *a) {
-    *s = dot(WEIGHT_BF16, n, w, a);
+INLINE void tile_dispatch(weight_kind kind, int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride,
+                          const void *a, uint64_t a_stride, int n_rows, int n_tokens) {
+    switch (n_tokens) {
+    case 1: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 1); break;
+    case 2: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 2); break;
+    case 3: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 3); break;
+    default: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 4); break;
+    }
 }
+
+static void dot_tile_f32(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                         uint64_t a_stride, int n_rows, int n_tokens) {
+    tile_dispatch(WEIGHT_F32, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
+}
+
+static void dot_tile_f16(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                         uint64_t a_stride, int n_rows, int n_tokens) {
+    tile_dispatch(WEIGHT_F16, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
+}
+
+static void dot_tile_bf16(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                          uint64_t a_stride, int n_rows, int n_tokens) {
+    tile_dispatch(WEIGHT_BF16, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
+}
+
+static void copy_act(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
+
+static void vec_dot_f32(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_F32, n, w, a); }
+
+static void vec_dot_f16(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_F16, n, w, a); }
+
+static void vec_dot_bf16(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_BF16, n, w, a); }
 
 void snug_register_float_avx2(snug_kernel_table t) {
-    t[SNUG_TYPE_F32] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f32};
-    t[SNUG_TYPE_F16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f16};
-    t[SNUG_TYPE_BF16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_bf16};
+    t[SNUG_TYPE_F32] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f32, dot_tile_f32};
+    t[SNUG_TYPE_F16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f16, dot_tile_f16};
+    t[SNUG_TYPE_BF16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_bf16, dot_tile_bf16};
 }
 #endif

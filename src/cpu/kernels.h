@@ -35,18 +35,24 @@ typedef void (*snug_quantize_act_fn)(const float *x, void *dst, int64_t n);
 typedef void (*snug_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 
 /* A register-blocked tile for prefill: y[t · y_stride + r] = Σ_i w_r[i] · a_t[i] for r < n_rows, t < n_tokens
- * (each at most SNUG_TILE_MAX), w_r at w + r · w_stride, a_t at a + t · a_stride. Every loaded weight block meets
- * every token of the tile, and every activation block every row, while in registers: prefill becomes bound by
- * arithmetic, not loads. Results must equal vec_dot's within the same tolerance. Optional (NULL: vec_dot is used). */
-#define SNUG_TILE_MAX 4
-typedef void (*snug_dot_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride,
-                                 const void *a, uint64_t a_stride, int n_rows, int n_tokens);
+ * (at most the kernel's tile shape), w_r at w + r · w_stride, a_t at a + t · a_stride. Every loaded weight block
+ * meets every token of the tile, and every activation block every row, while in registers: prefill becomes bound by
+ * arithmetic, not loads. Results must equal vec_dot's within the same tolerance, and an output's value must not
+ * depend on which other rows and tokens share its tile. Optional (NULL: vec_dot is used).
+ * The shape is SNUG_TILE_MAX × SNUG_TILE_MAX unless the kernel declares a larger one in tile_rows / tile_tokens (at
+ * most SNUG_TILE_WIDE_MAX each): with 16 rows an int32 lane can hold a whole output row, where 4 rows leave each row
+ * 4 lanes of partial sums and every block's scaling costs 4 times the instructions (legacy_avx512vnni.c). */
+#define SNUG_TILE_MAX      4
+#define SNUG_TILE_WIDE_MAX 16
+typedef void (*snug_dot_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                                 uint64_t a_stride, int n_rows, int n_tokens);
 
 typedef struct snug_type_kernels {
     uint32_t act_type; /* SNUG_TYPE_F32, SNUG_TYPE_Q8_0, SNUG_TYPE_Q8_1 or SNUG_TYPE_Q8_K */
     snug_quantize_act_fn quantize_act;
     snug_vec_dot_fn vec_dot;
-    snug_dot_tile_fn dot_tile; /* optional */
+    snug_dot_tile_fn dot_tile;      /* optional */
+    uint8_t tile_rows, tile_tokens; /* dot_tile's largest tile; 0: SNUG_TILE_MAX */
 } snug_type_kernels;
 
 /* One table per ISA, indexed by weight type id; an entry with vec_dot == NULL is unsupported. */

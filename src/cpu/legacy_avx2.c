@@ -32,8 +32,8 @@ LEGACY_INLINE float dot_blocks(int64_t nb, const uint8_t *w, int w_bytes, const 
         if (with_min) {
             /* [d0 d_a0, m0 s0, d1 d_a1, m1 s1, …]: even lanes scale the blocks, odd lanes are summed as they are. */
             __m256 lo = _mm256_mul_ps(legacy_f16_pairs4(w, w_bytes), legacy_f16_pairs4(a, a_bytes));
-            __m256 hi = _mm256_mul_ps(legacy_f16_pairs4(w + 4 * w_bytes, w_bytes),
-                                      legacy_f16_pairs4(a + 4 * a_bytes, a_bytes));
+            __m256 hi =
+                _mm256_mul_ps(legacy_f16_pairs4(w + 4 * w_bytes, w_bytes), legacy_f16_pairs4(a + 4 * a_bytes, a_bytes));
             _mm256_store_ps(scale, lo);
             _mm256_store_ps(scale + 8, hi);
             min_acc = _mm256_add_ps(min_acc, _mm256_add_ps(lo, hi));
@@ -80,6 +80,135 @@ static void vec_dot_q5_1(int64_t n, float *s, const void *w, const void *a) {
 
 static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
     *s = dot_blocks(n / SNUG_QK8_0, w, SNUG_Q8_0_BLOCK_BYTES, a, SNUG_Q8_0_BLOCK_BYTES, legacy_q8_0_block, false);
+}
+
+/* ---- dot_tile: the 4 × 4 tile of legacy_x86.h, two rows per ymm ------------------------------------------------ */
+
+#define TILE_PAIRS (TILE_ROWS / 2) /* ymm registers per tile column */
+
+/* One block of two rows (lanes 0 and 1) prepared once per tile: Q4_0 nibbles as they are (0…15); Q8_0 as |w| with
+ * the signs kept apart for the sign trick. */
+typedef struct pair_weights {
+    __m256i lo, hi;           /* elements 0–15 / 16–31 */
+    __m256i sign_lo, sign_hi; /* Q8_0: the weights themselves (their signs) */
+} pair_weights;
+
+typedef pair_weights (*pair_prep_fn)(const uint8_t *r0, const uint8_t *r1, uint64_t offset);
+/* 4 int32 partial sums per lane; `offset16` is a per-token int16 term the type subtracts (Q4_0: Σ 8·a pairs). */
+typedef __m256i (*pair_idot_fn)(const pair_weights *w, __m256i a_lo, __m256i a_hi, __m256i offset16);
+typedef __m256i (*act_offset_fn)(__m256i a_lo, __m256i a_hi);
+
+LEGACY_INLINE pair_weights pair_prep_q4_0(const uint8_t *r0, const uint8_t *r1, uint64_t offset) {
+    const __m256i nibbles = tile_rows2(r0, r1, offset + 2), low4 = _mm256_set1_epi8(0x0f);
+    return (pair_weights){.lo = _mm256_and_si256(nibbles, low4),
+                          .hi = _mm256_and_si256(_mm256_srli_epi16(nibbles, 4), low4)};
+}
+
+/* Σ 8·a over each int16 pair of both halves: at most 2 · 2·8·128 = 4096. */
+LEGACY_INLINE __m256i act_offset_q4_0(__m256i a_lo, __m256i a_hi) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    return _mm256_add_epi16(_mm256_maddubs_epi16(eight, a_lo), _mm256_maddubs_epi16(eight, a_hi));
+}
+
+/* Σ (q − 8) · a = Σ q·a − Σ 8·a: |Σ q·a| ≤ 2 · 2·15·128 = 7680 over the two halves, less the offset: below 11776. */
+LEGACY_INLINE __m256i pair_idot_q4_0(const pair_weights *w, __m256i a_lo, __m256i a_hi, __m256i offset16) {
+    __m256i qa = _mm256_add_epi16(_mm256_maddubs_epi16(w->lo, a_lo), _mm256_maddubs_epi16(w->hi, a_hi));
+    return legacy_sum_pairs(_mm256_sub_epi16(qa, offset16));
+}
+
+LEGACY_INLINE pair_weights pair_prep_q8_0(const uint8_t *r0, const uint8_t *r1, uint64_t offset) {
+    const __m256i lo = tile_rows2(r0, r1, offset + 2), hi = tile_rows2(r0, r1, offset + 2 + 16);
+    return (pair_weights){.lo = _mm256_sign_epi8(lo, lo), .hi = _mm256_sign_epi8(hi, hi), .sign_lo = lo, .sign_hi = hi};
+}
+
+LEGACY_INLINE __m256i act_offset_none(__m256i a_lo, __m256i a_hi) { return _mm256_setzero_si256(); }
+
+/* The sign trick, |w| · (±a): pairs reach 2·128·127 = 32512, so each half goes to int32 on its own. */
+LEGACY_INLINE __m256i pair_idot_q8_0(const pair_weights *w, __m256i a_lo, __m256i a_hi, __m256i offset16) {
+    __m256i lo = _mm256_maddubs_epi16(w->lo, _mm256_sign_epi8(a_lo, w->sign_lo));
+    __m256i hi = _mm256_maddubs_epi16(w->hi, _mm256_sign_epi8(a_hi, w->sign_hi));
+    return _mm256_add_epi32(legacy_sum_pairs(lo), legacy_sum_pairs(hi));
+}
+
+/* The scales of rows 2p and 2p + 1 for block k of the group, each over its own lane: [d(2p) ×4, d(2p+1) ×4]. */
+LEGACY_INLINE __m256 pair_scale(const float dw[TILE_ROWS][TILE_GROUP], int p, int k) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_broadcast_ss(&dw[2 * p][k])),
+                                _mm_broadcast_ss(&dw[2 * p + 1][k]), 1);
+}
+
+LEGACY_INLINE void tile_run(int64_t nb, float *y, int64_t y_stride, const uint8_t *w, uint64_t w_stride, int w_bytes,
+                            const uint8_t *a, uint64_t a_stride, int n_rows, const int n_tokens, pair_prep_fn prep,
+                            act_offset_fn act_offset, pair_idot_fn idot) {
+    const uint8_t *row[TILE_ROWS];
+    tile_row_pointers(row, w, w_stride, n_rows);
+    __m256 acc[TILE_PAIRS][TILE_ROWS];
+#pragma GCC unroll 8
+    for (int p = 0; p < TILE_PAIRS; p++) {
+#pragma GCC unroll 4
+        for (int t = 0; t < TILE_ROWS; t++) acc[p][t] = _mm256_setzero_ps();
+    }
+    float dw[TILE_ROWS][TILE_GROUP] __attribute__((aligned(32)));
+    float da[TILE_ROWS][TILE_GROUP] __attribute__((aligned(32)));
+    for (int64_t b = 0; b < nb; b += TILE_GROUP) {
+        const int count = nb - b < TILE_GROUP ? (int)(nb - b) : TILE_GROUP;
+        const uint64_t at = (uint64_t)b * (uint64_t)w_bytes;
+        for (int r = 0; r < TILE_ROWS; r++) _mm256_store_ps(dw[r], tile_scales(row[r] + at, w_bytes, count));
+        for (int t = 0; t < n_tokens; t++) {
+            const uint8_t *ab = a + (uint64_t)t * a_stride + (uint64_t)b * SNUG_Q8_0_BLOCK_BYTES;
+            _mm256_store_ps(da[t], tile_scales(ab, SNUG_Q8_0_BLOCK_BYTES, count));
+        }
+        __asm__("" : "+m"(dw), "+m"(da)); /* broadcast the scales from memory (see legacy_x86.h) */
+        for (int k = 0; k < count; k++) {
+            const uint64_t wo = (uint64_t)(b + k) * (uint64_t)w_bytes;
+            pair_weights pw[TILE_PAIRS];
+#pragma GCC unroll 2
+            for (int p = 0; p < TILE_PAIRS; p++) pw[p] = prep(row[2 * p], row[2 * p + 1], wo);
+#pragma GCC unroll 4
+            for (int t = 0; t < n_tokens; t++) {
+                const uint8_t *ab = a + (uint64_t)t * a_stride + (uint64_t)(b + k) * SNUG_Q8_0_BLOCK_BYTES + 2;
+                const __m256i a_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)ab));
+                const __m256i a_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(ab + 16)));
+                const __m256i offset16 = act_offset(a_lo, a_hi);
+                const __m256 d_a = _mm256_broadcast_ss(&da[t][k]);
+#pragma GCC unroll 2
+                for (int p = 0; p < TILE_PAIRS; p++) {
+                    __m256 isum = _mm256_cvtepi32_ps(idot(&pw[p], a_lo, a_hi, offset16));
+                    acc[p][t] = _mm256_fmadd_ps(isum, _mm256_mul_ps(pair_scale(dw, p, k), d_a), acc[p][t]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < n_tokens; t++) {
+        /* [row 0, row 1, row 0, row 1] and [row 2, row 3, …] → the 4 rows */
+        __m128 rows = _mm_movelh_ps(tile_lane_sums2(acc[0][t]), tile_lane_sums2(acc[1][t]));
+        float out[TILE_ROWS];
+        _mm_storeu_ps(out, rows);
+        for (int r = 0; r < n_rows; r++) y[t * y_stride + r] = out[r];
+    }
+}
+
+LEGACY_INLINE void tile_dispatch(int64_t nb, float *y, int64_t y_stride, const void *w, uint64_t w_stride, int w_bytes,
+                                 const void *a, uint64_t a_stride, int n_rows, int n_tokens, pair_prep_fn prep,
+                                 act_offset_fn act_offset, pair_idot_fn idot) {
+    switch (n_tokens) {
+    case 1: tile_run(nb, y, y_stride, w, w_stride, w_bytes, a, a_stride, n_rows, 1, prep, act_offset, idot); break;
+    case 2: tile_run(nb, y, y_stride, w, w_stride, w_bytes, a, a_stride, n_rows, 2, prep, act_offset, idot); break;
+    case 3: tile_run(nb, y, y_stride, w, w_stride, w_bytes, a, a_stride, n_rows, 3, prep, act_offset, idot); break;
+    default: tile_run(nb, y, y_stride, w, w_stride, w_bytes, a, a_stride, n_rows, 4, prep, act_offset, idot); break;
+    }
+}
+
+static void dot_tile_q4_0(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                          uint64_t a_stride, int n_rows, int n_tokens) {
+    tile_dispatch(n / SNUG_QK4_0, y, y_stride, w, w_stride, SNUG_Q4_0_BLOCK_BYTES, a, a_stride, n_rows, n_tokens,
+                  pair_prep_q4_0, act_offset_q4_0, pair_idot_q4_0);
+}
+
+static void dot_tile_q8_0(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
+                          uint64_t a_stride, int n_rows, int n_tokens) {
+    tile_dispatch(n / SNUG_QK8_0, y, y_stride, w, w_stride, SNUG_Q8_0_BLOCK_BYTES, a, a_stride, n_rows, n_tokens,
+                  pair_prep_q8_0, act_offset_none, pair_idot_q8_0);
 }
 
 /* ---- activation encoders ------------------------------------------------------------------------------------- */
@@ -143,10 +272,10 @@ static void quantize_act_q8_1(const float *x, void *dst, int64_t n) {
 }
 
 void snug_register_legacy_avx2(snug_kernel_table t) {
-    t[SNUG_TYPE_Q4_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q4_0};
+    t[SNUG_TYPE_Q4_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q4_0, dot_tile_q4_0};
     t[SNUG_TYPE_Q4_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q4_1};
     t[SNUG_TYPE_Q5_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q5_0};
     t[SNUG_TYPE_Q5_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q5_1};
-    t[SNUG_TYPE_Q8_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q8_0};
+    t[SNUG_TYPE_Q8_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q8_0, dot_tile_q8_0};
 }
 #endif

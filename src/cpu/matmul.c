@@ -30,6 +30,8 @@ void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *
     const int64_t n_blocks = (n_out + SNUG_MATMUL_ROW_BLOCK - 1) / SNUG_MATMUL_ROW_BLOCK;
     const uint8_t *weights = w->data;
     const bool tiled = k->dot_tile != NULL && n_tokens > 1;
+    const int64_t tile_rows = k->tile_rows ? k->tile_rows : SNUG_TILE_MAX;
+    const int64_t tile_tokens = k->tile_tokens ? k->tile_tokens : SNUG_TILE_MAX;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t b = 0; b < n_blocks; b++) {
         const int64_t r0 = b * SNUG_MATMUL_ROW_BLOCK;
@@ -37,11 +39,13 @@ void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *
         for (int64_t t0 = 0; t0 < n_tokens; t0 += SNUG_MATMUL_TOKEN_TILE) {
             const int64_t t1 = t0 + SNUG_MATMUL_TOKEN_TILE < n_tokens ? t0 + SNUG_MATMUL_TOKEN_TILE : n_tokens;
             if (tiled) {
-                /* Register tiles of up to SNUG_TILE_MAX rows × SNUG_TILE_MAX tokens. */
-                for (int64_t r = r0; r < r1; r += SNUG_TILE_MAX) {
-                    int rows = (int)(r1 - r < SNUG_TILE_MAX ? r1 - r : SNUG_TILE_MAX);
-                    for (int64_t t = t0; t < t1; t += SNUG_TILE_MAX) {
-                        int tokens = (int)(t1 - t < SNUG_TILE_MAX ? t1 - t : SNUG_TILE_MAX);
+                /* Register tiles of up to tile_rows × tile_tokens; the tokens of a tile stay in L1 while the block's
+                 * rows pass them (rows inner: measured best for F16, whose activations are 4 bytes an element, and no
+                 * worse for the quantized types). */
+                for (int64_t t = t0; t < t1; t += tile_tokens) {
+                    int tokens = (int)(t1 - t < tile_tokens ? t1 - t : tile_tokens);
+                    for (int64_t r = r0; r < r1; r += tile_rows) {
+                        int rows = (int)(r1 - r < tile_rows ? r1 - r : tile_rows);
                         k->dot_tile(n_in, &y[t * n_out + r], n_out, weights + (uint64_t)r * w->row_bytes, w->row_bytes,
                                     act + (uint64_t)t * act_row, act_row, rows, tokens);
                     }
