@@ -59,19 +59,19 @@ enum {
 };
 
 typedef struct snug_hw_report {
-    char cpu_name[SNUG_HW_CPU_NAME_BYTES];  /* "AMD EPYC 9654 96-Core Processor"; "unknown CPU" if nothing says */
-    int32_t cores;                          /* physical cores this process may run on */
-    int32_t threads;                        /* logical processors (hardware threads) this process may run on */
-    char features[SNUG_HW_FEATURES_BYTES];  /* SIMD extensions CPU and OS support, space-separated: "sse2 … avx2" */
+    char cpu_name[SNUG_HW_CPU_NAME_BYTES]; /* "AMD EPYC 9654 96-Core Processor"; "unknown CPU" if nothing says */
+    int32_t cores;                         /* physical cores this process may run on */
+    int32_t threads;                       /* logical processors (hardware threads) this process may run on */
+    char features[SNUG_HW_FEATURES_BYTES]; /* SIMD extensions CPU and OS support, space-separated: "sse2 … avx2" */
     uint64_t cache_bytes[SNUG_HW_CACHE_LEVELS]; /* size of one L1d / L2 / L3 cache; 0 when unknown or absent */
     int32_t cache_count[SNUG_HW_CACHE_LEVELS];  /* how many of each the machine has */
-    const char *topology_source;            /* "hwloc", or "sysconf" when hwloc could not load a topology */
-    char topology_note[SNUG_HW_NOTE_BYTES]; /* why the sysconf fallback was used; empty with hwloc */
-    uint64_t memory_total_bytes;            /* RAM, lowered to the cgroup limit when there is one */
-    uint64_t memory_available_bytes;        /* what can be allocated now (the smaller of meminfo and cgroup room) */
-    uint64_t memory_cgroup_limit_bytes;     /* the tightest cgroup memory limit; 0 when there is none */
-    const char *memory_source;              /* what set memory_available_bytes: "meminfo", "cgroup v2", "cgroup v1" */
-    int32_t cuda_devices;                   /* CUDA devices found; -1 when the CUDA backend is not built */
+    const char *topology_source;                /* "hwloc", or "sysconf" when hwloc could not load a topology */
+    char topology_note[SNUG_HW_NOTE_BYTES];     /* why the sysconf fallback was used; empty with hwloc */
+    uint64_t memory_total_bytes;                /* RAM, lowered to the cgroup limit when there is one */
+    uint64_t memory_available_bytes;            /* what can be allocated now (the smaller of meminfo and cgroup room) */
+    uint64_t memory_cgroup_limit_bytes;         /* the tightest cgroup memory limit; 0 when there is none */
+    const char *memory_source; /* what set memory_available_bytes: "meminfo", "cgroup v2", "cgroup v1" */
+    int32_t cuda_devices;      /* CUDA devices found; -1 when the CUDA backend is not built */
 } snug_hw_report;
 
 /* Probes the host. SNUG_E_IO when /proc/meminfo cannot be read; a topology hwloc cannot load is not an error (the
@@ -168,7 +168,7 @@ typedef struct snug_tensor_info {
     uint64_t ne[SNUG_MAX_DIMS]; /* elements per dimension, ne[0] = row length; unused dimensions are 1 */
     uint64_t offset;            /* from the start of the tensor data section */
     uint64_t bytes;
-    const void *data;           /* into the mapped file; NULL when the data is missing (header-only file) */
+    const void *data; /* into the mapped file; NULL when the data is missing (header-only file) */
 } snug_tensor_info;
 
 snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, snug_error *err);
@@ -311,8 +311,7 @@ char *snug_plan_render_json(const snug_plan *plan);
 /* ---- contexts --------------------------------------------------------------------------------------------------- */
 
 /* Creates a context that allocates exactly `plan` (which must fit and come from this model's file). */
-snug_status snug_context_create_planned(snug_model *model, const snug_plan *plan, snug_context **out,
-                                        snug_error *err);
+snug_status snug_context_create_planned(snug_model *model, const snug_plan *plan, snug_context **out, snug_error *err);
 /* The context's plan (owned by the context). */
 const snug_plan *snug_context_get_plan(const snug_context *ctx);
 
@@ -323,7 +322,7 @@ snug_status snug_context_create(snug_model *model, const snug_context_params *pa
 void snug_context_free(snug_context *ctx);
 
 int32_t snug_context_n_ctx(const snug_context *ctx);
-int32_t snug_context_n_past(const snug_context *ctx); /* tokens already in the KV cache */
+int32_t snug_context_n_past(const snug_context *ctx);            /* tokens already in the KV cache */
 uint64_t snug_context_arena_bytes(const snug_context *ctx);      /* what the plan said */
 uint64_t snug_context_arena_used_bytes(const snug_context *ctx); /* what was carved out of the arena */
 
@@ -378,7 +377,7 @@ typedef struct snug_quantize_tensor_report {
     const char *from_type; /* "F16" */
     const char *to_type;   /* "Q4_K", or the same as from_type when copied */
     uint64_t elements;
-    double relative_rmse;  /* sqrt(Σ(x − x̂)² / Σx²) over the tensor; 0 when copied */
+    double relative_rmse;                   /* sqrt(Σ(x − x̂)² / Σx²) over the tensor; 0 when copied */
     uint64_t done_elements, total_elements; /* progress over the whole file */
 } snug_quantize_tensor_report;
 

@@ -23,8 +23,8 @@ snug_status snug_arena_create(snug_arena *arena, uint64_t capacity_bytes, snug_e
     /* mmap rather than malloc: page-aligned, zeroed, and returned to the system whole on destroy. MAP_POPULATE
      * faults every page in now, so memory the plan promised is really there before the first token, instead of a
      * page fault failing (or the OOM killer striking) half-way through a reply. */
-    void *p = mmap(NULL, (size_t)capacity_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
+    void *p =
+        mmap(NULL, (size_t)capacity_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) {
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "could not allocate the planned arena of %llu bytes: %s",
                          (unsigned long long)capacity_bytes, strerror(errno));

@@ -48,22 +48,23 @@ typedef struct bench_summary {
 } bench_summary;
 
 static void bench_usage(FILE *out) {
-    fprintf(out,
-            "usage: snug bench MODEL [options]\n"
-            "\n"
-            "Measures prefill and decode speed on MODEL (a GGUF file): a prompt of P tokens (a fixed pattern of token\n"
-            "ids) in one batch, then N greedy decode steps, repeated; load time; peak resident memory; and decode as a\n"
-            "fraction of the memory-bandwidth roofline, from a bandwidth measurement it runs itself.\n"
-            "\n"
-            "options:\n"
-            "  -p N                   prompt tokens (default 512)\n"
-            "  -n N                   decode steps (default 128)\n"
-            "  --reps R               repetitions; medians and min–max are reported (default 5)\n"
-            "  --json                 print one JSON object instead of the table\n"
-            "%s"
-            "\n"
-            "The context is P + N + 1 tokens unless --ctx says otherwise; --batch defaults to min(P, %d).\n",
-            cli_plan_options_help(), BENCH_PHYSICAL_BATCH);
+    fprintf(
+        out,
+        "usage: snug bench MODEL [options]\n"
+        "\n"
+        "Measures prefill and decode speed on MODEL (a GGUF file): a prompt of P tokens (a fixed pattern of token\n"
+        "ids) in one batch, then N greedy decode steps, repeated; load time; peak resident memory; and decode as a\n"
+        "fraction of the memory-bandwidth roofline, from a bandwidth measurement it runs itself.\n"
+        "\n"
+        "options:\n"
+        "  -p N                   prompt tokens (default 512)\n"
+        "  -n N                   decode steps (default 128)\n"
+        "  --reps R               repetitions; medians and min–max are reported (default 5)\n"
+        "  --json                 print one JSON object instead of the table\n"
+        "%s"
+        "\n"
+        "The context is P + N + 1 tokens unless --ctx says otherwise; --batch defaults to min(P, %d).\n",
+        cli_plan_options_help(), BENCH_PHYSICAL_BATCH);
 }
 
 /* Parses argv into o; returns -1 to continue, or an exit code. */
@@ -83,18 +84,22 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
             continue;
         }
         if (a[0] != '-' || a[1] == '\0') {
-            if (o->model_path) return cli_usage_error("bench", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
+            if (o->model_path)
+                return cli_usage_error("bench", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
             o->model_path = a;
             continue;
         }
         if (!v) return cli_usage_error("bench", "option %s needs a value", a);
         i++;
         if (strcmp(a, "-p") == 0) {
-            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_prompt)) return cli_usage_error("bench", "-p must be a count of tokens >= 1, got '%s'", v);
+            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_prompt))
+                return cli_usage_error("bench", "-p must be a count of tokens >= 1, got '%s'", v);
         } else if (strcmp(a, "-n") == 0) {
-            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_gen)) return cli_usage_error("bench", "-n must be a count of tokens >= 1, got '%s'", v);
+            if (!cli_parse_i64(v, 1, INT32_MAX / 2, &o->n_gen))
+                return cli_usage_error("bench", "-n must be a count of tokens >= 1, got '%s'", v);
         } else if (strcmp(a, "--reps") == 0) {
-            if (!cli_parse_i64(v, 1, BENCH_MAX_REPS, &o->reps)) return cli_usage_error("bench", "--reps must be in 1..%d, got '%s'", BENCH_MAX_REPS, v);
+            if (!cli_parse_i64(v, 1, BENCH_MAX_REPS, &o->reps))
+                return cli_usage_error("bench", "--reps must be in 1..%d, got '%s'", BENCH_MAX_REPS, v);
         } else {
             int code = cli_parse_plan_option("bench", a, v, &o->context);
             if (code < 0) return cli_usage_error("bench", "unknown option '%s'", a);
@@ -103,7 +108,8 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
     }
     if (!o->model_path) return cli_usage_error("bench", "no model file given");
     if (o->context.n_ctx == SNUG_CTX_DEFAULT) o->context.n_ctx = (int32_t)(o->n_prompt + o->n_gen + 1);
-    if (o->context.n_batch == 0) o->context.n_batch = (int32_t)(o->n_prompt < BENCH_PHYSICAL_BATCH ? o->n_prompt : BENCH_PHYSICAL_BATCH);
+    if (o->context.n_batch == 0)
+        o->context.n_batch = (int32_t)(o->n_prompt < BENCH_PHYSICAL_BATCH ? o->n_prompt : BENCH_PHYSICAL_BATCH);
     return -1;
 }
 
@@ -262,7 +268,8 @@ static void print_text(const bench_options *o, const bench_result *r) {
         printf("  roofline   %.1f tok/s decode (%.1f MiB read a token); reached %.1f%%\n", r->roofline_tps,
                (double)r->bytes_per_token / mib, 100.0 * r->roofline_fraction);
     } else {
-        printf("  bandwidth  not measured (no memory for a %.0f MiB buffer)\n", (double)BENCH_BANDWIDTH_MIN_BYTES / mib);
+        printf("  bandwidth  not measured (no memory for a %.0f MiB buffer)\n",
+               (double)BENCH_BANDWIDTH_MIN_BYTES / mib);
     }
 }
 
@@ -345,7 +352,8 @@ int cli_bench(int argc, char **argv) {
     snug_token *prompt = snug_context_token_buffer(ctx, &cap);
     prompt[0] = r.desc.bos >= 0 ? r.desc.bos : BENCH_PROMPT_FIRST_ID;
     for (int64_t i = 1; i < o.n_prompt; i++) {
-        prompt[i] = BENCH_PROMPT_FIRST_ID + (snug_token)((i * BENCH_PROMPT_STRIDE) % (r.desc.n_vocab - BENCH_PROMPT_FIRST_ID));
+        prompt[i] =
+            BENCH_PROMPT_FIRST_ID + (snug_token)((i * BENCH_PROMPT_STRIDE) % (r.desc.n_vocab - BENCH_PROMPT_FIRST_ID));
     }
 
     /* Warm-up: one token maps every weight page, so no rep pays for page faults. */
@@ -369,7 +377,7 @@ int cli_bench(int argc, char **argv) {
 
     /* After the peak RSS is read: the buffer is the benchmark's, not the model's. */
     uint64_t buffer_bytes = r.hw.memory_available_bytes / 4 < BENCH_BANDWIDTH_BYTES ? r.hw.memory_available_bytes / 4
-                                                                                   : BENCH_BANDWIDTH_BYTES;
+                                                                                    : BENCH_BANDWIDTH_BYTES;
     if (buffer_bytes >= BENCH_BANDWIDTH_MIN_BYTES) {
         r.bandwidth_bytes_per_s = measure_bandwidth(r.threads, buffer_bytes, &r.bandwidth_buffer_bytes);
     }

@@ -59,20 +59,21 @@ static int hw_json(const snug_hw_report *r) {
     }
     json_t *root = json_object();
     json_object_set_new(root, "cpu",
-                        json_pack("{s:s, s:i, s:i, s:o}", "name", r->cpu_name, "cores", r->cores, "threads",
-                                  r->threads, "features", features_json(r->features)));
-    json_object_set_new(root, "topology", json_pack("{s:s, s:s}", "source", r->topology_source, "note",
-                                                    r->topology_note));
+                        json_pack("{s:s, s:i, s:i, s:o}", "name", r->cpu_name, "cores", r->cores, "threads", r->threads,
+                                  "features", features_json(r->features)));
+    json_object_set_new(root, "topology",
+                        json_pack("{s:s, s:s}", "source", r->topology_source, "note", r->topology_note));
     json_object_set_new(root, "caches", caches);
-    json_t *memory = json_pack("{s:I, s:I, s:s}", "total_bytes", (json_int_t)r->memory_total_bytes,
-                               "available_bytes", (json_int_t)r->memory_available_bytes, "source", r->memory_source);
-    json_object_set_new(memory, "cgroup_limit_bytes", r->memory_cgroup_limit_bytes
-                                                          ? json_integer((json_int_t)r->memory_cgroup_limit_bytes)
-                                                          : json_null());
+    json_t *memory = json_pack("{s:I, s:I, s:s}", "total_bytes", (json_int_t)r->memory_total_bytes, "available_bytes",
+                               (json_int_t)r->memory_available_bytes, "source", r->memory_source);
+    json_object_set_new(memory, "cgroup_limit_bytes",
+                        r->memory_cgroup_limit_bytes ? json_integer((json_int_t)r->memory_cgroup_limit_bytes)
+                                                     : json_null());
     json_object_set_new(root, "memory", memory);
-    json_object_set_new(root, "cuda", json_pack("{s:b, s:i, s:s}", "built", r->cuda_devices >= 0, "devices",
-                                                r->cuda_devices > 0 ? r->cuda_devices : 0, "status",
-                                                r->cuda_devices < 0 ? HW_CUDA_NOT_BUILT : "built"));
+    json_object_set_new(root, "cuda",
+                        json_pack("{s:b, s:i, s:s}", "built", r->cuda_devices >= 0, "devices",
+                                  r->cuda_devices > 0 ? r->cuda_devices : 0, "status",
+                                  r->cuda_devices < 0 ? HW_CUDA_NOT_BUILT : "built"));
     return print_json(root);
 }
 

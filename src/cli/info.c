@@ -33,8 +33,10 @@ static json_t *json_text(const char *s, size_t len) {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f) escaped[n++] = (char)c;
-        else n += (size_t)snprintf(escaped + n, 5, "\\x%02x", c);
+        if (c >= 0x20 && c < 0x7f)
+            escaped[n++] = (char)c;
+        else
+            n += (size_t)snprintf(escaped + n, 5, "\\x%02x", c);
     }
     json_t *out = json_stringn(escaped, n);
     free(escaped);
@@ -111,9 +113,9 @@ static int print_json(const char *path, const snug_gguf *g) {
         json_t *shape = json_array();
         for (uint32_t d = 0; d < t->n_dims; d++) json_array_append_new(shape, json_integer((json_int_t)t->ne[d]));
         const char *type = snug_type_name(t->type);
-        json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:I}", "name", t->name, "type", type ? type : "?",
-                                                 "shape", shape, "bytes", (json_int_t)t->bytes, "offset",
-                                                 (json_int_t)t->offset));
+        json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:I}", "name", t->name, "type",
+                                                 type ? type : "?", "shape", shape, "bytes", (json_int_t)t->bytes,
+                                                 "offset", (json_int_t)t->offset));
     }
     json_object_set_new(root, "tensors", tensors);
     /* Rendered whole before printing: a failure must not leave half a document on stdout. */
@@ -156,9 +158,10 @@ int cli_info(int argc, char **argv) {
         if (strcmp(argv[i], "--json") == 0) {
             as_json = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: snug info MODEL [--json]\n\nPrints the metadata and tensor table of a GGUF file (arrays show "
-                   "their first %d elements).\n",
-                   INFO_ARRAY_PREVIEW);
+            printf(
+                "usage: snug info MODEL [--json]\n\nPrints the metadata and tensor table of a GGUF file (arrays show "
+                "their first %d elements).\n",
+                INFO_ARRAY_PREVIEW);
             return SNUG_EXIT_OK;
         } else if (argv[i][0] == '-') {
             return cli_usage_error("info", "unknown option '%s'", argv[i]);

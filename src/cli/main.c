@@ -5,21 +5,20 @@
 #include "cli/cli.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "snug — run GGUF language models locally; every byte planned before it is allocated\n"
-            "\n"
-            "usage: snug COMMAND [options]\n"
-            "\n"
-            "commands:\n"
-            "  run MODEL [-p PROMPT] [-n N] …   generate text (streamed to stdout)\n"
-            "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
-            "  hw [--profiles] [--json]        this machine (CPU, caches, memory) or the device profiles\n"
-            "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
-            "  bench MODEL [-p N] [-n N] …     prefill/decode tokens/s, peak RSS, %% of the bandwidth roofline\n"
-            "  quantize IN OUT TYPE            quantize an F32/F16/BF16 model (Q8_0 … Q4_K_M, Q5_K_M)\n"
-            "\n"
-            "'snug COMMAND --help' describes a command's options.\n"
-            "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
+    fprintf(out, "snug — run GGUF language models locally; every byte planned before it is allocated\n"
+                 "\n"
+                 "usage: snug COMMAND [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  run MODEL [-p PROMPT] [-n N] …   generate text (streamed to stdout)\n"
+                 "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
+                 "  hw [--profiles] [--json]        this machine (CPU, caches, memory) or the device profiles\n"
+                 "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
+                 "  bench MODEL [-p N] [-n N] …     prefill/decode tokens/s, peak RSS, %% of the bandwidth roofline\n"
+                 "  quantize IN OUT TYPE            quantize an F32/F16/BF16 model (Q8_0 … Q4_K_M, Q5_K_M)\n"
+                 "\n"
+                 "'snug COMMAND --help' describes a command's options.\n"
+                 "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
 }
 
 int main(int argc, char **argv) {

@@ -14,9 +14,20 @@ bool cli_parse_bytes(const char *text, uint64_t *out) {
         const char *suffix;
         double scale;
     } units[] = {
-        {"", 1.0},        {"b", 1.0},      {"k", 1024.0},   {"kib", 1024.0}, {"kb", 1e3},
-        {"m", 1048576.0}, {"mib", 1048576.0}, {"mb", 1e6}, {"g", 1073741824.0}, {"gib", 1073741824.0},
-        {"gb", 1e9},      {"t", 1099511627776.0}, {"tib", 1099511627776.0}, {"tb", 1e12},
+        {"", 1.0},
+        {"b", 1.0},
+        {"k", 1024.0},
+        {"kib", 1024.0},
+        {"kb", 1e3},
+        {"m", 1048576.0},
+        {"mib", 1048576.0},
+        {"mb", 1e6},
+        {"g", 1073741824.0},
+        {"gib", 1073741824.0},
+        {"gb", 1e9},
+        {"t", 1099511627776.0},
+        {"tib", 1099511627776.0},
+        {"tb", 1e12},
     };
     if (!text || !*text || *text == '-') return false;
     char *end;
@@ -45,19 +56,27 @@ int cli_parse_plan_option(const char *command, const char *option, const char *v
             p->n_ctx = (int32_t)n;
         }
     } else if (strcmp(option, "--kv") == 0) {
-        if (strcmp(value, "auto") == 0) p->kv_type = SNUG_KV_AUTO;
-        else if (strcmp(value, "f16") == 0) p->kv_type = SNUG_KV_F16;
-        else if (strcmp(value, "q8_0") == 0) p->kv_type = SNUG_KV_Q8_0;
-        else if (strcmp(value, "f32") == 0) p->kv_type = SNUG_KV_F32;
-        else return cli_usage_error(command, "--kv must be auto, f16, q8_0 or f32, got '%s'", value);
+        if (strcmp(value, "auto") == 0)
+            p->kv_type = SNUG_KV_AUTO;
+        else if (strcmp(value, "f16") == 0)
+            p->kv_type = SNUG_KV_F16;
+        else if (strcmp(value, "q8_0") == 0)
+            p->kv_type = SNUG_KV_Q8_0;
+        else if (strcmp(value, "f32") == 0)
+            p->kv_type = SNUG_KV_F32;
+        else
+            return cli_usage_error(command, "--kv must be auto, f16, q8_0 or f32, got '%s'", value);
     } else if (strcmp(option, "--parallel") == 0) {
-        if (!cli_parse_i64(value, 1, 256, &n)) return cli_usage_error(command, "--parallel must be in 1..256, got '%s'", value);
+        if (!cli_parse_i64(value, 1, 256, &n))
+            return cli_usage_error(command, "--parallel must be in 1..256, got '%s'", value);
         p->n_parallel = (int32_t)n;
     } else if (strcmp(option, "--batch") == 0 || strcmp(option, "-b") == 0) {
-        if (!cli_parse_i64(value, 1, 1 << 16, &n)) return cli_usage_error(command, "--batch must be in 1..65536, got '%s'", value);
+        if (!cli_parse_i64(value, 1, 1 << 16, &n))
+            return cli_usage_error(command, "--batch must be in 1..65536, got '%s'", value);
         p->n_batch = (int32_t)n;
     } else if (strcmp(option, "--threads") == 0 || strcmp(option, "-t") == 0) {
-        if (!cli_parse_i64(value, 1, 1024, &n)) return cli_usage_error(command, "--threads must be in 1..1024, got '%s'", value);
+        if (!cli_parse_i64(value, 1, 1024, &n))
+            return cli_usage_error(command, "--threads must be in 1..1024, got '%s'", value);
         p->n_threads = (int32_t)n;
     } else if (strcmp(option, "--device") == 0) {
         p->device = value;
@@ -84,6 +103,7 @@ const char *cli_plan_options_help(void) {
            "  --batch N              prompt tokens per forward step (default 256)\n"
            "  --threads N            compute threads (default: the physical cores)\n"
            "  --device NAME          plan for a device profile instead of this machine ('snug hw --profiles')\n"
-           "  --mem SIZE             use at most this much memory (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = 1000^n)\n"
+           "  --mem SIZE             use at most this much memory (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = "
+           "1000^n)\n"
            "  --headroom SIZE        keep this much free (default max(5% of memory, 512 MiB))\n";
 }

@@ -62,7 +62,8 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
             continue;
         }
         if (a[0] != '-' || a[1] == '\0') {
-            if (o->model_path) return cli_usage_error("run", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
+            if (o->model_path)
+                return cli_usage_error("run", "unexpected argument '%s' (the model is '%s')", a, o->model_path);
             o->model_path = a;
             continue;
         }
@@ -71,23 +72,31 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
             o->prompt = v;
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
-            if (!cli_parse_i64(v, -1, INT32_MAX, &o->n_predict)) return cli_usage_error("run", "-n must be -1 or a count of tokens, got '%s'", v);
+            if (!cli_parse_i64(v, -1, INT32_MAX, &o->n_predict))
+                return cli_usage_error("run", "-n must be -1 or a count of tokens, got '%s'", v);
         } else if (strcmp(a, "--temp") == 0) {
-            if (!cli_parse_f32(v, 0.0f, 100.0f, &o->sampling.temperature)) return cli_usage_error("run", "--temp must be in [0, 100], got '%s'", v);
+            if (!cli_parse_f32(v, 0.0f, 100.0f, &o->sampling.temperature))
+                return cli_usage_error("run", "--temp must be in [0, 100], got '%s'", v);
         } else if (strcmp(a, "--top-k") == 0) {
-            if (!cli_parse_i64(v, 0, INT32_MAX, &n)) return cli_usage_error("run", "--top-k must be a count >= 0, got '%s'", v);
+            if (!cli_parse_i64(v, 0, INT32_MAX, &n))
+                return cli_usage_error("run", "--top-k must be a count >= 0, got '%s'", v);
             o->sampling.top_k = (int32_t)n;
         } else if (strcmp(a, "--top-p") == 0) {
-            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.top_p) || o->sampling.top_p == 0.0f) return cli_usage_error("run", "--top-p must be in (0, 1], got '%s'", v);
+            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.top_p) || o->sampling.top_p == 0.0f)
+                return cli_usage_error("run", "--top-p must be in (0, 1], got '%s'", v);
         } else if (strcmp(a, "--min-p") == 0) {
-            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.min_p)) return cli_usage_error("run", "--min-p must be in [0, 1], got '%s'", v);
+            if (!cli_parse_f32(v, 0.0f, 1.0f, &o->sampling.min_p))
+                return cli_usage_error("run", "--min-p must be in [0, 1], got '%s'", v);
         } else if (strcmp(a, "--repeat-penalty") == 0) {
-            if (!cli_parse_f32(v, 1e-3f, 1e3f, &o->sampling.repeat_penalty)) return cli_usage_error("run", "--repeat-penalty must be in [0.001, 1000], got '%s'", v);
+            if (!cli_parse_f32(v, 1e-3f, 1e3f, &o->sampling.repeat_penalty))
+                return cli_usage_error("run", "--repeat-penalty must be in [0.001, 1000], got '%s'", v);
         } else if (strcmp(a, "--repeat-last-n") == 0) {
-            if (!cli_parse_i64(v, 0, SNUG_MAX_REPEAT_WINDOW, &n)) return cli_usage_error("run", "--repeat-last-n must be in 0..%d, got '%s'", SNUG_MAX_REPEAT_WINDOW, v);
+            if (!cli_parse_i64(v, 0, SNUG_MAX_REPEAT_WINDOW, &n))
+                return cli_usage_error("run", "--repeat-last-n must be in 0..%d, got '%s'", SNUG_MAX_REPEAT_WINDOW, v);
             o->sampling.repeat_last_n = (int32_t)n;
         } else if (strcmp(a, "--seed") == 0) {
-            if (!cli_parse_u64(v, &o->sampling.seed)) return cli_usage_error("run", "--seed must be a non-negative integer, got '%s'", v);
+            if (!cli_parse_u64(v, &o->sampling.seed))
+                return cli_usage_error("run", "--seed must be a non-negative integer, got '%s'", v);
             o->seed_given = true;
         } else {
             int code = cli_parse_plan_option("run", a, v, &o->context);
@@ -138,22 +147,24 @@ int cli_run(int argc, char **argv) {
     char summary[512];
     snug_plan_summary(plan, summary, sizeof summary);
     fprintf(stderr, "snug: %s\n", summary);
-    snug_status st = snug_plan_fits(plan) ? snug_context_create_planned(model, plan, &ctx, &err)
-                                          : snug_plan_refusal(plan, &err);
+    snug_status st =
+        snug_plan_fits(plan) ? snug_context_create_planned(model, plan, &ctx, &err) : snug_plan_refusal(plan, &err);
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
     double t_loaded = cli_now_s();
     uint64_t peak_anon = 0;
     sample_memory(&o, &peak_anon);
     if (snug_context_sampler_init(ctx, &o.sampling, &err) != SNUG_OK) goto fail;
-    if (!o.seed_given && o.sampling.temperature > 0) fprintf(stderr, "snug: seed %llu\n", (unsigned long long)o.sampling.seed);
+    if (!o.seed_given && o.sampling.temperature > 0)
+        fprintf(stderr, "snug: seed %llu\n", (unsigned long long)o.sampling.seed);
 
     size_t cap, n_prompt = 0;
     snug_token *prompt_tokens = snug_context_token_buffer(ctx, &cap);
     if (snug_context_tokenize(ctx, o.prompt ? o.prompt : "", prompt_bytes, true, false, prompt_tokens, cap, &n_prompt,
                               &err) != SNUG_OK) {
         if (err.status == SNUG_E_CONTEXT_FULL) {
-            snprintf(err.hint, sizeof err.hint, "the prompt must fit in the context (--ctx %d); the model was trained with %d",
+            snprintf(err.hint, sizeof err.hint,
+                     "the prompt must fit in the context (--ctx %d); the model was trained with %d",
                      snug_context_n_ctx(ctx), desc.n_ctx_train);
         }
         goto fail;
@@ -166,8 +177,9 @@ int cli_run(int argc, char **argv) {
     }
     if (n_prompt >= (size_t)snug_context_n_ctx(ctx)) {
         err.status = SNUG_E_CONTEXT_FULL;
-        snprintf(err.message, sizeof err.message, "the prompt is %zu tokens; the context holds %d, leaving no room to generate",
-                 n_prompt, snug_context_n_ctx(ctx));
+        snprintf(err.message, sizeof err.message,
+                 "the prompt is %zu tokens; the context holds %d, leaving no room to generate", n_prompt,
+                 snug_context_n_ctx(ctx));
         snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (the model was trained with %d)", n_prompt + 1,
                  desc.n_ctx_train);
         goto fail;
@@ -210,8 +222,9 @@ int cli_run(int argc, char **argv) {
     }
     double t_end = cli_now_s();
     double prefill_s = t_decode - t_prefill, decode_s = t_end - t_decode;
-    fprintf(stderr, "\nsnug: load %.0f ms; prefill %zu tokens in %.0f ms (%.1f tok/s); generated %lld tokens in %.0f ms "
-                    "(%.1f tok/s); stopped: %s\n",
+    fprintf(stderr,
+            "\nsnug: load %.0f ms; prefill %zu tokens in %.0f ms (%.1f tok/s); generated %lld tokens in %.0f ms "
+            "(%.1f tok/s); stopped: %s\n",
             (t_loaded - t_start) * 1e3, n_prompt, prefill_s * 1e3, prefill_s > 0 ? (double)n_prompt / prefill_s : 0.0,
             (long long)generated, decode_s * 1e3, decode_s > 0 && decoded > 0 ? (double)decoded / decode_s : 0.0,
             stop_reason);

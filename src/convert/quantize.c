@@ -30,9 +30,9 @@ static const struct {
     bool mix;
     uint32_t file_type;
 } targets[] = {
-    {"Q8_0", SNUG_TYPE_Q8_0, false, 7},  {"Q4_0", SNUG_TYPE_Q4_0, false, 2},  {"Q4_1", SNUG_TYPE_Q4_1, false, 3},
-    {"Q5_0", SNUG_TYPE_Q5_0, false, 8},  {"Q5_1", SNUG_TYPE_Q5_1, false, 9},  {"Q4_K", SNUG_TYPE_Q4_K, false, 14},
-    {"Q5_K", SNUG_TYPE_Q5_K, false, 16}, {"Q6_K", SNUG_TYPE_Q6_K, false, 18}, {"Q4_K_M", SNUG_TYPE_Q4_K, true, 15},
+    {"Q8_0", SNUG_TYPE_Q8_0, false, 7},   {"Q4_0", SNUG_TYPE_Q4_0, false, 2},  {"Q4_1", SNUG_TYPE_Q4_1, false, 3},
+    {"Q5_0", SNUG_TYPE_Q5_0, false, 8},   {"Q5_1", SNUG_TYPE_Q5_1, false, 9},  {"Q4_K", SNUG_TYPE_Q4_K, false, 14},
+    {"Q5_K", SNUG_TYPE_Q5_K, false, 16},  {"Q6_K", SNUG_TYPE_Q6_K, false, 18}, {"Q4_K_M", SNUG_TYPE_Q4_K, true, 15},
     {"Q5_K_M", SNUG_TYPE_Q5_K, true, 17},
 };
 #define QUANTIZATION_VERSION 2 /* the K-quant era layout version llama.cpp writes */
@@ -64,7 +64,8 @@ static uint32_t output_type(const snug_tensor_info *t, uint32_t base, bool mix, 
     int layer = -1;
     if (mix) {
         sscanf(t->name, "blk.%d.", &layer);
-        bool is_output = strcmp(t->name, "output.weight") == 0 || (!has_output && strcmp(t->name, "token_embd.weight") == 0);
+        bool is_output =
+            strcmp(t->name, "output.weight") == 0 || (!has_output && strcmp(t->name, "token_embd.weight") == 0);
         bool sensitive = layer >= 0 && (ends_with(t->name, "attn_v.weight") || ends_with(t->name, "ffn_down.weight"));
         if (is_output || (sensitive && use_more_bits(layer, n_layer))) type = SNUG_TYPE_Q6_K;
     }
@@ -196,9 +197,13 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
         if (st == SNUG_OK) st = snug_gguf_stream_tensor(stream, data, bytes, err);
         done_elements += elements;
         if (st == SNUG_OK && callback) {
-            snug_quantize_tensor_report report = {
-                t->name, snug_type_name(t->type), snug_type_name(types[i]), elements,
-                sums.signal2 > 0 ? sqrt(sums.error2 / sums.signal2) : 0.0, done_elements, total_elements};
+            snug_quantize_tensor_report report = {t->name,
+                                                  snug_type_name(t->type),
+                                                  snug_type_name(types[i]),
+                                                  elements,
+                                                  sums.signal2 > 0 ? sqrt(sums.error2 / sums.signal2) : 0.0,
+                                                  done_elements,
+                                                  total_elements};
             callback(user, &report);
         }
     }

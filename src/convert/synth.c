@@ -15,8 +15,16 @@ enum { FIRST_BYTE_TOKEN = 3, N_BYTE_TOKENS = 256 };
 
 snug_synth_params snug_synth_default_params(void) {
     return (snug_synth_params){
-        .n_vocab = 320, .n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 128, .n_ctx_train = 256,
-        .weight_type = SNUG_TYPE_F32, .embd_type = SNUG_TYPE_F32, .seed = 1,
+        .n_vocab = 320,
+        .n_embd = 64,
+        .n_layer = 2,
+        .n_head = 4,
+        .n_head_kv = 2,
+        .n_ff = 128,
+        .n_ctx_train = 256,
+        .weight_type = SNUG_TYPE_F32,
+        .embd_type = SNUG_TYPE_F32,
+        .seed = 1,
     };
 }
 

@@ -14,17 +14,17 @@
 
 typedef struct snug_synth_params {
     const char *architecture; /* NULL: "llama"; other names give the same tensors under "<arch>." keys (for plans) */
-    int32_t n_vocab; /* at least 259: unk, bos, eos and 256 byte tokens */
+    int32_t n_vocab;          /* at least 259: unk, bos, eos and 256 byte tokens */
     int32_t n_embd;
     int32_t n_layer;
     int32_t n_head;
     int32_t n_head_kv;
     int32_t n_ff;
     int32_t n_ctx_train;
-    uint32_t weight_type;  /* type of every matrix (norms stay F32) */
-    uint32_t embd_type;    /* type of token_embd and output.weight */
-    bool tied_output;      /* leave out output.weight */
-    float rope_freq_base;  /* 0: leave the key out (readers use 10000) */
+    uint32_t weight_type;    /* type of every matrix (norms stay F32) */
+    uint32_t embd_type;      /* type of token_embd and output.weight */
+    bool tied_output;        /* leave out output.weight */
+    float rope_freq_base;    /* 0: leave the key out (readers use 10000) */
     float rope_scale_linear; /* 0: no scaling keys */
     uint64_t seed;
     uint32_t gguf_version; /* 0: 3 */

@@ -16,9 +16,9 @@ typedef struct snug_attention_shape {
     int32_t n_head;
     int32_t n_head_kv;
     int32_t head_dim;
-    int64_t n_ctx;       /* positions in the cache */
-    uint32_t kv_type;    /* SNUG_TYPE_F16, SNUG_TYPE_Q8_0 or SNUG_TYPE_F32 */
-    uint64_t row_bytes;  /* bytes of one position's row (all KV heads) */
+    int64_t n_ctx;      /* positions in the cache */
+    uint32_t kv_type;   /* SNUG_TYPE_F16, SNUG_TYPE_Q8_0 or SNUG_TYPE_F32 */
+    uint64_t row_bytes; /* bytes of one position's row (all KV heads) */
     /* The cache type's kernels when they take float activations (f16, f32 caches): the scores q·k then run on
      * the SIMD vec_dot. NULL: decode each key row, then a plain dot product (q8_0 caches). */
     const snug_type_kernels *key_kernels;

@@ -17,9 +17,7 @@ static float sum_lanes(const float lane[LANES]) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-static void copy_act(const float *x, void *dst, int64_t n) {
-    memcpy(dst, x, (size_t)n * sizeof(float));
-}
+static void copy_act(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
 
 static void vec_dot_f32(int64_t n, float *s, const void *w, const void *a) {
     const float *x = w, *y = a;

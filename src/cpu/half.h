@@ -42,9 +42,9 @@ static inline uint16_t snug_f32_to_f16(float f) {
         return (uint16_t)(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0));
     }
     if (magnitude >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* ≥ 65520 rounds to infinity */
-    if (magnitude < 0x38800000u) {                                     /* below 2^-14: subnormal or zero */
-        float scaled = snug_bits_to_f32(magnitude) * 0x1p24f;          /* exact: a power-of-two scaling */
-        return (uint16_t)(sign | (uint16_t)rintf(scaled));             /* rintf rounds half to even */
+    if (magnitude < 0x38800000u) {                                   /* below 2^-14: subnormal or zero */
+        float scaled = snug_bits_to_f32(magnitude) * 0x1p24f;        /* exact: a power-of-two scaling */
+        return (uint16_t)(sign | (uint16_t)rintf(scaled));           /* rintf rounds half to even */
     }
     uint32_t half = (((magnitude >> 23) - (127 - 15)) << 10) | ((magnitude >> 13) & 0x3ffu);
     uint32_t dropped = magnitude & 0x1fffu;
@@ -52,9 +52,7 @@ static inline uint16_t snug_f32_to_f16(float f) {
     return (uint16_t)(sign | half);
 }
 
-static inline float snug_bf16_to_f32(uint16_t b) {
-    return snug_bits_to_f32((uint32_t)b << 16);
-}
+static inline float snug_bf16_to_f32(uint16_t b) { return snug_bits_to_f32((uint32_t)b << 16); }
 
 static inline uint16_t snug_f32_to_bf16(float f) {
     uint32_t x = snug_f32_to_bits(f);

@@ -13,9 +13,7 @@
 #include "cpu/quant_k.h"
 
 /* Σ of the activations of the 32-element sub-block j (Q4_K, Q5_K) from two 16-element bsums. */
-static int bsum32(const snug_block_q8_k *a, int j) {
-    return snug_q8_k_bsum(a, 2 * j) + snug_q8_k_bsum(a, 2 * j + 1);
-}
+static int bsum32(const snug_block_q8_k *a, int j) { return snug_q8_k_bsum(a, 2 * j) + snug_q8_k_bsum(a, 2 * j + 1); }
 
 static void vec_dot_q2_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q2_k *b = w;

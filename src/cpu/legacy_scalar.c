@@ -12,9 +12,7 @@
 
 #define HALF_BLOCK 16 /* byte j of the nibbles holds element j (low nibble) and j + 16 (high nibble) */
 
-static float load_f16(const uint8_t *p) {
-    return snug_f16_to_f32(snug_load_u16(p));
-}
+static float load_f16(const uint8_t *p) { return snug_f16_to_f32(snug_load_u16(p)); }
 
 static uint32_t load_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

@@ -18,10 +18,10 @@ typedef enum snug_rope_mode {
 
 typedef struct snug_rope_params {
     snug_rope_mode mode;
-    int32_t n_rot;              /* rotated dimensions per head (even, <= head_dim); the rest pass through */
-    float freq_base;            /* θ = freq_base^(−2i / n_rot) */
-    float freq_scale;           /* positions are multiplied by this (linear scaling: 1 / factor) */
-    const float *freq_factors;  /* (n_rot / 2) divisors of θ, or NULL (Llama 3.1 "rope_freqs") */
+    int32_t n_rot;             /* rotated dimensions per head (even, <= head_dim); the rest pass through */
+    float freq_base;           /* θ = freq_base^(−2i / n_rot) */
+    float freq_scale;          /* positions are multiplied by this (linear scaling: 1 / factor) */
+    const float *freq_factors; /* (n_rot / 2) divisors of θ, or NULL (Llama 3.1 "rope_freqs") */
 } snug_rope_params;
 
 /* Rotates n_heads heads of head_dim each, stored one after another in vec, for token position `pos`. */

@@ -7,12 +7,12 @@
  *   Q4_0: 32 elements in 18 bytes: f16 scale d, then 16 bytes of nibbles; byte j holds element j (low nibble) and
  *         element j + 16 (high nibble);                                   x = d · (q − 8). d = (signed max) / −8.
  *   Q4_1: 32 elements in 20 bytes: f16 d, f16 m, then 16 bytes of nibbles as in Q4_0;
- *                                                                         x = d · q + m.  d = (max − min) / 15, m = min.
- *   Q5_0: 32 elements in 22 bytes: f16 d, u32 qh, then 16 bytes of nibbles as in Q4_0; bit j of qh is the fifth
+ *                                                                         x = d · q + m.  d = (max − min) / 15, m =
+ * min. Q5_0: 32 elements in 22 bytes: f16 d, u32 qh, then 16 bytes of nibbles as in Q4_0; bit j of qh is the fifth
  *         (value 16) bit of element j;                                    x = d · (q − 16). d = (signed max) / −16.
  *   Q5_1: 32 elements in 24 bytes: f16 d, f16 m, u32 qh, 16 bytes of nibbles (as Q5_0);
- *                                                                         x = d · q + m.  d = (max − min) / 31, m = min.
- *   F16 / BF16: one 16-bit value per element; F32 plain.
+ *                                                                         x = d · q + m.  d = (max − min) / 31, m =
+ * min. F16 / BF16: one 16-bit value per element; F32 plain.
  *
  * Rounding of the 8-bit encoders (Q8_0, Q8_1): q = round-half-away-from-zero(x · (1 / d)) computed in f32, d the
  * f32 value max|x| / 127 (the f16 rounding of d happens only when it is stored). The SIMD activation encoders in
@@ -26,17 +26,17 @@
 #include <stdint.h>
 
 /* Block sizes and byte counts from ggml's block structs (ggml-common.h); gguf/types.c holds the same table. */
-#define SNUG_QK8_0 32
+#define SNUG_QK8_0            32
 #define SNUG_Q8_0_BLOCK_BYTES 34
-#define SNUG_QK8_1 32
+#define SNUG_QK8_1            32
 #define SNUG_Q8_1_BLOCK_BYTES 36
-#define SNUG_QK4_0 32
+#define SNUG_QK4_0            32
 #define SNUG_Q4_0_BLOCK_BYTES 18
-#define SNUG_QK4_1 32
+#define SNUG_QK4_1            32
 #define SNUG_Q4_1_BLOCK_BYTES 20
-#define SNUG_QK5_0 32
+#define SNUG_QK5_0            32
 #define SNUG_Q5_0_BLOCK_BYTES 22
-#define SNUG_QK5_1 32
+#define SNUG_QK5_1            32
 #define SNUG_Q5_1_BLOCK_BYTES 24
 
 /* Decodes n elements (n a multiple of the block size) of `type` from src into dst. False for an unsupported type. */

@@ -42,9 +42,9 @@
 #include "snug.h"
 
 /* The candidate grid of steps 1 and 2: inverse scales (qmax + offset) / range, offset = −1, −0.9, …, +1. */
-#define FIT_CANDIDATES 21
+#define FIT_CANDIDATES   21
 #define FIT_OFFSET_FIRST (-1.0f)
-#define FIT_OFFSET_STEP 0.1f
+#define FIT_OFFSET_STEP  0.1f
 /* The largest sub-block: 32 elements (Q4_K, Q5_K). */
 #define SUB_MAX 32
 
@@ -53,14 +53,10 @@ static void store_u16(uint8_t *p, uint16_t v) {
     p[1] = (uint8_t)(v >> 8);
 }
 
-static int clamp_int(int v, int lo, int hi) {
-    return v < lo ? lo : v > hi ? hi : v;
-}
+static int clamp_int(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* Round to nearest (ties to even: rintf is inlined, lroundf is a library call). */
-static int round_to_int(float v) {
-    return (int)rintf(v);
-}
+static int round_to_int(float v) { return (int)rintf(v); }
 
 /* ---------------------------------------------------------------- decoders */
 

@@ -37,18 +37,18 @@ struct snug_context {
     uint8_t *k_cache;
     uint8_t *v_cache;
     /* Activations for one batch. */
-    float *x;    /* (n_batch, n_embd) residual stream */
-    float *xb;   /* (n_batch, n_embd) normalised input of a sub-layer */
-    float *xb2;  /* (n_batch, n_embd) sub-layer output */
-    float *q;    /* (n_batch, n_head · head_dim) */
-    float *k;    /* (n_batch, n_head_kv · head_dim) */
-    float *v;    /* (n_batch, n_head_kv · head_dim) */
-    float *att;  /* (n_batch, n_head · head_dim) attention output */
-    float *hb;   /* (n_batch, n_ff) gate, then silu(gate) ⊙ up */
-    float *hb2;  /* (n_batch, n_ff) up */
-    float *scores;      /* (n_threads, n_ctx + 2 · head_dim) attention scores and decoded K/V head rows */
-    void *act_encoded;  /* (n_batch, largest encoded activation row) matmul inputs in the kernels' activation type */
-    float *logits;      /* (n_vocab) of the last token */
+    float *x;              /* (n_batch, n_embd) residual stream */
+    float *xb;             /* (n_batch, n_embd) normalised input of a sub-layer */
+    float *xb2;            /* (n_batch, n_embd) sub-layer output */
+    float *q;              /* (n_batch, n_head · head_dim) */
+    float *k;              /* (n_batch, n_head_kv · head_dim) */
+    float *v;              /* (n_batch, n_head_kv · head_dim) */
+    float *att;            /* (n_batch, n_head · head_dim) attention output */
+    float *hb;             /* (n_batch, n_ff) gate, then silu(gate) ⊙ up */
+    float *hb2;            /* (n_batch, n_ff) up */
+    float *scores;         /* (n_threads, n_ctx + 2 · head_dim) attention scores and decoded K/V head rows */
+    void *act_encoded;     /* (n_batch, largest encoded activation row) matmul inputs in the kernels' activation type */
+    float *logits;         /* (n_vocab) of the last token */
     snug_token *token_ids; /* (n_ctx) for the caller's prompt */
     void *tokenizer_scratch;
     uint64_t tokenizer_scratch_bytes;
@@ -96,11 +96,12 @@ static snug_status check_plan(const snug_model *m, const snug_plan *plan, snug_e
     uint64_t tokenizer_planned = snug_plan_item_bytes(plan, "tokenizer_tables");
     uint64_t index_planned = snug_plan_item_bytes(plan, "model_index");
     if (m->tokenizer.table_bytes != tokenizer_planned || m->host_bytes - m->tokenizer.table_bytes != index_planned) {
-        return snug_fail(err, SNUG_E_INTERNAL,
-                         "the model holds %llu bytes of tokenizer tables and %llu of index; the plan says %llu and %llu",
-                         (unsigned long long)m->tokenizer.table_bytes,
-                         (unsigned long long)(m->host_bytes - m->tokenizer.table_bytes),
-                         (unsigned long long)tokenizer_planned, (unsigned long long)index_planned);
+        return snug_fail(
+            err, SNUG_E_INTERNAL,
+            "the model holds %llu bytes of tokenizer tables and %llu of index; the plan says %llu and %llu",
+            (unsigned long long)m->tokenizer.table_bytes,
+            (unsigned long long)(m->host_bytes - m->tokenizer.table_bytes), (unsigned long long)tokenizer_planned,
+            (unsigned long long)index_planned);
     }
     return SNUG_OK;
 }
@@ -116,7 +117,8 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
         free(ctx);
         return st;
     }
-    for (int b = 0; b < SNUG_BUF_COUNT; b++) *buffer_slot(ctx, (snug_buffer_id)b) = snug_arena_take(&ctx->arena, plan->buffers[b]);
+    for (int b = 0; b < SNUG_BUF_COUNT; b++)
+        *buffer_slot(ctx, (snug_buffer_id)b) = snug_arena_take(&ctx->arena, plan->buffers[b]);
     if (ctx->arena.used_bytes != plan->arena_bytes) {
         uint64_t used = ctx->arena.used_bytes;
         snug_context_free(ctx);
@@ -145,8 +147,7 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     return SNUG_OK;
 }
 
-snug_status snug_context_create(snug_model *m, const snug_context_params *params, snug_context **out,
-                                snug_error *err) {
+snug_status snug_context_create(snug_model *m, const snug_context_params *params, snug_context **out, snug_error *err) {
     *out = NULL;
     snug_plan *plan;
     snug_status st = snug_plan_create(m->gguf, params, &plan, err);
@@ -196,8 +197,8 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
     const int64_t E = d->n_embd, F = d->n_ff;
     const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
     const int32_t threads = ctx->n_threads;
-    const snug_attention_shape shape = {d->n_head, d->n_head_kv, d->head_dim, ctx->n_ctx, ctx->kv_type,
-                                        ctx->kv_row_bytes, ctx->key_kernels, ctx->f16_row};
+    const snug_attention_shape shape = {d->n_head,    d->n_head_kv,      d->head_dim,      ctx->n_ctx,
+                                        ctx->kv_type, ctx->kv_row_bytes, ctx->key_kernels, ctx->f16_row};
 
     for (int64_t t = 0; t < n; t++) snug_matrix_row(&m->token_embd, tokens[t], ctx->x + t * E);
 
@@ -259,8 +260,9 @@ snug_status snug_context_decode(snug_context *ctx, const snug_token *tokens, siz
     for (size_t i = 0; i < n_tokens; i++) snug_sampler_accept(&ctx->sampler, tokens[i]);
     for (int32_t i = 0; i < d->n_vocab; i++) {
         if (!isfinite(ctx->logits[i])) {
-            return snug_fail(err, SNUG_E_NUMERIC, "logit of token %d is %f after position %d: the computation broke down",
-                             i, (double)ctx->logits[i], ctx->n_past - 1);
+            return snug_fail(err, SNUG_E_NUMERIC,
+                             "logit of token %d is %f after position %d: the computation broke down", i,
+                             (double)ctx->logits[i], ctx->n_past - 1);
         }
     }
     ctx->logits_valid = true;

@@ -41,13 +41,13 @@
 #include "base/error.h"
 
 /* Defaults of llama.cpp's common_params_sampling (common/common.h), so "no options" behaves as users expect. */
-#define DEFAULT_TEMPERATURE 0.8f
-#define DEFAULT_TOP_K 40
-#define DEFAULT_TOP_P 0.95f
-#define DEFAULT_MIN_P 0.05f
+#define DEFAULT_TEMPERATURE    0.8f
+#define DEFAULT_TOP_K          40
+#define DEFAULT_TOP_P          0.95f
+#define DEFAULT_MIN_P          0.05f
 #define DEFAULT_REPEAT_PENALTY 1.0f /* off */
-#define DEFAULT_REPEAT_LAST_N 64
-#define DEFAULT_SEED 0u /* the CLI replaces 0 with a time-based seed; the library uses what it is given */
+#define DEFAULT_REPEAT_LAST_N  64
+#define DEFAULT_SEED           0u /* the CLI replaces 0 with a time-based seed; the library uses what it is given */
 
 /* Above this the distribution is uniform to float precision for any real model's logit range: a value this large is
  * a typo (80 for 0.80), not a setting. */
@@ -55,11 +55,11 @@
 
 /* SplitMix64 increment (2^64 / golden ratio) and output-mixing multipliers, from Vigna's splitmix64.c. */
 #define SPLITMIX64_GAMMA 0x9E3779B97F4A7C15u
-#define SPLITMIX64_MIX1 0xBF58476D1CE4E5B9u
-#define SPLITMIX64_MIX2 0x94D049BB133111EBu
+#define SPLITMIX64_MIX1  0xBF58476D1CE4E5B9u
+#define SPLITMIX64_MIX2  0x94D049BB133111EBu
 
 /* A double has a 53-bit significand: the top 53 bits of a 64-bit output, scaled by 2^-53, are uniform in [0, 1). */
-#define UNIFORM_BITS 53
+#define UNIFORM_BITS  53
 #define UNIFORM_SCALE 0x1.0p-53
 
 /* ---- random numbers ------------------------------------------------------------------------------------------- */
@@ -339,8 +339,7 @@ snug_status snug_sampler_sample(snug_sampler *s, const float *logits, int32_t *o
         return snug_fail(err, SNUG_E_ARGUMENT, "sampling needs logits and a place for the token (got NULL)");
     }
     if (s->candidates == NULL || s->n_vocab < 1) {
-        return snug_fail(err, SNUG_E_INTERNAL, "sampling with an unbound sampler (vocabulary of %d)",
-                         (int)s->n_vocab);
+        return snug_fail(err, SNUG_E_INTERNAL, "sampling with an unbound sampler (vocabulary of %d)", (int)s->n_vocab);
     }
     snug_candidate *c = s->candidates;
     size_t n = (size_t)s->n_vocab;

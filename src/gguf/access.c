@@ -20,9 +20,7 @@ uint32_t snug_gguf_alignment(const snug_gguf *g) { return g->alignment; }
 bool snug_gguf_data_complete(const snug_gguf *g) { return g->data_complete; }
 uint64_t snug_gguf_kv_count(const snug_gguf *g) { return g->n_kv; }
 
-const char *snug_gguf_kv_key(const snug_gguf *g, uint64_t index) {
-    return index < g->n_kv ? g->kvs[index].key : NULL;
-}
+const char *snug_gguf_kv_key(const snug_gguf *g, uint64_t index) { return index < g->n_kv ? g->kvs[index].key : NULL; }
 
 snug_gguf_value_type snug_gguf_kv_type(const snug_gguf *g, uint64_t index) {
     return index < g->n_kv ? g->kvs[index].type : SNUG_GGUF_VALUE_TYPE_COUNT;

@@ -12,16 +12,16 @@
 #include "snug.h"
 
 /* The GGUF specification: "GGUF" magic, little-endian, versions 2 and 3 (v1 used 32-bit counts). */
-#define SNUG_GGUF_MAGIC "GGUF"
+#define SNUG_GGUF_MAGIC             "GGUF"
 #define SNUG_GGUF_DEFAULT_ALIGNMENT 32u
-#define SNUG_GGUF_MAX_TENSOR_NAME 64u /* the spec's limit on tensor name length, in bytes */
-#define SNUG_GGUF_MAX_ARRAY_DEPTH 8u  /* nested arrays deeper than this are refused (no recursion bomb) */
+#define SNUG_GGUF_MAX_TENSOR_NAME   64u /* the spec's limit on tensor name length, in bytes */
+#define SNUG_GGUF_MAX_ARRAY_DEPTH   8u  /* nested arrays deeper than this are refused (no recursion bomb) */
 
 typedef struct snug_gguf_kv {
-    const char *key;           /* NUL-terminated, in the handle's string pool */
+    const char *key; /* NUL-terminated, in the handle's string pool */
     snug_gguf_value_type type;
-    const uint8_t *value;      /* into the map: the value (for arrays: the first element) */
-    uint64_t value_bytes;      /* bytes from `value` to the end of the value */
+    const uint8_t *value;           /* into the map: the value (for arrays: the first element) */
+    uint64_t value_bytes;           /* bytes from `value` to the end of the value */
     snug_gguf_value_type elem_type; /* arrays only */
     uint64_t count;                 /* arrays only */
 } snug_gguf_kv;

@@ -10,8 +10,8 @@
  * describe. Each kind of corruption gets its own message naming the entry, the offset and the numbers.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,7 +25,7 @@
 /* Smallest possible encodings, used to bound header counts by the bytes left in the file. */
 enum {
     HEADER_BYTES = 4 + 4 + 8 + 8,
-    MIN_KV_BYTES = 8 + 1 + 4 + 1,               /* key length, 1-byte key, type, 1-byte value */
+    MIN_KV_BYTES = 8 + 1 + 4 + 1,                  /* key length, 1-byte key, type, 1-byte value */
     MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8, /* name length, 1-byte name, n_dims, one dim, type, offset */
     MIN_STRING_BYTES = 8,
     MIN_ARRAY_BYTES = 4 + 8,
@@ -37,17 +37,13 @@ typedef struct cursor {
     uint64_t pos;
 } cursor;
 
-static uint64_t remaining(const cursor *c) {
-    return c->size - c->pos;
-}
+static uint64_t remaining(const cursor *c) { return c->size - c->pos; }
 
 static uint32_t load_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t load_u64(const uint8_t *p) {
-    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
-}
+static uint64_t load_u64(const uint8_t *p) { return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32; }
 
 /* Reads a fixed-size field or fails with "<what> at offset O: needs N bytes, M left". */
 static bool read_u32(cursor *c, uint32_t *out, const char *what, snug_error *err) {
@@ -77,8 +73,9 @@ static bool read_string(cursor *c, const char **str, uint64_t *len, const char *
     uint64_t start = c->pos;
     if (!read_u64(c, len, what, err)) return false;
     if (*len > remaining(c)) {
-        snug_fail(err, SNUG_E_FORMAT, "%s at offset %llu: string length %llu runs past the end of the file (%llu bytes left)",
-                  what, (unsigned long long)start, (unsigned long long)*len, (unsigned long long)remaining(c));
+        snug_fail(err, SNUG_E_FORMAT,
+                  "%s at offset %llu: string length %llu runs past the end of the file (%llu bytes left)", what,
+                  (unsigned long long)start, (unsigned long long)*len, (unsigned long long)remaining(c));
         return false;
     }
     *str = (const char *)(c->base + c->pos);
@@ -152,7 +149,9 @@ static bool skip_value(cursor *c, uint32_t type, unsigned depth, const char *key
         return false;
     }
     uint64_t elem_fixed = snug_gguf_value_type_bytes((snug_gguf_value_type)elem_type);
-    uint64_t min_elem = elem_fixed > 0 ? elem_fixed : elem_type == SNUG_GGUF_STRING ? MIN_STRING_BYTES : MIN_ARRAY_BYTES;
+    uint64_t min_elem = elem_fixed > 0                  ? elem_fixed
+                        : elem_type == SNUG_GGUF_STRING ? MIN_STRING_BYTES
+                                                        : MIN_ARRAY_BYTES;
     if (count > remaining(c) / min_elem) {
         snug_fail(err, SNUG_E_FORMAT,
                   "metadata '%s' at offset %llu: array of %llu %s elements cannot fit in the %llu bytes left", key,
@@ -235,8 +234,9 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
         char shown[5];
         for (int i = 0; i < 4; i++) shown[i] = (g->map[i] >= 0x20 && g->map[i] < 0x7f) ? (char)g->map[i] : '?';
         shown[4] = '\0';
-        return snug_fail(err, SNUG_E_FORMAT, "not a GGUF file: magic is '%s' (bytes %02x %02x %02x %02x), expected 'GGUF'",
-                         shown, g->map[0], g->map[1], g->map[2], g->map[3]);
+        return snug_fail(err, SNUG_E_FORMAT,
+                         "not a GGUF file: magic is '%s' (bytes %02x %02x %02x %02x), expected 'GGUF'", shown,
+                         g->map[0], g->map[1], g->map[2], g->map[3]);
     }
     c.pos = 4;
     uint64_t n_tensors, n_kv;
@@ -255,10 +255,11 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
                          (unsigned long long)(remaining(&c) / MIN_TENSOR_INFO_BYTES));
     }
     if (n_kv > remaining(&c) / MIN_KV_BYTES) {
-        return snug_fail(err, SNUG_E_FORMAT,
-                         "header claims %llu metadata entries, but the %llu bytes after the header can hold at most %llu",
-                         (unsigned long long)n_kv, (unsigned long long)remaining(&c),
-                         (unsigned long long)(remaining(&c) / MIN_KV_BYTES));
+        return snug_fail(
+            err, SNUG_E_FORMAT,
+            "header claims %llu metadata entries, but the %llu bytes after the header can hold at most %llu",
+            (unsigned long long)n_kv, (unsigned long long)remaining(&c),
+            (unsigned long long)(remaining(&c) / MIN_KV_BYTES));
     }
 
     /* Both counts are now bounded by the file size, so these allocations are too. */
@@ -348,8 +349,8 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
         }
         uint64_t row_bytes;
         if (t->ne[0] % traits.block_elems != 0) {
-            snug_fail(err, SNUG_E_FORMAT, "tensor '%s': row length %llu is not a multiple of the %s block size %u", name,
-                      (unsigned long long)t->ne[0], traits.name, traits.block_elems);
+            snug_fail(err, SNUG_E_FORMAT, "tensor '%s': row length %llu is not a multiple of the %s block size %u",
+                      name, (unsigned long long)t->ne[0], traits.name, traits.block_elems);
             goto done;
         }
         if (!snug_type_row_bytes(t->type, t->ne[0], &row_bytes)) {
@@ -428,7 +429,8 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
     for (uint64_t i = 0; i < n_tensors; i++) pool_bytes += name_lens[i] + 1;
     g->string_pool = malloc(pool_bytes ? pool_bytes : 1);
     if (!g->string_pool) {
-        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for %llu bytes of names", (unsigned long long)pool_bytes);
+        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for %llu bytes of names",
+                       (unsigned long long)pool_bytes);
         goto done;
     }
     char *p = g->string_pool;

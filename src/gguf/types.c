@@ -41,9 +41,7 @@ snug_type_traits snug_type_traits_of(uint32_t type) {
     return type_table[type];
 }
 
-const char *snug_type_name(uint32_t type) {
-    return snug_type_traits_of(type).name;
-}
+const char *snug_type_name(uint32_t type) { return snug_type_traits_of(type).name; }
 
 bool snug_type_is_supported(uint32_t type) {
     switch (type) {

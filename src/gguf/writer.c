@@ -121,8 +121,8 @@ bool snug_gguf_writer_i32s(snug_gguf_writer *w, const char *key, const int32_t *
     return begin_array(w, key, SNUG_GGUF_INT32, count) && put(&w->kv, values, count * 4);
 }
 
-bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                             const uint64_t *ne, const void *data, uint64_t bytes) {
+bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const uint64_t *ne,
+                             const void *data, uint64_t bytes) {
     if (w->n_tensors == w->tensor_cap) {
         uint64_t cap = w->tensor_cap ? w->tensor_cap * 2 : 16;
         pending_tensor *grown = realloc(w->tensors, cap * sizeof *grown);
@@ -260,8 +260,8 @@ snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint6
         return snug_fail(err, SNUG_E_INTERNAL, "%s: tensor %llu written with %llu bytes, declared otherwise", s->path,
                          (unsigned long long)s->next_tensor, (unsigned long long)bytes);
     }
-    uint64_t padded = s->next_tensor + 1 < w->n_tensors ? align_up(s->data_written + bytes, w->alignment)
-                                                       : s->data_written + bytes;
+    uint64_t padded =
+        s->next_tensor + 1 < w->n_tensors ? align_up(s->data_written + bytes, w->alignment) : s->data_written + bytes;
     if (fwrite(data, 1, bytes, s->f) != bytes || !write_zeros(s->f, padded - s->data_written - bytes)) {
         return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", s->path, strerror(errno));
     }
@@ -276,7 +276,8 @@ snug_status snug_gguf_stream_close(snug_gguf_stream *s, snug_error *err) {
         st = snug_fail(err, SNUG_E_INTERNAL, "%s: %llu of %llu tensors written", s->path,
                        (unsigned long long)s->next_tensor, (unsigned long long)s->w->n_tensors);
     }
-    if (fclose(s->f) != 0 && st == SNUG_OK) st = snug_fail(err, SNUG_E_IO, "%s: close failed: %s", s->path, strerror(errno));
+    if (fclose(s->f) != 0 && st == SNUG_OK)
+        st = snug_fail(err, SNUG_E_IO, "%s: close failed: %s", s->path, strerror(errno));
     free(s);
     return st;
 }

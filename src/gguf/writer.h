@@ -33,8 +33,8 @@ bool snug_gguf_writer_raw(snug_gguf_writer *w, const char *key, uint32_t value_t
                           uint64_t n_bytes);
 
 /* A tensor; `data` (bytes long, may be NULL for a header-only file) is copied. */
-bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                             const uint64_t *ne, const void *data, uint64_t bytes);
+bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const uint64_t *ne,
+                             const void *data, uint64_t bytes);
 
 /* Copies metadata entry `index` of an opened file, value and type unchanged. */
 bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64_t index);
@@ -42,8 +42,7 @@ bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64
 /* Streaming: write the header now (tensors declared with data NULL and their final sizes), then each tensor's data
  * in declaration order, so a converter holds one tensor at a time. */
 typedef struct snug_gguf_stream snug_gguf_stream;
-snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, snug_gguf_stream **out,
-                                  snug_error *err);
+snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, snug_gguf_stream **out, snug_error *err);
 /* The data of the next tensor; `bytes` must equal what was declared for it. */
 snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint64_t bytes, snug_error *err);
 /* Finishes the file (checks every tensor was written); frees the stream either way. */

@@ -89,8 +89,9 @@ static snug_status read_rope_scaling(key_reader *ld, float *freq_scale) {
         }
         if (len == 4 && memcmp(s, "none", 4) == 0) return SNUG_OK;
         if (!(len == 6 && memcmp(s, "linear", 6) == 0)) {
-            return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "unsupported RoPE scaling '%.*s' (snug supports none, linear)",
-                             (int)(len < 32 ? len : 32), s);
+            return snug_fail(ld->err, SNUG_E_UNSUPPORTED,
+                             "unsupported RoPE scaling '%.*s' (snug supports none, linear)", (int)(len < 32 ? len : 32),
+                             s);
         }
         float factor;
         snug_status st = get_f32_key(ld, "rope.scaling.factor", 1.0f, &factor);
@@ -109,7 +110,8 @@ static snug_status read_hparams(key_reader *ld) {
     snug_model_desc *d = ld->desc;
     snug_status st;
     if ((st = get_u32_key(ld, "embedding_length", true, 0, MAX_EMBD, &d->n_embd)) != SNUG_OK ||
-        (st = get_u32_key(ld, "block_count", true, 0, (int64_t)snug_gguf_tensor_count(ld->gguf), &d->n_layer)) != SNUG_OK ||
+        (st = get_u32_key(ld, "block_count", true, 0, (int64_t)snug_gguf_tensor_count(ld->gguf), &d->n_layer)) !=
+            SNUG_OK ||
         (st = get_u32_key(ld, "feed_forward_length", true, 0, MAX_EMBD * 8, &d->n_ff)) != SNUG_OK ||
         (st = get_u32_key(ld, "attention.head_count", true, 0, MAX_HEADS, &d->n_head)) != SNUG_OK ||
         (st = get_u32_key(ld, "attention.head_count_kv", false, d->n_head, MAX_HEADS, &d->n_head_kv)) != SNUG_OK ||

@@ -49,8 +49,8 @@ static snug_status bind_tensor(loader *ld, const char *name, int64_t ne0, int64_
     }
     uint64_t want[2] = {(uint64_t)ne0, (uint64_t)ne1};
     uint32_t want_dims = ne1 ? 2 : 1;
-    bool shape_ok = t->ne[0] == want[0] && (ne1 ? t->ne[1] == want[1] : t->ne[1] == 1) && t->ne[2] == 1 &&
-                    t->ne[3] == 1;
+    bool shape_ok =
+        t->ne[0] == want[0] && (ne1 ? t->ne[1] == want[1] : t->ne[1] == 1) && t->ne[2] == 1 && t->ne[3] == 1;
     if (!shape_ok) {
         char have_s[96], want_s[96];
         format_shape(have_s, sizeof have_s, t->ne, t->n_dims);
@@ -71,8 +71,8 @@ static snug_status bind_vector(loader *ld, const char *name, int64_t n, const fl
                          name, snug_type_name(t->type));
     }
     if ((uintptr_t)t->data % sizeof(float) != 0) {
-        return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': F32 data at file offset %llu is not 4-byte aligned", name,
-                         (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset));
+        return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': F32 data at file offset %llu is not 4-byte aligned",
+                         name, (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset));
     }
     *out = t->data;
     return SNUG_OK;
@@ -214,7 +214,8 @@ snug_status snug_model_load(const char *path, snug_model **out, snug_error *err)
     }
     if ((st = bind_weights(&ld)) != SNUG_OK) goto fail;
     free(ld.used);
-    for (uint64_t i = 0; i < snug_gguf_tensor_count(m->gguf); i++) d->weight_bytes += snug_gguf_tensor(m->gguf, i)->bytes;
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(m->gguf); i++)
+        d->weight_bytes += snug_gguf_tensor(m->gguf, i)->bytes;
     m->host_bytes = m->gguf->index_bytes + (uint64_t)d->n_layer * sizeof *m->layers + m->tokenizer.table_bytes;
     *out = m;
     return SNUG_OK;

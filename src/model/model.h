@@ -30,16 +30,16 @@ struct snug_model {
     snug_gguf *gguf;
     snug_model_desc desc;
     snug_rope_params rope;
-    snug_matrix token_embd;   /* [n_embd, n_vocab] */
-    const float *output_norm; /* (n_embd) */
-    snug_matrix output;       /* [n_embd, n_vocab]; token_embd when tied */
+    snug_matrix token_embd;     /* [n_embd, n_vocab] */
+    const float *output_norm;   /* (n_embd) */
+    snug_matrix output;         /* [n_embd, n_vocab]; token_embd when tied */
     snug_layer_weights *layers; /* (n_layer) */
     snug_tokenizer tokenizer;
-    uint64_t host_bytes;      /* heap bytes the model holds: GGUF index, layer table, tokenizer tables */
+    uint64_t host_bytes; /* heap bytes the model holds: GGUF index, layer table, tokenizer tables */
 };
 
 /* Names of the architectures snug can run, for error messages. */
 #define SNUG_SUPPORTED_ARCHITECTURES "llama"
-#define SNUG_SUPPORTED_WEIGHT_TYPES "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"
+#define SNUG_SUPPORTED_WEIGHT_TYPES  "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"
 
 #endif

@@ -32,14 +32,14 @@
 #include "base/error.h"
 #include "gguf/gguf.h"
 
-#define KEY_MODEL "tokenizer.ggml.model"
-#define KEY_TOKENS "tokenizer.ggml.tokens"
-#define KEY_SCORES "tokenizer.ggml.scores"
-#define KEY_TOKEN_TYPE "tokenizer.ggml.token_type"
-#define KEY_BOS "tokenizer.ggml.bos_token_id"
-#define KEY_EOS "tokenizer.ggml.eos_token_id"
-#define KEY_UNK "tokenizer.ggml.unknown_token_id"
-#define KEY_ADD_BOS "tokenizer.ggml.add_bos_token"
+#define KEY_MODEL            "tokenizer.ggml.model"
+#define KEY_TOKENS           "tokenizer.ggml.tokens"
+#define KEY_SCORES           "tokenizer.ggml.scores"
+#define KEY_TOKEN_TYPE       "tokenizer.ggml.token_type"
+#define KEY_BOS              "tokenizer.ggml.bos_token_id"
+#define KEY_EOS              "tokenizer.ggml.eos_token_id"
+#define KEY_UNK              "tokenizer.ggml.unknown_token_id"
+#define KEY_ADD_BOS          "tokenizer.ggml.add_bos_token"
 #define KEY_ADD_SPACE_PREFIX "tokenizer.ggml.add_space_prefix"
 
 /* The tokenizer.ggml.model value of SentencePiece vocabularies (llama.cpp's LLAMA_VOCAB_TYPE_SPM). */
@@ -56,16 +56,16 @@
 #define QUOTED_NAME_BYTES 64
 
 /* "<0xHH>": SentencePiece's spelling of byte-fallback pieces (uppercase hex in every vocabulary we know). */
-#define BYTE_PIECE_BYTES 6u
+#define BYTE_PIECE_BYTES  6u
 #define BYTE_PIECE_FORMAT "<0x%02X>"
 
 /* "▁" (U+2581 LOWER ONE EIGHTH BLOCK): SentencePiece's visible stand-in for a space inside pieces. */
-#define SPACE_MARK "\xE2\x96\x81"
+#define SPACE_MARK       "\xE2\x96\x81"
 #define SPACE_MARK_BYTES 3u
 
 /* FNV-1a, 64-bit (Fowler, Noll, Vo; the offset basis and prime of the published specification). */
 #define FNV64_OFFSET_BASIS 14695981039346656037u
-#define FNV64_PRIME 1099511628211u
+#define FNV64_PRIME        1099511628211u
 
 /* ---- the shape of the vocabulary in the file ----------------------------------------------------------------- */
 
@@ -102,8 +102,8 @@ static bool is_integer_type(snug_gguf_value_type type) {
 
 /* Checks that `key`, when present, is an array of `want_count` elements accepted by `type_ok`. */
 static snug_status check_parallel_array(const snug_gguf *gguf, const char *key, int64_t key_index,
-                                        bool (*type_ok)(snug_gguf_value_type), const char *expected,
-                                        int32_t want_count, snug_error *err) {
+                                        bool (*type_ok)(snug_gguf_value_type), const char *expected, int32_t want_count,
+                                        snug_error *err) {
     snug_gguf_value_type elem_type;
     uint64_t count;
     if (!snug_gguf_kv_get_array(gguf, (uint64_t)key_index, &elem_type, &count)) {
@@ -121,9 +121,7 @@ static snug_status check_parallel_array(const snug_gguf *gguf, const char *key, 
     return SNUG_OK;
 }
 
-static bool is_float_type(snug_gguf_value_type type) {
-    return type == SNUG_GGUF_FLOAT32 || type == SNUG_GGUF_FLOAT64;
-}
+static bool is_float_type(snug_gguf_value_type type) { return type == SNUG_GGUF_FLOAT32 || type == SNUG_GGUF_FLOAT64; }
 
 /* Validates what every later step depends on: the model name, the token list, and the presence, element types and
  * lengths of the parallel arrays; counts the special tokens (the only per-token pass table_bytes needs). */
@@ -171,8 +169,8 @@ static snug_status read_shape(const snug_gguf *gguf, vocab_shape *shape, snug_er
 
     shape->scores_key = snug_gguf_find_key(gguf, KEY_SCORES);
     if (shape->scores_key >= 0) {
-        snug_status st = check_parallel_array(gguf, KEY_SCORES, shape->scores_key, is_float_type, "floats",
-                                              shape->n_vocab, err);
+        snug_status st =
+            check_parallel_array(gguf, KEY_SCORES, shape->scores_key, is_float_type, "floats", shape->n_vocab, err);
         if (st != SNUG_OK) return st;
     }
     shape->types_key = snug_gguf_find_key(gguf, KEY_TOKEN_TYPE);
@@ -292,8 +290,7 @@ static int byte_piece_value(const snug_tokenizer_piece *piece) {
     return (high < 0 || low < 0) ? -1 : high * 16 + low;
 }
 
-static snug_status read_kinds(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape,
-                              snug_error *err) {
+static snug_status read_kinds(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape, snug_error *err) {
     if (shape->types_key < 0) {
         memset(tok->kinds, SNUG_TOKEN_NORMAL, (size_t)tok->n_vocab);
         return SNUG_OK;
@@ -302,9 +299,8 @@ static snug_status read_kinds(snug_tokenizer *tok, const snug_gguf *gguf, const 
         int64_t kind = 0;
         if (!snug_gguf_kv_array_i64(gguf, (uint64_t)shape->types_key, (uint64_t)id, &kind) ||
             kind < SNUG_TOKEN_NORMAL || kind > SNUG_TOKEN_BYTE) {
-            return snug_fail(err, SNUG_E_FORMAT,
-                             KEY_TOKEN_TYPE "[%d] is %lld; token types are 1 (normal) to 6 (byte)", id,
-                             (long long)kind);
+            return snug_fail(err, SNUG_E_FORMAT, KEY_TOKEN_TYPE "[%d] is %lld; token types are 1 (normal) to 6 (byte)",
+                             id, (long long)kind);
         }
         if (kind == SNUG_TOKEN_BYTE && byte_piece_value(&tok->pieces[id]) < 0) {
             const snug_tokenizer_piece *p = &tok->pieces[id];
@@ -319,8 +315,7 @@ static snug_status read_kinds(snug_tokenizer *tok, const snug_gguf *gguf, const 
     return SNUG_OK;
 }
 
-static snug_status read_scores(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape,
-                               snug_error *err) {
+static snug_status read_scores(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape, snug_error *err) {
     for (int32_t id = 0; id < tok->n_vocab; id++) {
         double score = 0.0;
         if (shape->scores_key >= 0 &&
@@ -353,8 +348,7 @@ static snug_status read_special_id(const snug_gguf *gguf, const char *key, int32
     return SNUG_OK;
 }
 
-static snug_status read_flag(const snug_gguf *gguf, const char *key, bool default_value, bool *out,
-                             snug_error *err) {
+static snug_status read_flag(const snug_gguf *gguf, const char *key, bool default_value, bool *out, snug_error *err) {
     *out = default_value;
     int64_t key_index = snug_gguf_find_key(gguf, key);
     if (key_index < 0) return SNUG_OK;
@@ -396,8 +390,7 @@ static void sort_specials(const snug_tokenizer *tok, int32_t *ids, uint32_t coun
 }
 
 /* Fills every table of an allocated tokenizer from the file. */
-static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape,
-                               snug_error *err) {
+static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const vocab_shape *shape, snug_error *err) {
     piece_visit visit = {tok->pieces, -1, 0};
     if (!snug_gguf_kv_array_strings(gguf, (uint64_t)shape->tokens_key, visit_piece, &visit)) {
         return snug_fail(err, SNUG_E_INTERNAL, KEY_TOKENS " could not be walked after its type was checked");

@@ -40,9 +40,9 @@ typedef struct snug_tokenizer_piece {
 typedef struct snug_tokenizer {
     snug_tokenizer_kind kind;
     int32_t n_vocab;
-    int32_t bos, eos, unk; /* -1 when the vocabulary has none */
-    bool add_bos;          /* tokenizer.ggml.add_bos_token (default true for SentencePiece) */
-    bool add_space_prefix; /* tokenizer.ggml.add_space_prefix (default true for SentencePiece) */
+    int32_t bos, eos, unk;    /* -1 when the vocabulary has none */
+    bool add_bos;             /* tokenizer.ggml.add_bos_token (default true for SentencePiece) */
+    bool add_space_prefix;    /* tokenizer.ggml.add_space_prefix (default true for SentencePiece) */
     int32_t byte_tokens[256]; /* id of <0xXX> for each byte, -1 when missing */
 
     /* Tables, all inside `table_block` (table_bytes long). */

@@ -48,11 +48,11 @@
 /* Heap entries per symbol: see the header comment (S - 1 seeds + 2 per merge × (S - 1) merges < 3 S). */
 #define HEAP_PAIRS_PER_SYMBOL 3u
 
-#define SPACE_MARK "\xE2\x96\x81" /* "▁" U+2581, SentencePiece's escaped space */
+#define SPACE_MARK       "\xE2\x96\x81" /* "▁" U+2581, SentencePiece's escaped space */
 #define SPACE_MARK_BYTES 3u
 
 /* claims[] values besides a token id: a byte not covered by a special token, and a covered byte after the first. */
-#define UNCLAIMED (-1)
+#define UNCLAIMED    (-1)
 #define CLAIMED_TAIL (-2)
 
 /* One symbol of the escaped text; merged symbols stay in the array with bytes == 0. */
@@ -218,8 +218,7 @@ static snug_status emit_symbol(spm_encoder *e, const spm_symbol *sym, snug_error
     return SNUG_OK;
 }
 
-static snug_status encode_fragment(spm_encoder *e, const char *text, size_t bytes, bool space_prefix,
-                                   snug_error *err) {
+static snug_status encode_fragment(spm_encoder *e, const char *text, size_t bytes, bool space_prefix, snug_error *err) {
     size_t escaped_bytes = 0;
     if (space_prefix) {
         memcpy(e->escaped, SPACE_MARK, SPACE_MARK_BYTES);

@@ -18,24 +18,38 @@
 #endif
 
 static const char *const feature_names[SNUG_CPU_FEATURE_COUNT] = {
-    "sse2",     "sse3",     "ssse3",    "sse4.1",     "sse4.2",     "avx",        "avx2", "fma",
-    "f16c",     "avxvnni",  "avx512f",  "avx512dq",   "avx512cd",   "avx512bw",   "avx512vl",
-    "avx512vnni", "avx512bf16", "avx512fp16", "neon", "asimddp", "i8mm", "sve",
+    "sse2",       "sse3",       "ssse3",   "sse4.1",   "sse4.2",   "avx",      "avx2",     "fma",
+    "f16c",       "avxvnni",    "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512vnni",
+    "avx512bf16", "avx512fp16", "neon",    "asimddp",  "i8mm",     "sve",
 };
 
 #if defined(__x86_64__)
 
 /* XCR0 state components (Intel SDM vol. 1, 13.1 "XSAVE-Supported Features and State-Component Bitmaps"). */
 #define XCR0_SSE_AVX_STATE 0x06u /* bit 1 SSE (XMM), bit 2 AVX (upper YMM halves) */
-#define XCR0_AVX512_STATE 0xE0u  /* bit 5 opmask, bit 6 ZMM_Hi256, bit 7 Hi16_ZMM */
+#define XCR0_AVX512_STATE  0xE0u /* bit 5 opmask, bit 6 ZMM_Hi256, bit 7 Hi16_ZMM */
 
 /* cpuid.1:ECX / EDX and cpuid.7.0:EBX / ECX / EDX, cpuid.7.1:EAX bit positions (Intel SDM vol. 2A, CPUID). */
 enum {
-    CPUID1_ECX_SSE3 = 0, CPUID1_ECX_SSSE3 = 9, CPUID1_ECX_FMA = 12, CPUID1_ECX_SSE41 = 19, CPUID1_ECX_SSE42 = 20,
-    CPUID1_ECX_OSXSAVE = 27, CPUID1_ECX_AVX = 28, CPUID1_ECX_F16C = 29, CPUID1_EDX_SSE2 = 26,
-    CPUID7_EBX_AVX2 = 5, CPUID7_EBX_AVX512F = 16, CPUID7_EBX_AVX512DQ = 17, CPUID7_EBX_AVX512CD = 28,
-    CPUID7_EBX_AVX512BW = 30, CPUID7_EBX_AVX512VL = 31, CPUID7_ECX_AVX512VNNI = 11, CPUID7_EDX_AVX512FP16 = 23,
-    CPUID7_1_EAX_AVXVNNI = 4, CPUID7_1_EAX_AVX512BF16 = 5,
+    CPUID1_ECX_SSE3 = 0,
+    CPUID1_ECX_SSSE3 = 9,
+    CPUID1_ECX_FMA = 12,
+    CPUID1_ECX_SSE41 = 19,
+    CPUID1_ECX_SSE42 = 20,
+    CPUID1_ECX_OSXSAVE = 27,
+    CPUID1_ECX_AVX = 28,
+    CPUID1_ECX_F16C = 29,
+    CPUID1_EDX_SSE2 = 26,
+    CPUID7_EBX_AVX2 = 5,
+    CPUID7_EBX_AVX512F = 16,
+    CPUID7_EBX_AVX512DQ = 17,
+    CPUID7_EBX_AVX512CD = 28,
+    CPUID7_EBX_AVX512BW = 30,
+    CPUID7_EBX_AVX512VL = 31,
+    CPUID7_ECX_AVX512VNNI = 11,
+    CPUID7_EDX_AVX512FP16 = 23,
+    CPUID7_1_EAX_AVXVNNI = 4,
+    CPUID7_1_EAX_AVX512BF16 = 5,
 };
 
 static bool bit(uint32_t reg, int position) { return (reg >> position) & 1u; }

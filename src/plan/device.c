@@ -15,7 +15,7 @@
 
 /* How many similar names an "unknown device" error suggests, and how alike a name must be to be suggested
  * (characters of common prefix: "apple-m" alone is not a reason to suggest every Mac). */
-#define SUGGEST_MAX 4
+#define SUGGEST_MAX        4
 #define SUGGEST_MIN_PREFIX 8
 
 uint64_t snug_device_usable_bytes(const snug_device *d) {

@@ -18,12 +18,12 @@ typedef enum snug_device_kind {
 } snug_device_kind;
 
 typedef struct snug_device {
-    char name[64];              /* profile name ("apple-m2-16g", "nvidia-rtx-4090", "host") */
-    char description[96];       /* "Apple M2, 16 GB unified memory" */
+    char name[64];        /* profile name ("apple-m2-16g", "nvidia-rtx-4090", "host") */
+    char description[96]; /* "Apple M2, 16 GB unified memory" */
     snug_device_kind kind;
-    uint64_t memory_bytes;      /* RAM (unified) or VRAM */
-    uint64_t available_bytes;   /* what can be used now: detected for the host, = memory_bytes for a profile */
-    const char *memory_source;  /* "meminfo", "cgroup v2", "cgroup v1", "profile" */
+    uint64_t memory_bytes;           /* RAM (unified) or VRAM */
+    uint64_t available_bytes;        /* what can be used now: detected for the host, = memory_bytes for a profile */
+    const char *memory_source;       /* "meminfo", "cgroup v2", "cgroup v1", "profile" */
     double gpu_working_set_fraction; /* Metal: recommendedMaxWorkingSetSize / RAM; 1 otherwise */
     uint32_t onchip_default_bytes;   /* shared / threadgroup memory a kernel gets without opting in (0: no GPU) */
     uint32_t onchip_optin_bytes;     /* the most a kernel can opt in to (CUDA); = default where there is no opt-in */

@@ -34,13 +34,9 @@ static uint64_t mul_sat(uint64_t a, uint64_t b) {
     return a * b;
 }
 
-static uint64_t add_sat(uint64_t a, uint64_t b) {
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
-static uint64_t mul3_sat(uint64_t a, uint64_t b, uint64_t c) {
-    return mul_sat(mul_sat(a, b), c);
-}
+static uint64_t mul3_sat(uint64_t a, uint64_t b, uint64_t c) { return mul_sat(mul_sat(a, b), c); }
 
 /* ---- element sizes -------------------------------------------------------------------------------------------- */
 
@@ -182,9 +178,11 @@ static snug_kernel_plan plan_one(snug_kernel_id id, const snug_device *d, const 
     p.id = id;
     p.weight_type = id == SNUG_KERNEL_MATVEC ? weight_type : 0;
     p.limit_bytes = snug_kernel_limit_bytes(d);
-    if (id == SNUG_KERNEL_MATVEC) matvec_name(weight_type, p.name, sizeof p.name);
-    else snprintf(p.name, sizeof p.name, "%s", id == SNUG_KERNEL_ATTENTION_DECODE ? "attention_decode"
-                                                                                  : "attention_prefill");
+    if (id == SNUG_KERNEL_MATVEC)
+        matvec_name(weight_type, p.name, sizeof p.name);
+    else
+        snprintf(p.name, sizeof p.name, "%s",
+                 id == SNUG_KERNEL_ATTENTION_DECODE ? "attention_decode" : "attention_prefill");
     int count = 0;
     const uint32_t *tiles = snug_kernel_tile_candidates(id, &count);
     p.tile = tiles[0];

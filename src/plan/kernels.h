@@ -70,7 +70,7 @@ typedef struct snug_kernel_shape {
 
 /* One kernel's verdict: the tile it launches with and what that tile needs on chip. */
 typedef struct snug_kernel_plan {
-    char name[SNUG_KERNEL_NAME_BYTES];           /* "attention_decode", "attention_prefill", "matvec_q4_k", … */
+    char name[SNUG_KERNEL_NAME_BYTES]; /* "attention_decode", "attention_prefill", "matvec_q4_k", … */
     snug_kernel_id id;
     uint32_t weight_type;                        /* matvec: its weight type; attention: unused (0) */
     uint64_t onchip_bytes;                       /* at `tile`; when !fits: the smallest tile's need */
@@ -78,9 +78,9 @@ typedef struct snug_kernel_plan {
     uint32_t tile;                               /* chosen T (attention) or R (matvec); when !fits: the smallest */
     char tile_text[SNUG_KERNEL_TILE_TEXT_BYTES]; /* "T=32 KV positions", "Br=Bc=16", "R=8 rows, K=256" */
     bool fits;                                   /* false: the planner refuses the plan, naming this kernel */
-    bool needs_optin;                  /* onchip_bytes > the device's default: the CUDA backend must opt in */
-    uint32_t default_tile;             /* what a kernel would use without planning (T=64, T=32, R=8) */
-    uint64_t default_onchip_bytes;     /* and what that tile needs: the number a naive dispatch would overflow */
+    bool needs_optin;                            /* onchip_bytes > the device's default: the CUDA backend must opt in */
+    uint32_t default_tile;                       /* what a kernel would use without planning (T=64, T=32, R=8) */
+    uint64_t default_onchip_bytes; /* and what that tile needs: the number a naive dispatch would overflow */
 } snug_kernel_plan;
 
 /* On-chip bytes of kernel `id` at `tile` (T or R) for shape `s`; `weight_type` is used by SNUG_KERNEL_MATVEC only.

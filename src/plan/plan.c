@@ -28,12 +28,12 @@
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * 1024.0 * 1024.0)
 /* Default headroom: max(5% of memory, 512 MiB) (DESIGN.md, "Budget"). */
-#define HEADROOM_FRACTION 0.05
+#define HEADROOM_FRACTION  0.05
 #define HEADROOM_MIN_BYTES (512ull << 20)
 /* Request limits: beyond any real model; small enough that no size computed from them overflows. */
-#define MAX_CTX_REQUEST (1 << 24)
-#define MAX_PARALLEL 256
-#define MAX_THREADS 1024
+#define MAX_CTX_REQUEST       (1 << 24)
+#define MAX_PARALLEL          256
+#define MAX_THREADS           1024
 #define MAX_INPUT_BYTES_LIMIT (1ull << 28)
 /* Bits per weight of common download types, for the "smaller weight type" alternative: Q8_0 and Q4_0 from their
  * block sizes (34 and 18 bytes per 32 weights); Q4_K_M is a mix of Q4_K (4.5) and Q6_K (6.5625) whose files average
@@ -179,12 +179,14 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         if (l->counted) p->total_bytes += l->bytes;
-        if (l->residency == SNUG_RESIDENCY_ANON) p->anon_bytes += l->bytes;
-        else p->mmap_bytes += l->bytes;
+        if (l->residency == SNUG_RESIDENCY_ANON)
+            p->anon_bytes += l->bytes;
+        else
+            p->mmap_bytes += l->bytes;
     }
 
-    snug_kernel_shape ks = {p->shape.head_dim, p->shape.n_head, p->shape.n_head_kv, kv_type, h->compute_type,
-                            h->weight_types, h->n_weight_types};
+    snug_kernel_shape ks = {p->shape.head_dim, p->shape.n_head, p->shape.n_head_kv, kv_type,
+                            h->compute_type,   h->weight_types, h->n_weight_types};
     p->n_kernels = (int)snug_kernels_plan(&p->device, &ks, p->kernels, SNUG_PLAN_MAX_KERNELS);
     if (p->n_kernels > SNUG_PLAN_MAX_KERNELS) p->n_kernels = SNUG_PLAN_MAX_KERNELS;
 
@@ -308,8 +310,8 @@ static void find_alternatives(snug_plan *p, const header_facts *h) {
         uint64_t total = p->total_bytes - weights + estimate;
         if (total <= p->budget_bytes && p->n_alternatives < SNUG_PLAN_MAX_ALTERNATIVES) {
             snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
-            *a = (snug_plan_alternative){.n_ctx = want_ctx, .kv_type = want_kv, .n_parallel = want_par,
-                                         .total_bytes = total};
+            *a = (snug_plan_alternative){
+                .n_ctx = want_ctx, .kv_type = want_kv, .n_parallel = want_par, .total_bytes = total};
             snprintf(a->text, sizeof a->text,
                      "a %s file of this model (~%.2f GiB of weights) at context %d (total ~%.2f GiB of %.2f GiB)",
                      smaller_types[t].name, gib(estimate), want_ctx, gib(total), gib(p->budget_bytes));
@@ -341,8 +343,10 @@ static snug_status read_vocab_size(const snug_gguf *g, const char *arch, int32_t
         *out = (int32_t)t->ne[1];
         return SNUG_OK;
     }
-    return snug_fail(err, SNUG_E_FORMAT, "cannot tell the vocabulary size: no tokenizer.ggml.tokens, %s, or "
-                                         "token_embd.weight", key);
+    return snug_fail(err, SNUG_E_FORMAT,
+                     "cannot tell the vocabulary size: no tokenizer.ggml.tokens, %s, or "
+                     "token_embd.weight",
+                     key);
 }
 
 static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h, snug_error *err) {
@@ -445,17 +449,19 @@ static void choose_context(snug_plan *p, const header_facts *h) {
     p->kv_reason[0] = '\0';
     if (r->n_ctx > 0 || r->n_ctx == SNUG_CTX_MAX || trained <= SNUG_DEFAULT_CTX) {
         int32_t target = r->n_ctx > 0 ? r->n_ctx : r->n_ctx == SNUG_CTX_MAX ? trained : trained;
-        const char *why = r->n_ctx > 0 ? "requested" : r->n_ctx == SNUG_CTX_MAX ? "--ctx max: the trained context fits"
-                                                                                : "default: the trained context";
+        const char *why = r->n_ctx > 0               ? "requested"
+                          : r->n_ctx == SNUG_CTX_MAX ? "--ctx max: the trained context fits"
+                                                     : "default: the trained context";
         if (try_candidate(p, h, target, kv, par)) {
             snprintf(p->context_reason, sizeof p->context_reason, "%s", why);
             return;
         }
         if (q8_possible && try_candidate(p, h, target, SNUG_TYPE_Q8_0, par)) {
             snprintf(p->context_reason, sizeof p->context_reason, "%s", why);
-            snprintf(p->kv_reason, sizeof p->kv_reason,
-                     "--kv auto chose q8_0: f16 KV at context %d needs %.2f GiB and does not fit; q8_0 is 17/32 of that",
-                     target, gib(2ull * (uint64_t)p->shape.n_layer * (uint64_t)target * (uint64_t)par * f16_row));
+            snprintf(
+                p->kv_reason, sizeof p->kv_reason,
+                "--kv auto chose q8_0: f16 KV at context %d needs %.2f GiB and does not fit; q8_0 is 17/32 of that",
+                target, gib(2ull * (uint64_t)p->shape.n_layer * (uint64_t)target * (uint64_t)par * f16_row));
             return;
         }
         if (r->n_ctx > 0) { /* explicit: honoured exactly or refused */
@@ -475,10 +481,11 @@ static void choose_context(snug_plan *p, const header_facts *h) {
         }
         build_lines(p, h, chosen, use_q8 ? SNUG_TYPE_Q8_0 : kv, par);
         snprintf(p->context_reason, sizeof p->context_reason,
-                 "%s: %d does not fit; %d is the largest multiple of %d that does", r->n_ctx == SNUG_CTX_MAX ? "--ctx max" : "default",
-                 target, chosen, SNUG_CTX_STEP);
+                 "%s: %d does not fit; %d is the largest multiple of %d that does",
+                 r->n_ctx == SNUG_CTX_MAX ? "--ctx max" : "default", target, chosen, SNUG_CTX_STEP);
         if (use_q8) {
-            snprintf(p->kv_reason, sizeof p->kv_reason, "--kv auto chose q8_0: it reaches context %d, f16 only %d", c8, c);
+            snprintf(p->kv_reason, sizeof p->kv_reason, "--kv auto chose q8_0: it reaches context %d, f16 only %d", c8,
+                     c);
         }
         return;
     }
@@ -501,8 +508,7 @@ static void choose_context(snug_plan *p, const header_facts *h) {
              "default: %d does not fit; %d is the largest multiple of %d that does", target, c, SNUG_CTX_STEP);
 }
 
-snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p,
-                            snug_error *err) {
+snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p, snug_error *err) {
     memset(p, 0, sizeof *p);
     snug_context_params r = request ? *request : (snug_context_params){0};
     snug_status st = check_request(&r, err);
@@ -599,8 +605,9 @@ uint64_t snug_plan_item_bytes(const snug_plan *p, const char *name) {
 }
 
 void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
-    snprintf(out, cap, "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
-                       "budget on %s: %s",
+    snprintf(out, cap,
+             "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
+             "budget on %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
              (double)p->mmap_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
              p->fits ? "fits" : "DOES NOT FIT");

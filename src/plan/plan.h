@@ -52,8 +52,8 @@ typedef struct snug_plan_line {
     char name[40];
     char device[16]; /* "cpu", "metal", "cuda" for compute memory; "host" for host-side tables on a GPU device */
     snug_residency residency;
-    bool in_arena;   /* part of the one arena the engine allocates */
-    bool counted;    /* counts against the device budget */
+    bool in_arena; /* part of the one arena the engine allocates */
+    bool counted;  /* counts against the device budget */
     uint64_t bytes;
 } snug_plan_line;
 
@@ -84,11 +84,11 @@ struct snug_plan {
     char kv_reason[200];
 
     /* Budget and totals. */
-    uint64_t memory_bytes;   /* min(available, --mem) × working-set fraction, before headroom */
+    uint64_t memory_bytes; /* min(available, --mem) × working-set fraction, before headroom */
     uint64_t headroom_bytes;
-    uint64_t budget_bytes;   /* memory_bytes − headroom */
-    uint64_t total_bytes;    /* all counted lines */
-    uint64_t anon_bytes;     /* anonymous lines (arena + host tables + overhead) */
+    uint64_t budget_bytes; /* memory_bytes − headroom */
+    uint64_t total_bytes;  /* all counted lines */
+    uint64_t anon_bytes;   /* anonymous lines (arena + host tables + overhead) */
     uint64_t mmap_bytes;
     uint64_t arena_bytes;
 
@@ -112,13 +112,12 @@ struct snug_plan {
  * `snug run --report-memory` on Debian 12 x86-64 (gcc 12, libgomp): peak RssAnon minus the planned arena and tables
  * was 215,729 bytes for stories260K and 222,073 bytes for a 110M-parameter model at context 4096, with 1 and
  * 2 threads alike; rounded up to 256 KiB, plus a margin per extra thread for its stack. */
-#define SNUG_RUNTIME_OVERHEAD_BYTES (256ull << 10)
+#define SNUG_RUNTIME_OVERHEAD_BYTES            (256ull << 10)
 #define SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES (16ull << 10)
 
 /* Builds the plan. Fails only for a request or file that makes no sense (SNUG_E_ARGUMENT / SNUG_E_FORMAT); a plan
  * that does not fit is a successful result with fits == false. */
-snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *out,
-                            snug_error *err);
+snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *out, snug_error *err);
 
 /* Fills err with SNUG_E_DOES_NOT_FIT: the overflowing item, needed vs available, and the best alternative. */
 snug_status snug_plan_refusal(const snug_plan *plan, snug_error *err);

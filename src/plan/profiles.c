@@ -23,34 +23,32 @@
 /* Metal's recommendedMaxWorkingSetSize as a share of RAM, as macOS 13–14 report it (llama.cpp logs it at start-up;
  * docs/devices.md lists the measurements): 2/3 of RAM up to 32 GB, 3/4 from 36 GB up. Newer macOS releases report
  * somewhat more (0.78–0.84); the older, smaller share is kept so that a plan never promises more than Metal gives. */
-#define APPLE_WORKING_SET_SMALL (2.0 / 3.0)
-#define APPLE_WORKING_SET_LARGE 0.75
+#define APPLE_WORKING_SET_SMALL    (2.0 / 3.0)
+#define APPLE_WORKING_SET_LARGE    0.75
 #define APPLE_LARGE_MEMORY_MIN_GIB 36
 
 /* CUDA shared memory per block (CUDA C++ Programming Guide, "Technical Specifications per Compute Capability"):
  * 48 KiB without opting in on every architecture; the opt-in maximum (cudaFuncAttributeMaxDynamicSharedMemorySize)
  * is the shared memory of an SM minus the 1 KiB the driver reserves per block from sm_80 on. */
 #define CUDA_SHARED_DEFAULT_BYTES (48u * 1024)
-#define CUDA_SHARED_OPTIN_SM80 (163u * 1024)    /* A100: 164 KiB per SM − 1 KiB */
+#define CUDA_SHARED_OPTIN_SM80    (163u * 1024) /* A100: 164 KiB per SM − 1 KiB */
 #define CUDA_SHARED_OPTIN_SM86_89 (99u * 1024)  /* RTX 30xx (sm_86), RTX 40xx (sm_89): 100 KiB − 1 KiB */
-#define CUDA_SHARED_OPTIN_SM90 (227u * 1024)    /* H100, H200: 228 KiB − 1 KiB */
+#define CUDA_SHARED_OPTIN_SM90    (227u * 1024) /* H100, H200: 228 KiB − 1 KiB */
 
-#define APPLE(profile_name, chip, gib)                                                                               \
-    {                                                                                                                \
-        .name = profile_name, .description = "Apple " chip ", " #gib " GB unified memory",                          \
-        .kind = SNUG_DEVICE_METAL, .memory_bytes = (gib) * GIB, .available_bytes = (gib) * GIB,                     \
-        .memory_source = "profile",                                                                                  \
-        .gpu_working_set_fraction =                                                                                  \
-            (gib) >= APPLE_LARGE_MEMORY_MIN_GIB ? APPLE_WORKING_SET_LARGE : APPLE_WORKING_SET_SMALL,               \
-        .onchip_default_bytes = APPLE_THREADGROUP_BYTES, .onchip_optin_bytes = APPLE_THREADGROUP_BYTES,             \
+#define APPLE(profile_name, chip, gib)                                                                                 \
+    {                                                                                                                  \
+        .name = profile_name, .description = "Apple " chip ", " #gib " GB unified memory", .kind = SNUG_DEVICE_METAL,  \
+        .memory_bytes = (gib)*GIB, .available_bytes = (gib)*GIB, .memory_source = "profile",                           \
+        .gpu_working_set_fraction =                                                                                    \
+            (gib) >= APPLE_LARGE_MEMORY_MIN_GIB ? APPLE_WORKING_SET_LARGE : APPLE_WORKING_SET_SMALL,                   \
+        .onchip_default_bytes = APPLE_THREADGROUP_BYTES, .onchip_optin_bytes = APPLE_THREADGROUP_BYTES,                \
     }
 
-#define NVIDIA(profile_name, card, vram_mib, optin_bytes)                                                            \
-    {                                                                                                                \
-        .name = profile_name, .description = "NVIDIA " card, .kind = SNUG_DEVICE_CUDA,                              \
-        .memory_bytes = (vram_mib) * MIB, .available_bytes = (vram_mib) * MIB, .memory_source = "profile",          \
-        .gpu_working_set_fraction = 1.0, .onchip_default_bytes = CUDA_SHARED_DEFAULT_BYTES,                         \
-        .onchip_optin_bytes = (optin_bytes),                                                                         \
+#define NVIDIA(profile_name, card, vram_mib, optin_bytes)                                                              \
+    {                                                                                                                  \
+        .name = profile_name, .description = "NVIDIA " card, .kind = SNUG_DEVICE_CUDA, .memory_bytes = (vram_mib)*MIB, \
+        .available_bytes = (vram_mib)*MIB, .memory_source = "profile", .gpu_working_set_fraction = 1.0,                \
+        .onchip_default_bytes = CUDA_SHARED_DEFAULT_BYTES, .onchip_optin_bytes = (optin_bytes),                        \
     }
 
 static const snug_device profiles[] = {

@@ -53,10 +53,12 @@ static const char *kv_label(uint32_t type) {
 char *snug_plan_render_text(const snug_plan *p) {
     text_buffer b = {0};
     char s1[32], s2[32], s3[32];
-    append(&b, "model    %s, %d layers, embedding %d, %d heads (%d KV, head size %d), vocabulary %d, trained context %d%s\n",
-           p->architecture, p->shape.n_layer, p->shape.n_embd, p->shape.n_head, p->shape.n_head_kv,
-           p->shape.head_dim, p->shape.n_vocab, p->shape.n_ctx_train,
-           p->runnable ? "" : " (snug plans this architecture but cannot run it yet)");
+    append(
+        &b,
+        "model    %s, %d layers, embedding %d, %d heads (%d KV, head size %d), vocabulary %d, trained context %d%s\n",
+        p->architecture, p->shape.n_layer, p->shape.n_embd, p->shape.n_head, p->shape.n_head_kv, p->shape.head_dim,
+        p->shape.n_vocab, p->shape.n_ctx_train,
+        p->runnable ? "" : " (snug plans this architecture but cannot run it yet)");
     snug_format_bytes(s1, sizeof s1, p->device.memory_bytes);
     append(&b, "device   %s: %s, %s memory\n", p->device.name, p->device.description, s1);
     snug_format_bytes(s1, sizeof s1, p->memory_bytes);
@@ -71,8 +73,9 @@ char *snug_plan_render_text(const snug_plan *p) {
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         snug_format_bytes(s1, sizeof s1, l->bytes);
-        append(&b, "  %-22s %-6s %-9s %14s%s\n", l->name, l->device, l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon",
-               s1, l->counted ? "" : "  (host, not in the device budget)");
+        append(&b, "  %-22s %-6s %-9s %14s%s\n", l->name, l->device,
+               l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon", s1,
+               l->counted ? "" : "  (host, not in the device budget)");
     }
     snug_format_bytes(s1, sizeof s1, p->total_bytes);
     snug_format_bytes(s2, sizeof s2, p->anon_bytes);
@@ -128,12 +131,11 @@ char *snug_plan_render_json(const snug_plan *p) {
                                "available_bytes", (json_int_t)p->device.available_bytes, "memory_source",
                                p->device.memory_source, "gpu_working_set_fraction", p->device.gpu_working_set_fraction);
     json_object_set_new(root, "device", device);
-    json_t *model = json_pack("{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "architecture",
-                              p->architecture, "runnable", p->runnable, "n_layer", p->shape.n_layer, "n_embd",
-                              p->shape.n_embd, "n_head", p->shape.n_head, "n_head_kv", p->shape.n_head_kv, "head_dim",
-                              p->shape.head_dim, "n_ff", p->shape.n_ff, "n_vocab", p->shape.n_vocab, "n_ctx_train",
-                              p->shape.n_ctx_train, "n_params", (json_int_t)p->n_params, "data_complete",
-                              p->data_complete);
+    json_t *model = json_pack(
+        "{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "architecture", p->architecture, "runnable",
+        p->runnable, "n_layer", p->shape.n_layer, "n_embd", p->shape.n_embd, "n_head", p->shape.n_head, "n_head_kv",
+        p->shape.n_head_kv, "head_dim", p->shape.head_dim, "n_ff", p->shape.n_ff, "n_vocab", p->shape.n_vocab,
+        "n_ctx_train", p->shape.n_ctx_train, "n_params", (json_int_t)p->n_params, "data_complete", p->data_complete);
     json_object_set_new(root, "model", model);
     json_t *items = json_array();
     for (int i = 0; i < p->n_lines; i++) {
@@ -154,9 +156,10 @@ char *snug_plan_render_json(const snug_plan *p) {
     }
     json_object_set_new(root, "kernels", kernels);
     if (!p->fits) {
-        json_object_set_new(root, "overflow", json_pack("{s:s, s:I, s:I}", "item", p->overflow_item, "needed_bytes",
-                                                        (json_int_t)p->overflow_needed_bytes, "available_bytes",
-                                                        (json_int_t)p->overflow_available_bytes));
+        json_object_set_new(root, "overflow",
+                            json_pack("{s:s, s:I, s:I}", "item", p->overflow_item, "needed_bytes",
+                                      (json_int_t)p->overflow_needed_bytes, "available_bytes",
+                                      (json_int_t)p->overflow_available_bytes));
     } else {
         json_object_set_new(root, "overflow", json_null());
     }
