@@ -42,6 +42,14 @@ uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens);
 /* y (n_tokens, n_out) = x (n_tokens, n_in) · Wᵀ. act_buffer holds at least snug_matmul_act_bytes(w, n_tokens). */
 void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer, int32_t n_threads);
 
+/* Several matrices over the same input (Q, K and V; gate and up) in one parallel region, the input encoded once:
+ * fewer thread synchronizations per token. Each output is computed exactly as snug_matmul would (same vec_dot or
+ * tile call), so results are identical to separate calls. Falls back to separate calls when the matrices differ
+ * in input length or activation encoding. */
+#define SNUG_MATMUL_GROUP_MAX 4
+void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count, const float *x, int64_t n_tokens,
+                       void *act_buffer, int32_t n_threads);
+
 /* out (n_in) = row `row` of W decoded (an embedding lookup). */
 void snug_matrix_row(const snug_matrix *w, int64_t row, float *out);
 

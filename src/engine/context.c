@@ -209,9 +209,9 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
 
         /* Attention block. */
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps);
-        snug_matmul(&w->wq, ctx->xb, n, ctx->q, ctx->act_encoded, threads);
-        snug_matmul(&w->wk, ctx->xb, n, ctx->k, ctx->act_encoded, threads);
-        snug_matmul(&w->wv, ctx->xb, n, ctx->v, ctx->act_encoded, threads);
+        const snug_matrix *qkv[] = {&w->wq, &w->wk, &w->wv};
+        float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
+        snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, threads);
         for (int64_t t = 0; t < n; t++) {
             snug_rope(ctx->q + t * q_dim, d->n_head, d->head_dim, pos0 + t, &m->rope);
             snug_rope(ctx->k + t * kv_dim, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
@@ -225,8 +225,9 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
 
         /* Feed-forward block (SwiGLU). */
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps);
-        snug_matmul(&w->w_gate, ctx->xb, n, ctx->hb, ctx->act_encoded, threads);
-        snug_matmul(&w->w_up, ctx->xb, n, ctx->hb2, ctx->act_encoded, threads);
+        const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
+        float *gate_up_out[] = {ctx->hb, ctx->hb2};
+        snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, threads);
         snug_swiglu(ctx->hb, ctx->hb2, n * F);
         snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
         snug_add(ctx->x, ctx->xb2, n * E);
