@@ -341,6 +341,21 @@ snug_status snug_context_tokenize(snug_context *ctx, const char *text, size_t te
  * number of bytes written (the piece is not NUL-terminated); the piece is truncated if `cap` is too small. */
 size_t snug_token_to_piece(const snug_model *model, snug_token prev, snug_token token, char *out, size_t cap);
 
+/* A vocabulary alone (no weights): works on vocabulary-only GGUF files such as llama.cpp's ggml-vocab-*.gguf. The
+ * tables take snug_vocab_table_bytes(); tokenizing needs caller scratch of snug_vocab_scratch_bytes(). */
+typedef struct snug_vocab snug_vocab;
+snug_status snug_vocab_load(const char *path, snug_vocab **out, snug_error *err);
+void snug_vocab_free(snug_vocab *vocab);
+int32_t snug_vocab_n_tokens(const snug_vocab *vocab);
+uint64_t snug_vocab_table_bytes(const snug_vocab *vocab);
+uint64_t snug_vocab_scratch_bytes(const snug_vocab *vocab, uint64_t max_text_bytes);
+/* As snug_context_tokenize, in the given scratch (SNUG_E_ARGUMENT if too small); never allocates. */
+snug_status snug_vocab_tokenize(const snug_vocab *vocab, const char *text, size_t text_bytes, bool add_bos,
+                                bool parse_special, void *scratch, uint64_t scratch_bytes, snug_token *tokens,
+                                size_t cap, size_t *n_tokens, snug_error *err);
+/* As snug_token_to_piece. */
+size_t snug_vocab_piece(const snug_vocab *vocab, snug_token prev, snug_token token, char *out, size_t cap);
+
 /* Runs the tokens through the model (a batch: the prompt is one call), appending them to the KV cache and to the
  * sampler's repetition history. Afterwards snug_context_logits returns the logits of the last token.
  * SNUG_E_CONTEXT_FULL (with the numbers) when they do not fit; SNUG_E_NUMERIC when a logit is not finite. */

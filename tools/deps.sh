@@ -3,7 +3,7 @@
 #   tools/deps.sh check     exit 0 if all are installed, else list the missing ones and exit 1
 #   tools/deps.sh install   apt-get install the missing ones (as root, or through sudo)
 set -u
-packages=(gcc make libc6-dev libcriterion-dev libhwloc-dev libjansson-dev pkg-config python3 python3-numpy)
+packages=(gcc make libc6-dev libcriterion-dev libhwloc-dev libjansson-dev libpcre2-dev pkg-config python3 python3-numpy)
 
 missing=()
 for p in "${packages[@]}"; do

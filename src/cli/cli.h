@@ -46,5 +46,6 @@ int cli_hw(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
 
 #endif

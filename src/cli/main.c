@@ -16,6 +16,7 @@ static void usage(FILE *out) {
                  "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
                  "  bench MODEL [-p N] [-n N] …     prefill/decode tokens/s, peak RSS, %% of the bandwidth roofline\n"
                  "  quantize IN OUT TYPE            quantize an F32/F16/BF16 model (Q8_0 … Q4_K_M, Q5_K_M)\n"
+                 "  tokenize MODEL TEXT [--ids|--pieces]   text → token ids with the model's vocabulary\n"
                  "\n"
                  "'snug COMMAND --help' describes a command's options.\n"
                  "exit codes: 0 ok, 1 failure, 2 bad input, 3 does not fit in memory, 4 device failure\n");
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
     if (strcmp(command, "plan") == 0) return cli_plan(argc - 1, argv + 1);
     if (strcmp(command, "bench") == 0) return cli_bench(argc - 1, argv + 1);
     if (strcmp(command, "quantize") == 0) return cli_quantize(argc - 1, argv + 1);
+    if (strcmp(command, "tokenize") == 0) return cli_tokenize(argc - 1, argv + 1);
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0) {
         usage(stdout);
         return SNUG_EXIT_OK;

@@ -1,6 +1,7 @@
-/* tokenizer.c — the vocabulary of a SentencePiece-style tokenizer (tokenizer.ggml.model = "llama"): reading and
- * validating it from GGUF metadata, its tables, lookup of a piece by its text, and token → text.
- * Encoding (text → tokens) lives in tokenizer_spm.c.
+/* tokenizer.c — the vocabulary of a tokenizer (tokenizer.ggml.model = "llama" for SentencePiece, "gpt2" for byte-level
+ * BPE): reading and validating it from GGUF metadata, its tables, lookup of a piece by its text, and token → text.
+ * Encoding (text → tokens) lives in tokenizer_spm.c and tokenizer_bpe.c; the BPE-only tables (merges, pre-tokenizer
+ * regexes) are filled by tokenizer_bpe.c inside the block planned here.
  *
  * Invariant: after snug_tokenizer_load succeeds, every table lives in one malloc'd block of exactly
  * snug_tokenizer_table_bytes() bytes, and the tables are consistent: n_vocab in [1, MAX_VOCAB]; every kind is one of
@@ -9,7 +10,8 @@
  *
  * Keys read (as llama.cpp's converter writes them): tokenizer.ggml.model, .tokens (required), .scores (optional, 0),
  * .token_type (optional, NORMAL), .bos_token_id / .eos_token_id / .unknown_token_id (optional, -1),
- * .add_bos_token (default true), .add_space_prefix (default true).
+ * .add_bos_token (default true; false for gpt2), .add_space_prefix (default true; false for gpt2); for gpt2 also
+ * .merges and .pre (see tokenizer_bpe.c).
  *
  * Decoding choices (snug_tokenizer_piece_text):
  *   - CONTROL tokens (BOS, EOS, <|end|>, …) print nothing, as llama.cpp does when not asked to render specials.
@@ -44,6 +46,10 @@
 
 /* The tokenizer.ggml.model value of SentencePiece vocabularies (llama.cpp's LLAMA_VOCAB_TYPE_SPM). */
 #define SPM_MODEL_NAME "llama"
+/* The tokenizer.ggml.model value of byte-level BPE vocabularies (llama.cpp's LLAMA_VOCAB_TYPE_BPE). */
+#define BPE_MODEL_NAME "gpt2"
+/* The merge hash keeps at least this many slots per merge (load factor <= 1/2, as the piece index). */
+#define MERGE_SLOTS_PER_MERGE 2u
 
 /* The index keeps at least this many slots per token: a load factor of at most 1/2 keeps linear probes short. */
 #define INDEX_SLOTS_PER_TOKEN 2u
@@ -75,11 +81,14 @@ typedef struct vocab_shape {
     int32_t n_vocab;
     uint32_t n_special; /* tokens of kind CONTROL, USER_DEFINED or UNKNOWN */
     uint32_t index_slots;
+    snug_tokenizer_kind kind;
+    uint32_t merge_slots; /* BPE: power of two >= 2 * merges; 0 for SPM */
+    uint32_t n_patterns;  /* BPE: pre-tokenizer regexes */
 } vocab_shape;
 
 /* Byte offsets of each table inside the block. */
 typedef struct table_layout {
-    uint64_t pieces, scores, kinds, index, special, total;
+    uint64_t pieces, scores, kinds, index, special, merges, block, total;
 } table_layout;
 
 static bool is_special_kind(int64_t kind) {
@@ -139,14 +148,26 @@ static snug_status read_shape(const snug_gguf *gguf, vocab_shape *shape, snug_er
         return snug_fail(err, SNUG_E_FORMAT, KEY_MODEL " has type %s, expected string",
                          snug_gguf_value_type_name(snug_gguf_kv_type(gguf, (uint64_t)model_key)));
     }
-    if (model_len != strlen(SPM_MODEL_NAME) || memcmp(model, SPM_MODEL_NAME, model_len) != 0) {
+    if (model_len == strlen(SPM_MODEL_NAME) && memcmp(model, SPM_MODEL_NAME, model_len) == 0) {
+        shape->kind = SNUG_TOKENIZER_SPM;
+    } else if (model_len == strlen(BPE_MODEL_NAME) && memcmp(model, BPE_MODEL_NAME, model_len) == 0) {
+        shape->kind = SNUG_TOKENIZER_BPE;
+    } else {
         int shown = model_len > QUOTED_NAME_BYTES ? QUOTED_NAME_BYTES : (int)model_len;
         snug_fail(err, SNUG_E_UNSUPPORTED,
                   "unsupported tokenizer: " KEY_MODEL " is \"%.*s\"%s; snug supports \"" SPM_MODEL_NAME
-                  "\" (SentencePiece)",
+                  "\" (SentencePiece) and \"" BPE_MODEL_NAME "\" (byte-level BPE)",
                   shown, model, model_len > QUOTED_NAME_BYTES ? "…" : "");
-        snug_hint(err, "use a model with a SentencePiece vocabulary (llama 1/2, mistral, phi-3, TinyLlama)");
+        snug_hint(err, "use a model with a SentencePiece or GPT-2-style BPE vocabulary");
         return SNUG_E_UNSUPPORTED;
+    }
+    if (shape->kind == SNUG_TOKENIZER_BPE) {
+        uint32_t n_merges = 0;
+        snug_status st = snug_tokenizer_bpe_shape(gguf, &n_merges, &shape->n_patterns, err);
+        if (st != SNUG_OK) return st;
+        uint64_t merge_slots = 1;
+        while (merge_slots < MERGE_SLOTS_PER_MERGE * (uint64_t)n_merges) merge_slots <<= 1;
+        shape->merge_slots = (uint32_t)merge_slots;
     }
 
     shape->tokens_key = snug_gguf_find_key(gguf, KEY_TOKENS);
@@ -203,7 +224,9 @@ static table_layout plan_tables(const vocab_shape *shape) {
     t.kinds = align_up(t.scores + n * sizeof(float));
     t.index = align_up(t.kinds + n * sizeof(uint8_t));
     t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(int32_t));
-    t.total = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.merges = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.block = align_up(t.merges + (uint64_t)shape->merge_slots * sizeof(snug_bpe_merge));
+    t.total = t.block + shape->n_patterns * SNUG_BPE_REGEX_BYTES_ESTIMATE;
     return t;
 }
 
@@ -224,6 +247,22 @@ static uint32_t hash_text(const char *text, size_t bytes) {
         h *= FNV64_PRIME;
     }
     return (uint32_t)(h ^ (h >> 32)); /* fold, so the masked low bits depend on every input byte */
+}
+
+int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes) {
+    uint64_t h = FNV64_OFFSET_BASIS; /* the same hash as hash_text over the concatenation */
+    for (size_t i = 0; i < a_bytes; i++) h = (h ^ (uint8_t)a[i]) * FNV64_PRIME;
+    for (size_t i = 0; i < b_bytes; i++) h = (h ^ (uint8_t)b[i]) * FNV64_PRIME;
+    const uint32_t mask = tok->index_slots - 1;
+    for (uint32_t slot = (uint32_t)(h ^ (h >> 32)) & mask;; slot = (slot + 1) & mask) {
+        int32_t id = tok->index[slot];
+        if (id < 0) return -1;
+        const snug_tokenizer_piece *p = &tok->pieces[id];
+        if (p->bytes == a_bytes + b_bytes && (a_bytes == 0 || memcmp(p->text, a, a_bytes) == 0) &&
+            (b_bytes == 0 || memcmp(p->text + a_bytes, b, b_bytes) == 0)) {
+            return id;
+        }
+    }
 }
 
 static bool piece_equals(const snug_tokenizer_piece *piece, const char *text, size_t bytes) {
@@ -406,7 +445,7 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
     for (uint32_t slot = 0; slot < tok->index_slots; slot++) tok->index[slot] = -1;
     for (int32_t id = 0; id < tok->n_vocab; id++) index_insert(tok, id);
 
-    for (int byte = 0; byte < 256; byte++) {
+    for (int byte = 0; byte < 256 && tok->kind == SNUG_TOKENIZER_SPM; byte++) {
         char text[BYTE_PIECE_BYTES + 1];
         snprintf(text, sizeof text, BYTE_PIECE_FORMAT, byte);
         tok->byte_tokens[byte] = snug_tokenizer_find(tok, text, BYTE_PIECE_BYTES);
@@ -424,9 +463,11 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
     st = read_special_id(gguf, KEY_BOS, tok->n_vocab, &tok->bos, err);
     if (st == SNUG_OK) st = read_special_id(gguf, KEY_EOS, tok->n_vocab, &tok->eos, err);
     if (st == SNUG_OK) st = read_special_id(gguf, KEY_UNK, tok->n_vocab, &tok->unk, err);
-    /* Both default to true for SentencePiece vocabularies, as in llama.cpp. */
-    if (st == SNUG_OK) st = read_flag(gguf, KEY_ADD_BOS, true, &tok->add_bos, err);
-    if (st == SNUG_OK) st = read_flag(gguf, KEY_ADD_SPACE_PREFIX, true, &tok->add_space_prefix, err);
+    /* Both default to true for SentencePiece vocabularies and false for BPE ones, as in llama.cpp. */
+    const bool spm = tok->kind == SNUG_TOKENIZER_SPM;
+    if (st == SNUG_OK) st = read_flag(gguf, KEY_ADD_BOS, spm, &tok->add_bos, err);
+    if (st == SNUG_OK) st = read_flag(gguf, KEY_ADD_SPACE_PREFIX, spm, &tok->add_space_prefix, err);
+    if (st == SNUG_OK && !spm) st = snug_tokenizer_bpe_fill(tok, gguf, err);
     return st;
 }
 
@@ -440,18 +481,18 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
     snug_status st = read_shape(gguf, &shape, err);
     if (st != SNUG_OK) return st;
     const table_layout layout = plan_tables(&shape);
-    if (layout.total > SIZE_MAX) {
+    if (layout.block > SIZE_MAX) {
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY,
                          "tokenizer tables need %llu bytes, more than this machine can address",
                          (unsigned long long)layout.total);
     }
-    uint8_t *block = malloc((size_t)layout.total);
+    uint8_t *block = malloc((size_t)layout.block);
     if (block == NULL) {
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY,
                          "could not allocate %llu bytes for the tokenizer tables (%d tokens)",
                          (unsigned long long)layout.total, shape.n_vocab);
     }
-    tok->kind = SNUG_TOKENIZER_SPM;
+    tok->kind = shape.kind;
     tok->n_vocab = shape.n_vocab;
     tok->table_block = block;
     tok->table_bytes = layout.total;
@@ -462,6 +503,8 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
     tok->index_slots = shape.index_slots;
     tok->special_ids = table_at(block, layout.special);
     tok->n_special = shape.n_special;
+    tok->merges = shape.merge_slots > 0 ? table_at(block, layout.merges) : NULL;
+    tok->merge_slots = shape.merge_slots;
 
     st = fill_tables(tok, gguf, &shape, err);
     if (st != SNUG_OK) snug_tokenizer_free(tok);
@@ -470,6 +513,7 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
 
 void snug_tokenizer_free(snug_tokenizer *tok) {
     if (tok == NULL) return;
+    snug_tokenizer_bpe_release(tok);
     free(tok->table_block);
     memset(tok, 0, sizeof *tok);
     tok->bos = tok->eos = tok->unk = -1;
@@ -485,6 +529,7 @@ static size_t copy_truncated(char *out, size_t cap, const char *text, size_t byt
 
 size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_t token, char *out, size_t cap) {
     if (token < 0 || token >= tok->n_vocab) return 0;
+    if (tok->kind == SNUG_TOKENIZER_BPE) return snug_tokenizer_bpe_piece_text(tok, token, out, cap);
     const snug_tokenizer_piece *piece = &tok->pieces[token];
     switch ((snug_token_kind)tok->kinds[token]) {
     case SNUG_TOKEN_CONTROL: return 0;

@@ -1,8 +1,8 @@
 /* tokenizer.h — text ↔ tokens from the vocabulary in a GGUF file.
  *
  * One interface, one implementation per tokenizer.ggml.model: "llama" (SentencePiece-style: score-driven merges,
- * byte fallback, dummy-prefix space) now; "gpt2" (byte-level BPE with a pre-tokenizer) slots in beside it later by
- * adding a kind and its functions, without changing callers.
+ * byte fallback, dummy-prefix space; tokenizer_spm.c) and "gpt2" (byte-level BPE: a PCRE2 pre-tokenizer, then
+ * rank-ordered merges; tokenizer_bpe.c). Callers see one interface; encode and scratch_bytes dispatch on `kind`.
  *
  * Memory: the tables (piece index, scores, types) live in one block whose size snug_tokenizer_table_bytes() states
  * before it is allocated; encoding works only in caller-provided scratch of snug_tokenizer_scratch_bytes(), so the
@@ -19,7 +19,22 @@
 
 typedef enum snug_tokenizer_kind {
     SNUG_TOKENIZER_SPM = 1, /* tokenizer.ggml.model = "llama" */
+    SNUG_TOKENIZER_BPE = 2, /* tokenizer.ggml.model = "gpt2" (byte-level BPE) */
 } snug_tokenizer_kind;
+
+/* One merge rule of a BPE vocabulary, stored in an open-addressing hash keyed by (left, right); left = -1: empty. */
+typedef struct snug_bpe_merge {
+    int32_t left, right; /* ids of the two pieces */
+    int32_t result;      /* id of their concatenation */
+    int32_t rank;        /* index in tokenizer.ggml.merges: lower merges first */
+} snug_bpe_merge;
+
+/* Most regexes a pre-tokenizer chains (smollm: digits, then the GPT-2 pattern). */
+#define SNUG_BPE_MAX_PATTERNS 2
+/* What table_bytes counts for each compiled pattern: PCRE2 allocates the compiled code, its JIT code (mmap) and the
+ * match data itself, so their size is not known before compiling. This is an upper estimate; load measures the real
+ * sizes into regex_bytes and fails (SNUG_E_INTERNAL) if they exceed it. */
+#define SNUG_BPE_REGEX_BYTES_ESTIMATE ((uint64_t)256 * 1024)
 
 /* Token types of tokenizer.ggml.token_type (as in the GGUF / llama.cpp convention). */
 typedef enum snug_token_kind {
@@ -43,9 +58,10 @@ typedef struct snug_tokenizer {
     int32_t bos, eos, unk;    /* -1 when the vocabulary has none */
     bool add_bos;             /* tokenizer.ggml.add_bos_token (default true for SentencePiece) */
     bool add_space_prefix;    /* tokenizer.ggml.add_space_prefix (default true for SentencePiece) */
-    int32_t byte_tokens[256]; /* id of <0xXX> for each byte, -1 when missing */
+    int32_t byte_tokens[256]; /* SPM: id of <0xXX> for each byte; BPE: id of the byte's bytes_to_unicode character;
+                               * -1 when missing */
 
-    /* Tables, all inside `table_block` (table_bytes long). */
+    /* Tables, all inside `table_block` (table_bytes long; BPE: table_bytes also counts the regex estimate). */
     void *table_block;
     uint64_t table_bytes;
     snug_tokenizer_piece *pieces; /* (n_vocab) */
@@ -57,6 +73,16 @@ typedef struct snug_tokenizer {
     int32_t *special_ids; /* (n_special) control, user-defined and unknown tokens in the order parse_special tries
                            * them: longest text first, then lowest id */
     uint32_t n_special;
+
+    /* BPE only (kind == SNUG_TOKENIZER_BPE). */
+    snug_bpe_merge *merges; /* (merge_slots) hash of the merge rules, in table_block */
+    uint32_t merge_slots;   /* a power of two, or 0 */
+    bool ignore_merges;     /* llama-bpe: a word that is a piece as a whole is emitted without merging */
+    uint32_t n_patterns;    /* pre-tokenizer regexes, applied in turn to the pieces the previous one produced */
+    void *patterns[SNUG_BPE_MAX_PATTERNS];   /* pcre2_code_8 *, allocated by PCRE2 at load */
+    void *match_data[SNUG_BPE_MAX_PATTERNS]; /* pcre2_match_data_8 *, created at load and reused by every encode:
+                                              * concurrent encodes on one BPE tokenizer must be serialized */
+    uint64_t regex_bytes;                    /* what PCRE2 allocated for them (measured) */
 } snug_tokenizer;
 
 /* Bytes of the tables for this file's vocabulary (validates nothing beyond what it needs to count). */
@@ -89,5 +115,22 @@ size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_
 
 /* Piece id of an exact text, or -1. */
 int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t bytes);
+/* Piece id of the concatenation of two texts, or -1. */
+int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes);
+
+/* ---- BPE internals, shared between tokenizer.c (loading) and tokenizer_bpe.c ---------------------------------- */
+
+/* Checks tokenizer.ggml.pre and tokenizer.ggml.merges; returns the merge count and the patterns the pre-tokenizer
+ * needs. Unknown pre-tokenizers are SNUG_E_UNSUPPORTED, naming it. */
+snug_status snug_tokenizer_bpe_shape(const snug_gguf *gguf, uint32_t *n_merges, uint32_t *n_patterns, snug_error *err);
+/* Fills merges (the block already holds merge_slots entries), byte_tokens, and compiles the patterns. */
+snug_status snug_tokenizer_bpe_fill(snug_tokenizer *tok, const snug_gguf *gguf, snug_error *err);
+/* Frees what PCRE2 allocated (safe on a partially filled tokenizer). */
+void snug_tokenizer_bpe_release(snug_tokenizer *tok);
+uint64_t snug_tokenizer_bpe_scratch_bytes(const snug_tokenizer *tok, uint64_t max_text_bytes);
+snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
+                                      bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
+                                      size_t cap, size_t *n_tokens, snug_error *err);
+size_t snug_tokenizer_bpe_piece_text(const snug_tokenizer *tok, int32_t token, char *out, size_t cap);
 
 #endif

@@ -94,7 +94,12 @@ static scratch_layout plan_scratch(const snug_tokenizer *tok, uint64_t text_byte
 
 uint64_t snug_tokenizer_scratch_bytes(const snug_tokenizer *tok, uint64_t max_text_bytes) {
     if (max_text_bytes > MAX_TEXT_BYTES) return UINT64_MAX; /* refused by encode anyway; a plan must not fit it */
-    return plan_scratch(tok, max_text_bytes).total;
+    if (tok != NULL && tok->kind == SNUG_TOKENIZER_BPE) return snug_tokenizer_bpe_scratch_bytes(tok, max_text_bytes);
+    const uint64_t spm = plan_scratch(tok, max_text_bytes).total;
+    if (tok != NULL) return spm;
+    /* Any vocabulary: a bound for both kinds. */
+    const uint64_t bpe = snug_tokenizer_bpe_scratch_bytes(NULL, max_text_bytes);
+    return spm > bpe ? spm : bpe;
 }
 
 /* The longest text a scratch of this size serves (for error messages). */
@@ -317,6 +322,10 @@ static snug_status encode_with_specials(spm_encoder *e, const char *text, size_t
 snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
                                   bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                   size_t cap, size_t *n_tokens, snug_error *err) {
+    if (tok->kind == SNUG_TOKENIZER_BPE) {
+        return snug_tokenizer_bpe_encode(tok, text, text_bytes, add_bos, parse_special, scratch, scratch_bytes, tokens,
+                                         cap, n_tokens, err);
+    }
     *n_tokens = 0;
     if ((uint64_t)text_bytes > MAX_TEXT_BYTES) {
         return snug_fail(err, SNUG_E_ARGUMENT, "text of %zu bytes is longer than the tokenizer's limit of %llu bytes",
