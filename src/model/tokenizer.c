@@ -554,3 +554,27 @@ size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_
     }
     return written;
 }
+
+/* A later, shorter token may only take bytes no earlier token took; since earlier tokens are at least as long, a span
+ * overlapping one of theirs must contain its first or last byte, so checking those two is enough. */
+void snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, int32_t *claims) {
+    for (size_t i = 0; i < bytes; i++) claims[i] = SNUG_CLAIM_NONE;
+    for (uint32_t s = 0; s < tok->n_special; s++) {
+        const int32_t id = tok->special_ids[s];
+        const snug_tokenizer_piece *piece = &tok->pieces[id];
+        const size_t len = piece->bytes;
+        if (len == 0 || len > bytes) continue;
+        for (size_t from = 0; from + len <= bytes;) {
+            const char *hit = memmem(text + from, bytes - from, piece->text, len);
+            if (hit == NULL) break;
+            const size_t at = (size_t)(hit - text);
+            if (claims[at] == SNUG_CLAIM_NONE && claims[at + len - 1] == SNUG_CLAIM_NONE) {
+                claims[at] = id;
+                for (size_t k = 1; k < len; k++) claims[at + k] = SNUG_CLAIM_TAIL;
+                from = at + len;
+            } else {
+                from = at + 1;
+            }
+        }
+    }
+}

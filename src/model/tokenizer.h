@@ -113,6 +113,12 @@ snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, s
  * (truncated to cap; 0 for an id outside the vocabulary). */
 size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_t token, char *out, size_t cap);
 
+/* Special-token splitting, shared by both kinds: marks in claims[0 .. bytes) the span of every occurrence of a
+ * control / user-defined token's text (longest tokens first, then lowest id; leftmost non-overlapping
+ * occurrences): the first byte gets the token id, the rest SNUG_CLAIM_TAIL, uncovered bytes SNUG_CLAIM_NONE. */
+enum { SNUG_CLAIM_NONE = -1, SNUG_CLAIM_TAIL = -2 };
+void snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, int32_t *claims);
+
 /* Piece id of an exact text, or -1. */
 int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t bytes);
 /* Piece id of the concatenation of two texts, or -1. */

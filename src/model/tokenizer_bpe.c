@@ -43,9 +43,6 @@
 #define MAX_MERGES        ((uint64_t)1 << 30)
 #define QUOTED_NAME_BYTES 64
 
-#define UNCLAIMED    (-1)
-#define CLAIMED_TAIL (-2)
-
 /* ---- pre-tokenizers (regexes as in llama.cpp's llama-vocab.cpp) ---------------------------------------------- */
 
 #define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
@@ -447,31 +444,8 @@ static snug_status pre_tokenize(bpe_encoder *e, uint32_t level, const char *text
     return pre_tokenize(e, level + 1, text + pos, bytes - pos, err);
 }
 
-/* Marks the spans of special tokens (longest first, then lowest id; leftmost non-overlapping occurrences). */
-static void claim_special_tokens(bpe_encoder *e, const char *text, size_t bytes) {
-    for (size_t i = 0; i < bytes; i++) e->claims[i] = UNCLAIMED;
-    for (uint32_t s = 0; s < e->tok->n_special; s++) {
-        const int32_t id = e->tok->special_ids[s];
-        const snug_tokenizer_piece *piece = &e->tok->pieces[id];
-        const size_t len = piece->bytes;
-        if (len == 0 || len > bytes) continue;
-        for (size_t from = 0; from + len <= bytes;) {
-            const char *hit = memmem(text + from, bytes - from, piece->text, len);
-            if (hit == NULL) break;
-            const size_t at = (size_t)(hit - text);
-            if (e->claims[at] == UNCLAIMED && e->claims[at + len - 1] == UNCLAIMED) {
-                e->claims[at] = id;
-                for (size_t k = 1; k < len; k++) e->claims[at + k] = CLAIMED_TAIL;
-                from = at + len;
-            } else {
-                from = at + 1;
-            }
-        }
-    }
-}
-
 static snug_status encode_with_specials(bpe_encoder *e, const char *text, size_t bytes, snug_error *err) {
-    claim_special_tokens(e, text, bytes);
+    snug_tokenizer_claim_specials(e->tok, text, bytes, e->claims);
     for (size_t i = 0; i < bytes;) {
         const int32_t claim = e->claims[i];
         if (claim >= 0) {
@@ -480,7 +454,7 @@ static snug_status encode_with_specials(bpe_encoder *e, const char *text, size_t
             continue;
         }
         size_t end = i;
-        while (end < bytes && e->claims[end] == UNCLAIMED) end++;
+        while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
         snug_status st = pre_tokenize(e, 0, text + i, end - i, err);
         if (st != SNUG_OK) return st;
         i = end;

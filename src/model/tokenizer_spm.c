@@ -51,10 +51,6 @@
 #define SPACE_MARK       "\xE2\x96\x81" /* "▁" U+2581, SentencePiece's escaped space */
 #define SPACE_MARK_BYTES 3u
 
-/* claims[] values besides a token id: a byte not covered by a special token, and a covered byte after the first. */
-#define UNCLAIMED    (-1)
-#define CLAIMED_TAIL (-2)
-
 /* One symbol of the escaped text; merged symbols stay in the array with bytes == 0. */
 typedef struct spm_symbol {
     int32_t prev, next; /* neighbours in the live list, -1 at the ends */
@@ -274,33 +270,8 @@ static snug_status encode_fragment(spm_encoder *e, const char *text, size_t byte
 
 /* ---- special tokens ------------------------------------------------------------------------------------------- */
 
-/* Marks in claims[] every span the special tokens take (see the header comment for the order). A later, shorter
- * token may only take bytes no earlier token took; since earlier tokens are at least as long, a span overlapping one
- * of theirs must contain its first or last byte, so checking those two is enough. */
-static void claim_special_tokens(spm_encoder *e, const char *text, size_t bytes) {
-    for (size_t i = 0; i < bytes; i++) e->claims[i] = UNCLAIMED;
-    for (uint32_t s = 0; s < e->tok->n_special; s++) {
-        const int32_t id = e->tok->special_ids[s];
-        const snug_tokenizer_piece *piece = &e->tok->pieces[id];
-        const size_t len = piece->bytes;
-        if (len == 0 || len > bytes) continue;
-        for (size_t from = 0; from + len <= bytes;) {
-            const char *hit = memmem(text + from, bytes - from, piece->text, len);
-            if (hit == NULL) break;
-            const size_t at = (size_t)(hit - text);
-            if (e->claims[at] == UNCLAIMED && e->claims[at + len - 1] == UNCLAIMED) {
-                e->claims[at] = id;
-                for (size_t k = 1; k < len; k++) e->claims[at + k] = CLAIMED_TAIL;
-                from = at + len;
-            } else {
-                from = at + 1;
-            }
-        }
-    }
-}
-
 static snug_status encode_with_specials(spm_encoder *e, const char *text, size_t bytes, snug_error *err) {
-    claim_special_tokens(e, text, bytes);
+    snug_tokenizer_claim_specials(e->tok, text, bytes, e->claims);
     for (size_t i = 0; i < bytes;) {
         const int32_t claim = e->claims[i];
         if (claim >= 0) {
@@ -309,7 +280,7 @@ static snug_status encode_with_specials(spm_encoder *e, const char *text, size_t
             continue;
         }
         size_t end = i;
-        while (end < bytes && e->claims[end] == UNCLAIMED) end++;
+        while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
         snug_status st = encode_fragment(e, text + i, end - i, e->tok->add_space_prefix && i == 0, err);
         if (st != SNUG_OK) return st;
         i = end;
