@@ -66,8 +66,6 @@ static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
     return bytes;
 }
 
-static uint64_t h_act_row_bytes(const snug_plan *p) { return p->act_row_bytes; }
-
 /* Sizes of the engine's arena buffers (the layout context.c carves; shapes in its struct comments). */
 static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel, int32_t n_batch,
                          uint64_t out[SNUG_BUF_COUNT]) {
@@ -90,7 +88,7 @@ static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, in
     out[SNUG_BUF_HB2] = B * F * f;
     /* Per thread: the scores of one head over the context, and one decoded K and V head row (quantized caches). */
     out[SNUG_BUF_SCORES] = threads * (ctx + 2 * (uint64_t)d->head_dim) * f;
-    out[SNUG_BUF_ACT_ENCODED] = B * h_act_row_bytes(p);
+    out[SNUG_BUF_ACT_ENCODED] = B * p->act_row_bytes;
     out[SNUG_BUF_LOGITS] = (uint64_t)d->n_vocab * f;
     out[SNUG_BUF_TOKEN_IDS] = ctx * sizeof(snug_token);
     out[SNUG_BUF_TOKENIZER_SCRATCH] = snug_tokenizer_scratch_bytes(NULL, p->max_input_bytes);
