@@ -556,8 +556,8 @@ static void architecture_missing(corruption *c) {
 }
 
 static void architecture_unknown(corruption *c) {
-    put_text(c, kv(c, "general.architecture")->value_at + 8, "qwen2");
-    expect(c, "unsupported architecture 'qwen2' (snug runs: llama)");
+    put_text(c, kv(c, "general.architecture")->value_at + 8, "bloom");
+    expect(c, "unsupported architecture 'bloom' (snug runs: llama, mistral, qwen2, qwen3, phi3)");
 }
 
 static void required_key_missing(corruption *c) {

@@ -19,6 +19,7 @@ typedef struct shape {
     int32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab, n_ctx_train;
     bool tied;
     uint32_t weight_type;
+    int32_t head_dim; /* 0: n_embd / n_head; otherwise written as attention.key_length */
 } shape;
 
 /* Llama-3.2-3B: 28 layers, 24 heads, 8 KV heads, head dim 128, trained 131072, vocab 128256, tied (issue 3). */
@@ -27,6 +28,13 @@ static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 
 static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false, SNUG_TYPE_Q4_0};
 /* Qwen2.5-0.5B: 24 layers, 14 heads, 2 KV heads, head dim 64, feed-forward 4864, vocab 151936, trained 32768. */
 static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true, SNUG_TYPE_Q8_0};
+
+/* Qwen3-0.6B: 28 layers, 16 heads of 128 (q_dim 2048 over n_embd 1024), 8 KV heads, feed-forward 3072, vocab 151936,
+ * trained 40960, tied. KV per token: 2 × 28 × 8 × 128 × 2 bytes = 114,688. */
+static const shape qwen3_06b = {"qwen3-0.6b.gguf", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, true, SNUG_TYPE_Q8_0,
+                                128};
+/* Phi-3-mini-4k: 32 layers, 32 heads of 96 without grouping, feed-forward 8192, vocab 32064, trained 4096. */
+static const shape phi3_mini = {"phi-3-mini-4k.gguf", "phi3", 32, 3072, 32, 32, 8192, 32064, 4096, false, SNUG_TYPE_Q4_0};
 
 static const char *write_header_only(const shape *s) {
     static char path[4096];
@@ -44,6 +52,7 @@ static const char *write_header_only(const shape *s) {
     p.tied_output = s->tied;
     p.weight_type = s->weight_type;
     p.embd_type = s->weight_type;
+    p.head_dim = s->head_dim;
     p.header_only = true;
     snug_error err = {0};
     cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
@@ -94,7 +103,7 @@ static json_int_t integer(json_t *obj, const char *key) { return json_integer_va
 
 /* Bytes of the KV cache by the formula, per element type (q8_0: 34 bytes per 32 elements). */
 static uint64_t kv_formula(const shape *s, uint64_t ctx, const char *kv) {
-    uint64_t head_dim = (uint64_t)(s->n_embd / s->n_head);
+    uint64_t head_dim = (uint64_t)(s->head_dim ? s->head_dim : s->n_embd / s->n_head);
     uint64_t elements = 2ull * (uint64_t)s->n_layer * ctx * (uint64_t)s->n_head_kv * head_dim;
     if (strcmp(kv, "q8_0") == 0) return elements / 32 * 34;
     return elements * (strcmp(kv, "f32") == 0 ? 4 : 2);
@@ -208,6 +217,28 @@ Test(plan, llama31_8b_and_qwen25_kv_at_trained_context) {
     json_t *model = json_object_get(r.json, "model");
     cr_assert_str_eq(json_string_value(json_object_get(model, "architecture")), "qwen2");
     cr_assert(json_is_false(json_object_get(model, "data_complete")));
+    plan_free(&r);
+}
+
+/* Qwen3's head size comes from attention.key_length (128), not n_embd / n_head (64): the KV cache is twice what the
+ * naive formula gives. Phi-3 (fused QKV and gate/up tensors) plans like any other model. */
+Test(plan, qwen3_and_phi3_kv_from_their_head_size) {
+    const char *at_40960[] = {"--ctx", "40960", "--kv", "f16", "--mem", "64GiB", NULL};
+    plan_result r = plan(write_header_only(&qwen3_06b), at_40960);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 40960ll * 114688, "Qwen3-0.6B: 4.375 GiB of f16 KV at 40960");
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), (json_int_t)kv_formula(&qwen3_06b, 40960, "f16"));
+    json_t *model = json_object_get(r.json, "model");
+    cr_assert_str_eq(json_string_value(json_object_get(model, "architecture")), "qwen3");
+    cr_assert(json_is_true(json_object_get(model, "runnable")));
+    plan_free(&r);
+    const char *at_4096[] = {"--ctx", "4096", "--kv", "f16", NULL};
+    r = plan(write_header_only(&phi3_mini), at_4096);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_assert_eq(item_bytes(r.json, "kv_cache"), 3ll << 29, "Phi-3-mini: 1.5 GiB of f16 KV at 4096");
+    model = json_object_get(r.json, "model");
+    cr_assert_str_eq(json_string_value(json_object_get(model, "architecture")), "phi3");
+    cr_assert(json_is_true(json_object_get(model, "runnable")));
     plan_free(&r);
 }
 

@@ -232,3 +232,80 @@ Test(reference, q4_0_with_f16_embeddings) {
     p.embd_type = SNUG_TYPE_F16;
     check_against_reference("mixed.gguf", p);
 }
+
+/* ---- architectures of the llama family ----------------------------------------------------------------------- *
+ * Each writes its real tensors (synth.h): qwen2 Q/K/V biases (random, spread 0.5), qwen3 per-head Q/K norms (around
+ * 1, spread 0.4) with a head size other than n_embd / n_head, phi3 fused QKV and gate/up; qwen2/qwen3/phi3 use
+ * NeoX-style RoPE. The reference computes them from the GGUF facts (tests/ref/llama_ref.py, ARCHS), so a skipped
+ * bias or norm, a wrong row order in a fused tensor or the wrong RoPE pairing fails the bounds above. */
+
+/* qwen2: GQA 4/2, tied output (as the small Qwen2 models are). */
+static snug_synth_params qwen2_shape(uint32_t type) {
+    snug_synth_params p = gqa_shape(type);
+    p.architecture = "qwen2";
+    p.tied_output = true;
+    p.rope_freq_base = 1000000.0f;
+    p.seed = 2001 + type;
+    return p;
+}
+
+/* qwen3: 4 heads of 32 over an embedding of 64 (q_dim 128 != n_embd, as in Qwen3), GQA 4/2. */
+static snug_synth_params qwen3_shape(uint32_t type) {
+    snug_synth_params p = gqa_shape(type);
+    p.architecture = "qwen3";
+    p.head_dim = 32;
+    p.seed = 3001 + type;
+    return p;
+}
+
+/* phi3: 3 heads of 32 without grouping (as Phi-3-mini), fused QKV [96, 288] and gate/up [96, 320]. */
+static snug_synth_params phi3_shape(uint32_t type) {
+    snug_synth_params p = gqa_shape(type);
+    p.architecture = "phi3";
+    p.n_embd = 96;
+    p.n_head = 3;
+    p.n_head_kv = 3;
+    p.n_ff = 160;
+    p.seed = 4001 + type;
+    return p;
+}
+
+/* mistral: the llama layout under "mistral." keys. */
+static snug_synth_params mistral_shape(uint32_t type) {
+    snug_synth_params p = gqa_shape(type);
+    p.architecture = "mistral";
+    p.seed = 5001 + type;
+    return p;
+}
+
+#define ARCH_TESTS(arch, type_name, type_id)                                                                          \
+    Test(reference, arch##_##type_name) {                                                                             \
+        check_against_reference(#arch "_" #type_name ".gguf", arch##_shape(type_id));                               \
+    }
+
+ARCH_TESTS(qwen2, f32, SNUG_TYPE_F32)
+ARCH_TESTS(qwen2, q8_0, SNUG_TYPE_Q8_0)
+ARCH_TESTS(qwen3, f32, SNUG_TYPE_F32)
+ARCH_TESTS(qwen3, q8_0, SNUG_TYPE_Q8_0)
+ARCH_TESTS(phi3, f32, SNUG_TYPE_F32)
+ARCH_TESTS(phi3, q8_0, SNUG_TYPE_Q8_0)
+ARCH_TESTS(mistral, f32, SNUG_TYPE_F32)
+ARCH_TESTS(mistral, q8_0, SNUG_TYPE_Q8_0)
+
+/* K-quant rows (256) through the fused phi3 views and the qwen3 norms. */
+Test(reference, phi3_q4_k_wide) {
+    snug_synth_params p = phi3_shape(SNUG_TYPE_Q4_K);
+    p.n_embd = 256;
+    p.n_head = 4;
+    p.n_head_kv = 4;
+    p.n_ff = 512;
+    check_against_reference("phi3_q4_k_wide.gguf", p);
+}
+
+Test(reference, qwen3_q6_k_wide) {
+    snug_synth_params p = qwen3_shape(SNUG_TYPE_Q6_K);
+    p.n_embd = 256;
+    p.head_dim = 64;
+    p.n_ff = 512;
+    check_against_reference("qwen3_q6_k_wide.gguf", p);
+}

@@ -1,4 +1,4 @@
-/* synth.c — writing synthetic llama GGUF models (see synth.h). */
+/* synth.c — writing synthetic llama-family GGUF models (see synth.h). */
 #include "convert/synth.h"
 
 #include <math.h>
@@ -47,6 +47,7 @@ typedef struct synth {
     snug_gguf_writer *w;
     uint64_t rng;
     bool header_only;
+    const char *omit_tensor;
     float *rows;      /* scratch for one tensor in f32 */
     uint8_t *encoded; /* scratch for one tensor encoded */
 } synth;
@@ -54,6 +55,7 @@ typedef struct synth {
 /* Adds a [n_in, n_out] tensor (n_out == 0: a vector) of random values scaled by `scale` around `mean`. */
 static bool add_tensor(synth *s, const char *name, uint32_t type, int64_t n_in, int64_t n_out, float mean,
                        float scale) {
+    if (s->omit_tensor && strcmp(name, s->omit_tensor) == 0) return true;
     uint64_t ne[2] = {(uint64_t)n_in, (uint64_t)(n_out ? n_out : 1)};
     uint64_t row_bytes;
     if (!snug_type_row_bytes(type, (uint64_t)n_in, &row_bytes)) return false;
@@ -112,17 +114,62 @@ static bool add_vocabulary(snug_gguf_writer *w, int32_t n_vocab) {
     return ok;
 }
 
+/* One block's tensors, in the layout of the architecture `arch`. */
+static bool add_block(synth *s, const snug_synth_params *p, const char *arch, int32_t l, int64_t head_dim) {
+    const int64_t E = p->n_embd, F = p->n_ff;
+    const int64_t q_dim = (int64_t)p->n_head * head_dim, kv_dim = (int64_t)p->n_head_kv * head_dim;
+    const uint32_t type = p->weight_type;
+    /* Scales keep activations O(1): matrices ~ 1/sqrt(n_in), norms around 1. Biases and Q/K norms spread wider,
+     * so that leaving them out changes the logits far beyond the reference tests' bounds. */
+    const float w_scale = 1.0f / sqrtf((float)E), out_scale = 1.0f / sqrtf((float)q_dim),
+                down_scale = 1.0f / sqrtf((float)F);
+    const bool fused = strcmp(arch, "phi3") == 0;
+    char name[64];
+#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+    bool ok = add_tensor(s, NAME("attn_norm.weight"), SNUG_TYPE_F32, E, 0, 1.0f, 0.1f);
+    if (fused) {
+        ok = ok && add_tensor(s, NAME("attn_qkv.weight"), type, E, q_dim + 2 * kv_dim, 0.0f, w_scale);
+    } else {
+        ok = ok && add_tensor(s, NAME("attn_q.weight"), type, E, q_dim, 0.0f, w_scale) &&
+             add_tensor(s, NAME("attn_k.weight"), type, E, kv_dim, 0.0f, w_scale) &&
+             add_tensor(s, NAME("attn_v.weight"), type, E, kv_dim, 0.0f, w_scale);
+    }
+    if (strcmp(arch, "qwen2") == 0) {
+        ok = ok && add_tensor(s, NAME("attn_q.bias"), SNUG_TYPE_F32, q_dim, 0, 0.0f, 0.5f) &&
+             add_tensor(s, NAME("attn_k.bias"), SNUG_TYPE_F32, kv_dim, 0, 0.0f, 0.5f) &&
+             add_tensor(s, NAME("attn_v.bias"), SNUG_TYPE_F32, kv_dim, 0, 0.0f, 0.5f);
+    }
+    if (strcmp(arch, "qwen3") == 0) {
+        ok = ok && add_tensor(s, NAME("attn_q_norm.weight"), SNUG_TYPE_F32, head_dim, 0, 1.0f, 0.4f) &&
+             add_tensor(s, NAME("attn_k_norm.weight"), SNUG_TYPE_F32, head_dim, 0, 1.0f, 0.4f);
+    }
+    ok = ok && add_tensor(s, NAME("attn_output.weight"), type, q_dim, E, 0.0f, out_scale) &&
+         add_tensor(s, NAME("ffn_norm.weight"), SNUG_TYPE_F32, E, 0, 1.0f, 0.1f);
+    if (fused) {
+        ok = ok && add_tensor(s, NAME("ffn_up.weight"), type, E, 2 * F, 0.0f, w_scale);
+    } else {
+        ok = ok && add_tensor(s, NAME("ffn_gate.weight"), type, E, F, 0.0f, w_scale) &&
+             add_tensor(s, NAME("ffn_up.weight"), type, E, F, 0.0f, w_scale);
+    }
+    return ok && add_tensor(s, NAME("ffn_down.weight"), type, F, E, 0.0f, down_scale);
+#undef NAME
+}
+
 snug_status snug_synth_write(const char *path, const snug_synth_params *p, snug_error *err) {
     if (p->n_vocab < FIRST_BYTE_TOKEN + N_BYTE_TOKENS || p->n_embd < 1 || p->n_layer < 1 || p->n_head < 1 ||
-        p->n_head_kv < 1 || p->n_ff < 1 || p->n_embd % p->n_head != 0 || p->n_head % p->n_head_kv != 0) {
+        p->n_head_kv < 1 || p->n_ff < 1 || p->head_dim < 0 || p->head_dim % 2 != 0 ||
+        (p->head_dim == 0 && p->n_embd % p->n_head != 0) || p->n_head % p->n_head_kv != 0) {
         return snug_fail(err, SNUG_E_ARGUMENT, "invalid synthetic model shape (vocab %d, embd %d, heads %d/%d)",
                          p->n_vocab, p->n_embd, p->n_head, p->n_head_kv);
     }
-    synth s = {snug_gguf_writer_create(p->gguf_version ? p->gguf_version : 3, 32), p->seed * 0x2545f4914f6cdd1dull + 1,
-               p->header_only, NULL, NULL};
+    synth s = {snug_gguf_writer_create(p->gguf_version ? p->gguf_version : 3, 32),
+               p->seed * 0x2545f4914f6cdd1dull + 1,
+               p->header_only,
+               p->omit_tensor,
+               NULL,
+               NULL};
     if (!s.w) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory");
-    const int64_t E = p->n_embd, F = p->n_ff, hd = p->n_embd / p->n_head;
-    const int64_t q_dim = (int64_t)p->n_head * hd, kv_dim = (int64_t)p->n_head_kv * hd;
+    const int64_t E = p->n_embd, F = p->n_ff, hd = p->head_dim ? p->head_dim : p->n_embd / p->n_head;
     snug_gguf_writer *w = s.w;
     const char *arch = p->architecture ? p->architecture : "llama";
     char key[128];
@@ -137,6 +184,10 @@ snug_status snug_synth_write(const char *path, const snug_synth_params *p, snug_
               snug_gguf_writer_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)p->n_head_kv) &&
               snug_gguf_writer_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)hd) &&
               snug_gguf_writer_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (ok && p->head_dim) {
+        ok = snug_gguf_writer_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)hd) &&
+             snug_gguf_writer_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)hd);
+    }
     if (ok && p->rope_freq_base > 0) ok = snug_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), p->rope_freq_base);
     if (ok && p->rope_scale_linear > 0) {
         ok = snug_gguf_writer_string(w, ARCH_KEY("rope.scaling.type"), "linear") &&
@@ -144,26 +195,17 @@ snug_status snug_synth_write(const char *path, const snug_synth_params *p, snug_
     }
 #undef ARCH_KEY
     ok = ok && add_vocabulary(w, p->n_vocab);
-    /* Scales keep activations O(1): matrices ~ 1/sqrt(n_in), norms around 1. */
     uint32_t embd_type = p->embd_type;
-    const float w_scale = 1.0f / sqrtf((float)E), down_scale = 1.0f / sqrtf((float)F);
     ok = ok && add_tensor(&s, "token_embd.weight", embd_type, E, p->n_vocab, 0.0f, 1.0f);
-    for (int32_t l = 0; ok && l < p->n_layer; l++) {
-        char name[64];
-#define NAME(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
-        ok = add_tensor(&s, NAME("attn_norm.weight"), SNUG_TYPE_F32, E, 0, 1.0f, 0.1f) &&
-             add_tensor(&s, NAME("attn_q.weight"), p->weight_type, E, q_dim, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("attn_k.weight"), p->weight_type, E, kv_dim, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("attn_v.weight"), p->weight_type, E, kv_dim, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("attn_output.weight"), p->weight_type, q_dim, E, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("ffn_norm.weight"), SNUG_TYPE_F32, E, 0, 1.0f, 0.1f) &&
-             add_tensor(&s, NAME("ffn_gate.weight"), p->weight_type, E, F, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("ffn_up.weight"), p->weight_type, E, F, 0.0f, w_scale) &&
-             add_tensor(&s, NAME("ffn_down.weight"), p->weight_type, F, E, 0.0f, down_scale);
-#undef NAME
+    for (int32_t l = 0; ok && l < p->n_layer; l++) ok = add_block(&s, p, arch, l, hd);
+    if (ok && p->long_rope_factors) {
+        ok = add_tensor(&s, "rope_factors_long.weight", SNUG_TYPE_F32, hd / 2, 0, 4.0f, 1.0f) &&
+             add_tensor(&s, "rope_factors_short.weight", SNUG_TYPE_F32, hd / 2, 0, 1.0f, 0.1f);
     }
     ok = ok && add_tensor(&s, "output_norm.weight", SNUG_TYPE_F32, E, 0, 1.0f, 0.1f);
-    if (ok && !p->tied_output) ok = add_tensor(&s, "output.weight", embd_type, E, p->n_vocab, 0.0f, w_scale);
+    if (ok && !p->tied_output) {
+        ok = add_tensor(&s, "output.weight", embd_type, E, p->n_vocab, 0.0f, 1.0f / sqrtf((float)E));
+    }
     free(s.rows);
     free(s.encoded);
     snug_status st = ok ? snug_gguf_writer_write(w, path, p->header_only, err)

@@ -1,12 +1,14 @@
-/* context.c — a context: the plan, its one arena, the KV cache, and the forward pass of the llama architecture.
+/* context.c — a context: the plan, its one arena, the KV cache, and the forward pass of the llama family.
  *
  * Invariant (DESIGN.md, "The contract"): the arena is allocated with exactly the plan's arena bytes and carved into
  * the plan's buffers in the plan's order, leaving zero bytes over; the model's host tables equal the plan's lines.
  * Both are checked on every create. After create returns, prefill, decode and sampling allocate nothing.
  *
- * The forward pass reads top to bottom in forward_batch: embed → per layer (RMSNorm → Q/K/V → RoPE → KV store →
- * attention → output projection → residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits of the last
- * token. A prompt goes through as batches of n_batch tokens, so each weight is read once per batch.
+ * The forward pass reads top to bottom in forward_batch: embed → per layer (RMSNorm → Q/K/V [+ bias: qwen2]
+ * [→ per-head RMSNorm of Q and K: qwen3] → RoPE (adjacent or NeoX pairs, per architecture) → KV store → attention →
+ * output projection → residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits of the last token. phi3's
+ * fused QKV and gate/up tensors arrive here as ordinary matrices (row views, see model.h). A prompt goes through as
+ * batches of n_batch tokens, so each weight is read once per batch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -194,6 +196,7 @@ snug_status snug_context_tokenize(snug_context *ctx, const char *text, size_t te
 static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0) {
     const snug_model *m = ctx->model;
     const snug_model_desc *d = &m->desc;
+    const snug_architecture *arch = m->architecture;
     const int64_t E = d->n_embd, F = d->n_ff;
     const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
     const int32_t threads = ctx->n_threads;
@@ -213,11 +216,27 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
         snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, threads);
         for (int64_t t = 0; t < n; t++) {
-            snug_rope(ctx->q + t * q_dim, d->n_head, d->head_dim, pos0 + t, &m->rope);
-            snug_rope(ctx->k + t * kv_dim, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
+            float *q = ctx->q + t * q_dim, *k = ctx->k + t * kv_dim, *v = ctx->v + t * kv_dim;
+            if (arch->qkv_bias) { /* qwen2 */
+                snug_add(q, w->bq, q_dim);
+                snug_add(k, w->bk, kv_dim);
+                snug_add(v, w->bv, kv_dim);
+            }
+            if (arch->qk_norm) { /* qwen3: each head normalised on its own, before RoPE */
+                for (int32_t h = 0; h < d->n_head; h++) {
+                    float *head = q + (int64_t)h * d->head_dim;
+                    snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
+                }
+                for (int32_t h = 0; h < d->n_head_kv; h++) {
+                    float *head = k + (int64_t)h * d->head_dim;
+                    snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
+                }
+            }
+            snug_rope(q, d->n_head, d->head_dim, pos0 + t, &m->rope);
+            snug_rope(k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
             const uint64_t row = (uint64_t)(pos0 + t) * ctx->kv_row_bytes;
-            snug_kv_store(ctx->kv_type, ctx->k + t * kv_dim, k_cache + row, kv_dim);
-            snug_kv_store(ctx->kv_type, ctx->v + t * kv_dim, v_cache + row, kv_dim);
+            snug_kv_store(ctx->kv_type, k, k_cache + row, kv_dim);
+            snug_kv_store(ctx->kv_type, v, v_cache + row, kv_dim);
         }
         snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
         snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);

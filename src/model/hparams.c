@@ -19,6 +19,24 @@ enum {
     MAX_CTX_TRAIN = 1 << 26,
 };
 
+/* The architectures snug runs (keep SNUG_SUPPORTED_ARCHITECTURES in model.h in step). "mistral" is the llama layout
+ * under "mistral." keys; llama.cpp's converter writes Mistral 7B as "llama", so both spellings load. */
+static const snug_architecture architectures[] = {
+    /* name       rope mode         qkv_bias qk_norm fused_qkv fused_gate_up rope_freqs */
+    {"llama", SNUG_ROPE_NORMAL, false, false, false, false, true},
+    {"mistral", SNUG_ROPE_NORMAL, false, false, false, false, true},
+    {"qwen2", SNUG_ROPE_NEOX, true, false, false, false, false},
+    {"qwen3", SNUG_ROPE_NEOX, false, true, false, false, false},
+    {"phi3", SNUG_ROPE_NEOX, false, false, true, true, false},
+};
+
+const snug_architecture *snug_architecture_find(const char *name) {
+    for (size_t i = 0; i < sizeof architectures / sizeof *architectures; i++) {
+        if (strcmp(architectures[i].name, name) == 0) return &architectures[i];
+    }
+    return NULL;
+}
+
 typedef struct key_reader {
     const snug_gguf *gguf;
     const char *arch;
@@ -117,7 +135,7 @@ static snug_status read_hparams(key_reader *ld) {
         (st = get_u32_key(ld, "attention.head_count_kv", false, d->n_head, MAX_HEADS, &d->n_head_kv)) != SNUG_OK ||
         (st = get_u32_key(ld, "context_length", true, 0, MAX_CTX_TRAIN, &d->n_ctx_train)) != SNUG_OK) {
         if (st == SNUG_E_FORMAT && strstr(ld->err->message, "outside 1..") && strstr(ld->err->message, "block_count")) {
-            snug_hint(ld->err, "a model with N blocks has at least 9 tensors per block");
+            snug_hint(ld->err, "a model with N blocks has at least 6 tensors per block (9 for llama)");
         }
         return st;
     }
@@ -151,7 +169,9 @@ static snug_status read_hparams(key_reader *ld) {
     d->rms_eps = eps;
     if ((st = get_f32_key(ld, "rope.freq_base", 10000.0f, &d->rope_freq_base)) != SNUG_OK) return st;
     if ((st = read_rope_scaling(ld, &d->rope_freq_scale)) != SNUG_OK) return st;
-    *ld->rope = (snug_rope_params){SNUG_ROPE_NORMAL, n_rot, d->rope_freq_base, d->rope_freq_scale, NULL};
+    const snug_architecture *arch = snug_architecture_find(ld->arch);
+    snug_rope_mode mode = arch ? arch->rope_mode : SNUG_ROPE_NORMAL;
+    *ld->rope = (snug_rope_params){mode, n_rot, d->rope_freq_base, d->rope_freq_scale, NULL};
     return SNUG_OK;
 }
 

@@ -1,7 +1,9 @@
 /* model.c — loading a llama-family model from GGUF: hyper-parameters, tensor binding and validation.
  *
  * Keys follow the GGUF convention "<arch>.<name>" (llama.embedding_length, …). Tensors follow llama.cpp's names
- * (token_embd, blk.N.attn_q, …). Every check names the key or tensor and the numbers, so a broken file says what is
+ * (token_embd, blk.N.attn_q, …); the differences between the architectures snug runs (llama, mistral, qwen2,
+ * qwen3, phi3) are the flags of snug_architecture (hparams.h), one branch each in bind_attention and
+ * bind_feed_forward. Every check names the key or tensor and the numbers, so a broken file says what is
  * wrong with it. See model.h for the invariant this establishes.
  */
 #include "model/model.h"
@@ -62,13 +64,14 @@ static snug_status bind_tensor(loader *ld, const char *name, int64_t ne0, int64_
     return SNUG_OK;
 }
 
-static snug_status bind_vector(loader *ld, const char *name, int64_t n, const float **out) {
+/* An F32 vector (norm weights, biases): `what` names the kind in the type error. */
+static snug_status bind_vector(loader *ld, const char *name, int64_t n, const char *what, const float **out) {
     const snug_tensor_info *t;
     snug_status st = bind_tensor(ld, name, n, 0, false, &t);
     if (st != SNUG_OK) return st;
     if (t->type != SNUG_TYPE_F32) {
-        return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s; snug expects F32 for norm weights",
-                         name, snug_type_name(t->type));
+        return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s; snug expects F32 for %s", name,
+                         snug_type_name(t->type), what);
     }
     if ((uintptr_t)t->data % sizeof(float) != 0) {
         return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': F32 data at file offset %llu is not 4-byte aligned",
@@ -105,48 +108,127 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
 static snug_status check_architecture(loader *ld, char *arch, size_t cap) {
     snug_status st = snug_architecture_read(ld->gguf, arch, cap, ld->err);
     if (st != SNUG_OK) return st;
-    if (strcmp(arch, "llama") != 0) {
-        return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "unsupported architecture '%s' (snug runs: %s)", arch,
-                         SNUG_SUPPORTED_ARCHITECTURES);
+    ld->model->architecture = snug_architecture_find(arch);
+    if (ld->model->architecture == NULL) {
+        snug_fail(ld->err, SNUG_E_UNSUPPORTED, "unsupported architecture '%s' (snug runs: %s)", arch,
+                  SNUG_SUPPORTED_ARCHITECTURES);
+        snug_hint(ld->err, "'snug plan' still plans the file's memory");
+        return SNUG_E_UNSUPPORTED;
     }
     return SNUG_OK;
+}
+
+/* Rows [first, first + count) of a bound matrix, as a matrix of its own (see model.h on fused tensors). */
+static snug_matrix matrix_rows(const snug_matrix *m, int64_t first, int64_t count) {
+    snug_matrix view = *m;
+    view.data = (const uint8_t *)m->data + (uint64_t)first * m->row_bytes;
+    view.n_out = count;
+    return view;
+}
+
+/* LongRoPE (the 128k-context Phi-3 variants) rescales RoPE frequencies with these tensors; snug does not implement
+ * it, and running without them would give wrong output, so the file is refused by name. */
+static snug_status refuse_long_rope(loader *ld) {
+    static const char *const names[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (snug_gguf_find_tensor(ld->gguf, names[i]) == NULL) continue;
+        snug_fail(ld->err, SNUG_E_UNSUPPORTED,
+                  "tensor '%s': LongRoPE frequency factors (the 128k-context %s variants) are not supported", names[i],
+                  ld->arch);
+        snug_hint(ld->err, "use a variant without rope_factors tensors (e.g. Phi-3-mini-4k)");
+        return SNUG_E_UNSUPPORTED;
+    }
+    return SNUG_OK;
+}
+
+/* Q/K/V: three matrices, or row views of phi3's fused attn_qkv; then qwen2's biases and qwen3's per-head norms. */
+static snug_status bind_attention(loader *ld, int32_t l, snug_layer_weights *w) {
+    const snug_architecture *a = ld->model->architecture;
+    const snug_model_desc *d = &ld->model->desc;
+    const int64_t E = d->n_embd, hd = d->head_dim;
+    const int64_t q_dim = (int64_t)d->n_head * hd, kv_dim = (int64_t)d->n_head_kv * hd;
+    char name[96];
+    snug_status st = SNUG_OK;
+#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+    if (a->fused_qkv) {
+        snug_matrix wqkv;
+        if ((st = bind_matrix(ld, LAYER_TENSOR("attn_qkv.weight"), E, q_dim + 2 * kv_dim, false, &wqkv)) != SNUG_OK)
+            return st;
+        w->wq = matrix_rows(&wqkv, 0, q_dim);
+        w->wk = matrix_rows(&wqkv, q_dim, kv_dim);
+        w->wv = matrix_rows(&wqkv, q_dim + kv_dim, kv_dim);
+    } else if ((st = bind_matrix(ld, LAYER_TENSOR("attn_q.weight"), E, q_dim, false, &w->wq)) != SNUG_OK ||
+               (st = bind_matrix(ld, LAYER_TENSOR("attn_k.weight"), E, kv_dim, false, &w->wk)) != SNUG_OK ||
+               (st = bind_matrix(ld, LAYER_TENSOR("attn_v.weight"), E, kv_dim, false, &w->wv)) != SNUG_OK) {
+        return st;
+    }
+    if (a->qkv_bias && ((st = bind_vector(ld, LAYER_TENSOR("attn_q.bias"), q_dim, "biases", &w->bq)) != SNUG_OK ||
+                        (st = bind_vector(ld, LAYER_TENSOR("attn_k.bias"), kv_dim, "biases", &w->bk)) != SNUG_OK ||
+                        (st = bind_vector(ld, LAYER_TENSOR("attn_v.bias"), kv_dim, "biases", &w->bv)) != SNUG_OK)) {
+        return st;
+    }
+    if (a->qk_norm &&
+        ((st = bind_vector(ld, LAYER_TENSOR("attn_q_norm.weight"), hd, "norm weights", &w->q_norm)) != SNUG_OK ||
+         (st = bind_vector(ld, LAYER_TENSOR("attn_k_norm.weight"), hd, "norm weights", &w->k_norm)) != SNUG_OK)) {
+        return st;
+    }
+    return bind_matrix(ld, LAYER_TENSOR("attn_output.weight"), q_dim, E, false, &w->wo);
+#undef LAYER_TENSOR
+}
+
+/* SwiGLU: gate, up and down, or row views of phi3's fused ffn_up (gate rows first, then up). */
+static snug_status bind_feed_forward(loader *ld, int32_t l, snug_layer_weights *w) {
+    const snug_model_desc *d = &ld->model->desc;
+    const int64_t E = d->n_embd, F = d->n_ff;
+    char name[96];
+    snug_status st;
+#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+    if (ld->model->architecture->fused_gate_up) {
+        snug_matrix gate_up;
+        if ((st = bind_matrix(ld, LAYER_TENSOR("ffn_up.weight"), E, 2 * F, false, &gate_up)) != SNUG_OK) return st;
+        w->w_gate = matrix_rows(&gate_up, 0, F);
+        w->w_up = matrix_rows(&gate_up, F, F);
+    } else if ((st = bind_matrix(ld, LAYER_TENSOR("ffn_gate.weight"), E, F, false, &w->w_gate)) != SNUG_OK ||
+               (st = bind_matrix(ld, LAYER_TENSOR("ffn_up.weight"), E, F, false, &w->w_up)) != SNUG_OK) {
+        return st;
+    }
+    return bind_matrix(ld, LAYER_TENSOR("ffn_down.weight"), F, E, false, &w->w_down);
+#undef LAYER_TENSOR
 }
 
 static snug_status bind_weights(loader *ld) {
     snug_model *m = ld->model;
     snug_model_desc *d = &m->desc;
-    const int64_t E = d->n_embd, F = d->n_ff, V = d->n_vocab;
-    const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
+    const int64_t E = d->n_embd, V = d->n_vocab;
     snug_status st;
+    if ((st = refuse_long_rope(ld)) != SNUG_OK) return st;
     if ((st = bind_matrix(ld, "token_embd.weight", E, V, false, &m->token_embd)) != SNUG_OK) return st;
-    if ((st = bind_vector(ld, "output_norm.weight", E, &m->output_norm)) != SNUG_OK) return st;
+    if ((st = bind_vector(ld, "output_norm.weight", E, "norm weights", &m->output_norm)) != SNUG_OK) return st;
     if ((st = bind_matrix(ld, "output.weight", E, V, true, &m->output)) != SNUG_OK) return st;
     d->tied_output = m->output.data == NULL;
     if (d->tied_output) m->output = m->token_embd;
 
-    const snug_tensor_info *freqs;
-    if ((st = bind_tensor(ld, "rope_freqs.weight", m->rope.n_rot / 2, 0, true, &freqs)) != SNUG_OK) return st;
-    if (freqs) {
-        if (freqs->type != SNUG_TYPE_F32 || (uintptr_t)freqs->data % sizeof(float) != 0) {
-            return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor 'rope_freqs.weight' must be aligned F32, it is %s",
-                             snug_type_name(freqs->type));
+    if (m->architecture->rope_freqs) {
+        const snug_tensor_info *freqs;
+        if ((st = bind_tensor(ld, "rope_freqs.weight", m->rope.n_rot / 2, 0, true, &freqs)) != SNUG_OK) return st;
+        if (freqs) {
+            if (freqs->type != SNUG_TYPE_F32 || (uintptr_t)freqs->data % sizeof(float) != 0) {
+                return snug_fail(ld->err, SNUG_E_UNSUPPORTED,
+                                 "tensor 'rope_freqs.weight' must be aligned F32, it is %s",
+                                 snug_type_name(freqs->type));
+            }
+            m->rope.freq_factors = freqs->data;
         }
-        m->rope.freq_factors = freqs->data;
     }
 
     for (int32_t l = 0; l < d->n_layer; l++) {
         snug_layer_weights *w = &m->layers[l];
         char name[96];
 #define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
-        if ((st = bind_vector(ld, LAYER_TENSOR("attn_norm.weight"), E, &w->attn_norm)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("attn_q.weight"), E, q_dim, false, &w->wq)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("attn_k.weight"), E, kv_dim, false, &w->wk)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("attn_v.weight"), E, kv_dim, false, &w->wv)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("attn_output.weight"), q_dim, E, false, &w->wo)) != SNUG_OK ||
-            (st = bind_vector(ld, LAYER_TENSOR("ffn_norm.weight"), E, &w->ffn_norm)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("ffn_gate.weight"), E, F, false, &w->w_gate)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("ffn_up.weight"), E, F, false, &w->w_up)) != SNUG_OK ||
-            (st = bind_matrix(ld, LAYER_TENSOR("ffn_down.weight"), F, E, false, &w->w_down)) != SNUG_OK) {
+        if ((st = bind_vector(ld, LAYER_TENSOR("attn_norm.weight"), E, "norm weights", &w->attn_norm)) != SNUG_OK ||
+            (st = bind_attention(ld, l, w)) != SNUG_OK ||
+            (st = bind_vector(ld, LAYER_TENSOR("ffn_norm.weight"), E, "norm weights", &w->ffn_norm)) != SNUG_OK ||
+            (st = bind_feed_forward(ld, l, w)) != SNUG_OK) {
             return st;
         }
 #undef LAYER_TENSOR
@@ -192,17 +274,19 @@ snug_status snug_model_load(const char *path, snug_model **out, snug_error *err)
     loader ld = {m, m->gguf, arch, NULL, err};
     snug_model_desc *d = &m->desc;
     if ((st = check_architecture(&ld, arch, sizeof arch)) != SNUG_OK) goto fail;
-    d->architecture = "llama";
+    d->architecture = m->architecture->name;
     if ((st = snug_hparams_read(m->gguf, arch, d, &m->rope, err)) != SNUG_OK) goto fail;
     if ((st = snug_tokenizer_load(&m->tokenizer, m->gguf, err)) != SNUG_OK) goto fail;
     d->n_vocab = m->tokenizer.n_vocab;
     d->bos = m->tokenizer.bos;
     d->eos = m->tokenizer.eos;
     d->unk = m->tokenizer.unk;
-    int64_t vocab_key = snug_gguf_find_key(m->gguf, "llama.vocab_size");
+    char vocab_name[96];
+    snprintf(vocab_name, sizeof vocab_name, "%s.vocab_size", arch);
+    int64_t vocab_key = snug_gguf_find_key(m->gguf, vocab_name);
     int64_t vocab_size;
     if (vocab_key >= 0 && snug_gguf_kv_get_i64(m->gguf, (uint64_t)vocab_key, &vocab_size) && vocab_size != d->n_vocab) {
-        st = snug_fail(err, SNUG_E_FORMAT, "llama.vocab_size is %lld but tokenizer.ggml.tokens has %d entries",
+        st = snug_fail(err, SNUG_E_FORMAT, "%s is %lld but tokenizer.ggml.tokens has %d entries", vocab_name,
                        (long long)vocab_size, d->n_vocab);
         goto fail;
     }

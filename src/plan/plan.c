@@ -350,7 +350,7 @@ static snug_status read_vocab_size(const snug_gguf *g, const char *arch, int32_t
 static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h, snug_error *err) {
     snug_status st = snug_architecture_read(g, p->architecture, sizeof p->architecture, err);
     if (st != SNUG_OK) return st;
-    p->runnable = strcmp(p->architecture, "llama") == 0;
+    p->runnable = snug_architecture_find(p->architecture) != NULL;
     snug_rope_params rope = {0}; /* filled by snug_hparams_read; only the shape is used here */
     if ((st = snug_hparams_read(g, p->architecture, &p->shape, &rope, err)) != SNUG_OK) return st;
     p->shape.architecture = p->architecture;

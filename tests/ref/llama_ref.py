@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Independent float64 numpy reference for the llama forward pass over GGUF files.
+"""Independent float64 numpy reference for the llama-family forward pass over GGUF files
+(llama, mistral, qwen2, qwen3, phi3; see ARCHS).
 
 Written from the GGUF format description and the llama architecture, not from the
 engine's C sources.  Only numpy and the standard library are used.
@@ -350,15 +351,37 @@ def dequantize(raw, ttype, n):
 # llama model
 # --------------------------------------------------------------------------
 
+# Architectures of the llama family, as llama.cpp's GGUF files describe them (tensor names from its
+# llama-arch.cpp tables, RoPE style from llama_model_rope_type):
+#   llama, mistral: attn_q/k/v, ffn_gate/up/down; RoPE rotates adjacent pairs (x[2i], x[2i+1]) ("normal").
+#   qwen2:  as llama plus F32 biases attn_q.bias / attn_k.bias / attn_v.bias added to the projections; NeoX RoPE,
+#           which rotates (x[i], x[i + n_rot/2]).
+#   qwen3:  as llama plus attn_q_norm.weight / attn_k_norm.weight (head_dim): RMSNorm of every Q and K head (same
+#           epsilon) before RoPE; head_dim from attention.key_length, may differ from n_embd / n_head; NeoX RoPE.
+#   phi3:   attn_qkv.weight [E, q_dim + 2 kv_dim] whose output rows are Q, then K, then V; ffn_up.weight [E, 2 F]
+#           whose first F outputs are the gate and the next F the up projection (no ffn_gate); NeoX RoPE.
+#           rope_factors_long/short (LongRoPE, the 128k variants) are not modelled here and are refused.
+ARCHS = {
+    #          neox   qkv_bias qk_norm fused
+    "llama":   (False, False, False, False),
+    "mistral": (False, False, False, False),
+    "qwen2":   (True, True, False, False),
+    "qwen3":   (True, False, True, False),
+    "phi3":    (True, False, False, True),
+}
+
+
 class LlamaRef:
     def __init__(self, path, kv_f16=True):
         g = GGUFFile(path)
         self.g = g
         self.kv_f16 = kv_f16
         arch = g.get("general.architecture")
-        if arch != "llama":
-            raise GGUFError("general.architecture is %r, not 'llama'" % (arch,))
-        p = "llama."
+        if arch not in ARCHS:
+            raise GGUFError("general.architecture is %r, not one of %s" % (arch, ", ".join(ARCHS)))
+        self.arch = arch
+        self.neox, self.qkv_bias, self.qk_norm, self.fused = ARCHS[arch]
+        p = arch + "."
 
         def need(key):
             if p + key not in g.kv:
@@ -397,6 +420,9 @@ class LlamaRef:
             raise GGUFError("rope.scaling.type %r not supported" % (scaling_type,))
         if "rope_freqs.weight" in g.tensors:
             raise GGUFError("rope_freqs.weight (llama3 rope factors) not supported")
+        for name in ("rope_factors_long.weight", "rope_factors_short.weight"):
+            if name in g.tensors:
+                raise GGUFError("%s (LongRoPE) not supported" % name)
 
         used = set()
 
@@ -425,17 +451,30 @@ class LlamaRef:
         self.layers = []
         for i in range(self.n_layer):
             b = "blk.%d." % i
-            self.layers.append(dict(
-                attn_norm=W(b + "attn_norm.weight", [E]),
-                wq=W(b + "attn_q.weight", [E, H * D]),
-                wk=W(b + "attn_k.weight", [E, KV * D]),
-                wv=W(b + "attn_v.weight", [E, KV * D]),
-                wo=W(b + "attn_output.weight", [H * D, E]),
-                ffn_norm=W(b + "ffn_norm.weight", [E]),
-                w_gate=W(b + "ffn_gate.weight", [E, F]),
-                w_up=W(b + "ffn_up.weight", [E, F]),
-                w_down=W(b + "ffn_down.weight", [F, E]),
-            ))
+            ly = dict(attn_norm=W(b + "attn_norm.weight", [E]),
+                      wo=W(b + "attn_output.weight", [H * D, E]),
+                      ffn_norm=W(b + "ffn_norm.weight", [E]),
+                      w_down=W(b + "ffn_down.weight", [F, E]))
+            if self.fused:
+                # numpy shape (out rows, E): rows [0, H*D) are Q, the next KV*D K, the last KV*D V
+                wqkv = W(b + "attn_qkv.weight", [E, H * D + 2 * KV * D])
+                ly["wq"], ly["wk"], ly["wv"] = wqkv[:H * D], wqkv[H * D:H * D + KV * D], wqkv[H * D + KV * D:]
+                gate_up = W(b + "ffn_up.weight", [E, 2 * F])
+                ly["w_gate"], ly["w_up"] = gate_up[:F], gate_up[F:]
+            else:
+                ly["wq"] = W(b + "attn_q.weight", [E, H * D])
+                ly["wk"] = W(b + "attn_k.weight", [E, KV * D])
+                ly["wv"] = W(b + "attn_v.weight", [E, KV * D])
+                ly["w_gate"] = W(b + "ffn_gate.weight", [E, F])
+                ly["w_up"] = W(b + "ffn_up.weight", [E, F])
+            if self.qkv_bias:
+                ly["bq"] = W(b + "attn_q.bias", [H * D])
+                ly["bk"] = W(b + "attn_k.bias", [KV * D])
+                ly["bv"] = W(b + "attn_v.bias", [KV * D])
+            if self.qk_norm:
+                ly["q_norm"] = W(b + "attn_q_norm.weight", [D])
+                ly["k_norm"] = W(b + "attn_k_norm.weight", [D])
+            self.layers.append(ly)
         unused = [n for n in g.tensor_order if n not in used]
         if unused:
             raise GGUFError("tensors not understood by this reference: %s" % ", ".join(unused[:8]))
@@ -453,15 +492,21 @@ class LlamaRef:
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
 
     def rope(self, x, pos):
-        """x: (T, heads, head_dim); pos: (T,) ints.  GGML mode 0 (adjacent pairs)."""
+        """x: (T, heads, head_dim); pos: (T,) ints.  Rotation i (angle pos * inv_freq[i]) turns the pair
+        (x[2i], x[2i+1]) (GGML mode 0, llama) or, NeoX-style (mode 2), (x[i], x[i + n_rot/2]); dims >= n_rot pass."""
         theta = (pos.astype(np.float64) * self.freq_scale)[:, None] * self.inv_freq[None, :]  # (T, n_rot/2)
         c = np.cos(theta)[:, None, :]
         s = np.sin(theta)[:, None, :]
         out = x.copy()
-        x0 = x[:, :, 0:self.n_rot:2]
-        x1 = x[:, :, 1:self.n_rot:2]
-        out[:, :, 0:self.n_rot:2] = x0 * c - x1 * s
-        out[:, :, 1:self.n_rot:2] = x0 * s + x1 * c
+        half = self.n_rot // 2
+        if self.neox:
+            first, second = slice(0, half), slice(half, self.n_rot)
+        else:
+            first, second = slice(0, self.n_rot, 2), slice(1, self.n_rot, 2)
+        x0 = x[:, :, first]
+        x1 = x[:, :, second]
+        out[:, :, first] = x0 * c - x1 * s
+        out[:, :, second] = x0 * s + x1 * c
         return out
 
     def forward(self, tokens):
@@ -482,9 +527,17 @@ class LlamaRef:
         scale = 1.0 / math.sqrt(D)
         for li, ly in enumerate(self.layers):
             h = self.rmsnorm(x, ly["attn_norm"])
-            q = (h @ ly["wq"].T).reshape(T, H, D)
-            k = (h @ ly["wk"].T).reshape(T, KV, D)
-            v = (h @ ly["wv"].T).reshape(T, KV, D)
+            q = h @ ly["wq"].T
+            k = h @ ly["wk"].T
+            v = h @ ly["wv"].T
+            if self.qkv_bias:
+                q, k, v = q + ly["bq"], k + ly["bk"], v + ly["bv"]
+            q = q.reshape(T, H, D)
+            k = k.reshape(T, KV, D)
+            v = v.reshape(T, KV, D)
+            if self.qk_norm:  # every head on its own, over its D values
+                q = self.rmsnorm(q, ly["q_norm"])
+                k = self.rmsnorm(k, ly["k_norm"])
             q = self.rope(q, pos)
             k = self.rope(k, pos)
             if self.kv_f16:
