@@ -17,6 +17,7 @@
  *       SIMD_VS_SCALAR_TOL · Σ|w_i||a_i| of each pair; it writes exactly its n_rows × n_tokens outputs.
  *   (f) snug_matmul: a batch of tokens (prefill, through dot_tile) against the same tokens one at a time (decode,
  *       through vec_dot), within the same tolerance; and bit-identical results for 1 and 2 threads.
+ *   (g) the decode layouts (kernels.h, snug_decode_kernels) against the scalar vec_dot, as (a).
  *   And: all-zero blocks give exactly 0; blocks at the extremes of every type's quant range give the exact integer
  *   result on every ISA, through vec_dot and dot_tile (no int16 saturation in vpmaddubsw; see legacy_x86.h for the
  *   bounds); the Q8 activation encoders round halves away from zero.
@@ -35,14 +36,13 @@
 #include "snug.h"
 
 #define SIMD_VS_SCALAR_TOL 1e-5
-#define F32_UNIT 0x1p-24 /* unit roundoff of f32 */
-#define F16_HALF_ULP 0x1p-11 /* relative rounding of a normal f16 */
-#define QK 32                /* elements per block of every legacy type */
+#define F32_UNIT           0x1p-24 /* unit roundoff of f32 */
+#define F16_HALF_ULP       0x1p-11 /* relative rounding of a normal f16 */
+#define QK                 32      /* elements per block of every legacy type */
 
 static const uint32_t float_types[] = {SNUG_TYPE_F32, SNUG_TYPE_F16, SNUG_TYPE_BF16};
-static const uint32_t legacy_types[] = {SNUG_TYPE_Q4_0, SNUG_TYPE_Q4_1, SNUG_TYPE_Q5_0, SNUG_TYPE_Q5_1,
-                                        SNUG_TYPE_Q8_0};
-#define N_FLOAT_TYPES (sizeof float_types / sizeof float_types[0])
+static const uint32_t legacy_types[] = {SNUG_TYPE_Q4_0, SNUG_TYPE_Q4_1, SNUG_TYPE_Q5_0, SNUG_TYPE_Q5_1, SNUG_TYPE_Q8_0};
+#define N_FLOAT_TYPES  (sizeof float_types / sizeof float_types[0])
 #define N_LEGACY_TYPES (sizeof legacy_types / sizeof legacy_types[0])
 
 /* Row lengths: one block, a few, odd block counts, a model-sized row and one past it. Float types also get lengths
@@ -95,9 +95,7 @@ static uint64_t act_bytes(uint32_t act_type, int64_t n) {
     return act_type == SNUG_TYPE_F32 ? (uint64_t)n * sizeof(float) : snug_act_row_bytes(act_type, n);
 }
 
-static float f16_at(const uint8_t *p) {
-    return snug_f16_to_f32(snug_load_u16(p));
-}
+static float f16_at(const uint8_t *p) { return snug_f16_to_f32(snug_load_u16(p)); }
 
 /* One weight row and one activation row, encoded, with their decoded values and reference sums. */
 typedef struct case_data {
@@ -198,6 +196,27 @@ Test(kernels_cpu, every_type_of_both_families_has_kernels_and_the_right_act_type
 
 /* ---- (a) SIMD vs scalar, (b) scalar vs the dequantized reference ---------------------------------------------- */
 
+/* The decode layout (kernels.h) against the scalar vec_dot on the same activations: the same tolerance, since its
+ * integer sums are the same; the layout is written in full (no byte left as it was) and nothing past it. */
+static void check_decode(const snug_type_kernels *k, const case_data *c, float scalar_dot, snug_isa isa) {
+    const uint64_t bytes = k->decode.decode_act_bytes(c->n), guard = 64;
+    uint8_t *a = malloc(bytes + guard), *b = malloc(bytes + guard);
+    memset(a, 0xa5, bytes + guard);
+    memset(b, 0x5a, bytes + guard);
+    k->decode.decode_act(c->x, a, c->n);
+    k->decode.decode_act(c->x, b, c->n);
+    cr_assert(memcmp(a, b, bytes) == 0, "%s on %s n=%lld: decode layout depends on the buffer's old bytes",
+              snug_type_name(c->type), snug_isa_name(isa), (long long)c->n);
+    for (uint64_t i = bytes; i < bytes + guard; i++) cr_assert_eq(a[i], 0xa5, "decode layout wrote past its size");
+    float dot = NAN;
+    k->decode.decode_dot(c->n, &dot, c->w, a);
+    double tol = SIMD_VS_SCALAR_TOL * c->abs_sum;
+    cr_assert(fabs((double)dot - scalar_dot) <= tol, "%s on %s n=%lld: decode %.9g vs scalar %.9g (tol %.3g)",
+              snug_type_name(c->type), snug_isa_name(isa), (long long)c->n, (double)dot, (double)scalar_dot, tol);
+    free(a);
+    free(b);
+}
+
 static void check_type(uint32_t type, double w_offset, double x_offset) {
     const snug_type_kernels *scalar = snug_kernels_for(type, SNUG_ISA_SCALAR);
     int64_t sizes[32];
@@ -219,8 +238,7 @@ static void check_type(uint32_t type, double w_offset, double x_offset) {
             k->quantize_act(c.x, act, c.n);
             for (uint64_t i = 0; i < abytes; i++) {
                 cr_assert_eq(act[i], c.act[i], "%s on %s n=%lld: activation byte %llu differs from scalar",
-                             snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)c.n,
-                             (unsigned long long)i);
+                             snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)c.n, (unsigned long long)i);
             }
             float simd_dot = NAN;
             k->vec_dot(c.n, &simd_dot, c.w, act);
@@ -228,6 +246,7 @@ static void check_type(uint32_t type, double w_offset, double x_offset) {
             cr_assert(fabs((double)simd_dot - scalar_dot) <= tol, "%s on %s n=%lld: %.9g vs scalar %.9g (tol %.3g)",
                       snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)c.n, (double)simd_dot,
                       (double)scalar_dot, tol);
+            if (k->decode.decode_dot) check_decode(k, &c, scalar_dot, (snug_isa)isa);
         }
         free(act);
         free_case(&c);
@@ -301,8 +320,8 @@ Test(kernels_cpu, act_encoders_bit_identical_across_isas_over_scales) {
 
 /* max|x| = 127 makes d = 1 exactly, so x · (1/d) = x: halves must round away from zero (as lroundf), on every ISA. */
 Test(kernels_cpu, q8_act_encoders_round_halves_away_from_zero) {
-    float x[QK] = {127.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 126.5f, -126.5f,
-                   3.4999998f, 0.0f, -0.0f, 7.0f, -7.0f};
+    float x[QK] = {127.0f,       0.5f,   -0.5f,   1.5f,       -1.5f, 2.5f,  -2.5f, 0.49999997f,
+                   -0.49999997f, 126.5f, -126.5f, 3.4999998f, 0.0f,  -0.0f, 7.0f,  -7.0f};
     const int8_t want[16] = {127, 1, -1, 2, -2, 3, -3, 0, 0, 127, -127, 3, 0, 0, 7, -7};
     for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
         const snug_type_kernels *k0 = snug_kernels_for(SNUG_TYPE_Q8_0, (snug_isa)isa);
@@ -342,8 +361,8 @@ Test(kernels_cpu, all_zero_blocks_give_exactly_zero) {
             memset(act, 0xff, sizeof act);
             k->quantize_act(zeros, act, n);
             uint64_t abytes = act_bytes(k->act_type, n);
-            for (uint64_t b = 0; b < abytes; b++) cr_assert_eq(act[b], 0, "%s act byte %llu", snug_type_name(type),
-                                                               (unsigned long long)b);
+            for (uint64_t b = 0; b < abytes; b++)
+                cr_assert_eq(act[b], 0, "%s act byte %llu", snug_type_name(type), (unsigned long long)b);
             float s = NAN;
             k->vec_dot(n, &s, w, act);
             cr_assert(s == 0.0f, "%s on %s: %g", snug_type_name(type), snug_isa_name((snug_isa)isa), (double)s);
@@ -401,9 +420,10 @@ Test(kernels_cpu, extreme_quants_do_not_saturate) {
         int level; /* raw code */
         int value; /* the weight it decodes to with d = 1, m = 0 */
     } cases[] = {
-        {SNUG_TYPE_Q4_0, 0, -8},    {SNUG_TYPE_Q4_0, 15, 7},   {SNUG_TYPE_Q4_1, 15, 15}, {SNUG_TYPE_Q4_1, 0, 0},
-        {SNUG_TYPE_Q5_0, 0, -16},   {SNUG_TYPE_Q5_0, 31, 15},  {SNUG_TYPE_Q5_1, 31, 31}, {SNUG_TYPE_Q8_0, -128, -128},
-        {SNUG_TYPE_Q8_0, 127, 127}, {SNUG_TYPE_Q8_0, -127, -127},
+        {SNUG_TYPE_Q4_0, 0, -8},      {SNUG_TYPE_Q4_0, 15, 7},      {SNUG_TYPE_Q4_1, 15, 15},
+        {SNUG_TYPE_Q4_1, 0, 0},       {SNUG_TYPE_Q5_0, 0, -16},     {SNUG_TYPE_Q5_0, 31, 15},
+        {SNUG_TYPE_Q5_1, 31, 31},     {SNUG_TYPE_Q8_0, -128, -128}, {SNUG_TYPE_Q8_0, 127, 127},
+        {SNUG_TYPE_Q8_0, -127, -127},
     };
     static float x_pos[N], x_neg[N], x_alt[N];
     for (int i = 0; i < N; i++) {
@@ -426,8 +446,17 @@ Test(kernels_cpu, extreme_quants_do_not_saturate) {
                 float s = NAN;
                 k->vec_dot(N, &s, w, act);
                 cr_assert_eq((double)s, want, "%s code %d, activations %d, on %s: %.1f, want %.1f",
-                             snug_type_name(cases[c].type), cases[c].level, xi, snug_isa_name((snug_isa)isa),
-                             (double)s, want);
+                             snug_type_name(cases[c].type), cases[c].level, xi, snug_isa_name((snug_isa)isa), (double)s,
+                             want);
+                if (k->decode.decode_dot) {
+                    static uint8_t layout[N * 4];
+                    cr_assert_leq(k->decode.decode_act_bytes(N), sizeof layout);
+                    k->decode.decode_act(xs[xi], layout, N);
+                    k->decode.decode_dot(N, &s, w, layout);
+                    cr_assert_eq((double)s, want, "%s code %d, activations %d, on %s (decode): %.1f, want %.1f",
+                                 snug_type_name(cases[c].type), cases[c].level, xi, snug_isa_name((snug_isa)isa),
+                                 (double)s, want);
+                }
             }
         }
     }
@@ -540,12 +569,13 @@ Test(blocks_legacy, q4_1_block_decodes_per_layout) {
     put_u16(block + 2, 0xbc00); /* m = −1.0 */
     ramp_nibbles(block + 4);
     /* x = 0.5 · q − 1: elements 0…15 have q = 0…15, elements 16…31 have q = 15…0. */
-    const float want[32] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f,
-                            4.5f,  5.0f,  5.5f, 6.0f, 6.5f, 6.5f, 6.0f, 5.5f, 5.0f, 4.5f, 4.0f,
+    const float want[32] = {-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f,  3.5f, 4.0f,
+                            4.5f,  5.0f,  5.5f, 6.0f, 6.5f, 6.5f, 6.0f, 5.5f, 5.0f,  4.5f, 4.0f,
                             3.5f,  3.0f,  2.5f, 2.0f, 1.5f, 1.0f, 0.5f, 0.0f, -0.5f, -1.0f};
     float out[32];
     cr_assert(snug_dequantize_row(SNUG_TYPE_Q4_1, block, out, 32));
-    for (int j = 0; j < 32; j++) cr_assert_eq(out[j], want[j], "element %d: %g, want %g", j, (double)out[j], (double)want[j]);
+    for (int j = 0; j < 32; j++)
+        cr_assert_eq(out[j], want[j], "element %d: %g, want %g", j, (double)out[j], (double)want[j]);
 }
 
 Test(blocks_legacy, q5_0_block_decodes_per_layout) {
@@ -561,9 +591,9 @@ Test(blocks_legacy, q5_0_block_decodes_per_layout) {
     put_u16(b1, 0x4000);
     put_u32(b1 + 2, 0x80000001u);
     memset(b1 + 6, 0, 16);
-    const float want0[32] = {0.0f,   0.25f, 0.5f,  0.75f, 1.0f,   1.25f, 1.5f,  1.75f, 2.0f,   2.25f, 2.5f,
-                             2.75f,  3.0f,  3.25f, 3.5f,  3.75f,  -0.25f, -0.5f, -0.75f, -1.0f, -1.25f, -1.5f,
-                             -1.75f, -2.0f, -2.25f, -2.5f, -2.75f, -3.0f, -3.25f, -3.5f, -3.75f, -4.0f};
+    const float want0[32] = {0.0f,   0.25f, 0.5f,   0.75f, 1.0f,   1.25f,  1.5f,   1.75f,  2.0f,   2.25f,  2.5f,
+                             2.75f,  3.0f,  3.25f,  3.5f,  3.75f,  -0.25f, -0.5f,  -0.75f, -1.0f,  -1.25f, -1.5f,
+                             -1.75f, -2.0f, -2.25f, -2.5f, -2.75f, -3.0f,  -3.25f, -3.5f,  -3.75f, -4.0f};
     float out[64];
     cr_assert(snug_dequantize_row(SNUG_TYPE_Q5_0, blocks, out, 64));
     for (int j = 0; j < 32; j++) cr_assert_eq(out[j], want0[j], "block 0 element %d: %g", j, (double)out[j]);
@@ -575,8 +605,8 @@ Test(blocks_legacy, q5_0_block_decodes_per_layout) {
 
 Test(blocks_legacy, q5_1_block_decodes_per_layout) {
     uint8_t block[SNUG_Q5_1_BLOCK_BYTES];
-    put_u16(block, 0x3800);     /* d = 0.5 */
-    put_u16(block + 2, 0x3c00); /* m = 1.0 */
+    put_u16(block, 0x3800);          /* d = 0.5 */
+    put_u16(block + 2, 0x3c00);      /* m = 1.0 */
     put_u32(block + 4, 0xffff0000u); /* elements 16…31 have the fifth bit */
     ramp_nibbles(block + 8);
     /* x = 0.5 · q + 1: element j < 16: q = j; element 16 + j: q = 16 + 15 − j = 31 − j. */
@@ -585,7 +615,8 @@ Test(blocks_legacy, q5_1_block_decodes_per_layout) {
                             13.5f, 13.0f, 12.5f, 12.0f, 11.5f, 11.0f, 10.5f, 10.0f, 9.5f,  9.0f};
     float out[32];
     cr_assert(snug_dequantize_row(SNUG_TYPE_Q5_1, block, out, 32));
-    for (int j = 0; j < 32; j++) cr_assert_eq(out[j], want[j], "element %d: %g, want %g", j, (double)out[j], (double)want[j]);
+    for (int j = 0; j < 32; j++)
+        cr_assert_eq(out[j], want[j], "element %d: %g, want %g", j, (double)out[j], (double)want[j]);
 }
 
 Test(blocks_legacy, q8_1_block_decodes_per_layout) {
@@ -635,7 +666,7 @@ Test(blocks_legacy, encoders_reproduce_exact_grids) {
 static const int64_t tile_block_sizes[] = {32, 32 * 7, 32 * 8, 32 * 9, 32 * 17, 32 * 23, 2048};
 static const int64_t tile_float_sizes[] = {1, 7, 16, 33, 100, 257};
 #define TILE_Y_STRIDE (SNUG_TILE_WIDE_MAX + 3) /* outputs the tile must leave alone lie between its rows */
-#define TILE_LIMIT SNUG_TILE_WIDE_MAX
+#define TILE_LIMIT    SNUG_TILE_WIDE_MAX
 
 /* TILE_LIMIT weight rows and tokens of one type, encoded for one ISA, with the per-pair tolerance. */
 typedef struct tile_case {
@@ -713,10 +744,11 @@ static void check_tile_type(uint32_t type) {
                                 continue;
                             }
                             double tol = SIMD_VS_SCALAR_TOL * c.abs_sum[t][r];
-                            cr_assert(fabs((double)got - want[t][r]) <= tol,
-                                      "%s on %s n=%lld tile %d rows x %d tokens: y[%d][%d] = %.9g, vec_dot %.9g (tol %.3g)",
-                                      snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)n, rows, tokens,
-                                      t, r, (double)got, (double)want[t][r], tol);
+                            cr_assert(
+                                fabs((double)got - want[t][r]) <= tol,
+                                "%s on %s n=%lld tile %d rows x %d tokens: y[%d][%d] = %.9g, vec_dot %.9g (tol %.3g)",
+                                snug_type_name(type), snug_isa_name((snug_isa)isa), (long long)n, rows, tokens, t, r,
+                                (double)got, (double)want[t][r], tol);
                         }
                     }
                     free(w);
@@ -729,7 +761,8 @@ static void check_tile_type(uint32_t type) {
     }
 #if defined(__x86_64__)
     /* Every x86 ISA from AVX2 up has tiles for these types; say so if a table lost them. */
-    if (snug_isa_best_supported() >= SNUG_ISA_AVX2) cr_assert_geq(isas_with_tiles, 1, "%s: no dot_tile", snug_type_name(type));
+    if (snug_isa_best_supported() >= SNUG_ISA_AVX2)
+        cr_assert_geq(isas_with_tiles, 1, "%s: no dot_tile", snug_type_name(type));
 #endif
     cr_log_info("%s: dot_tile checked on %d ISAs", snug_type_name(type), isas_with_tiles);
 }
@@ -762,13 +795,17 @@ Test(kernels_cpu, dot_tile_extreme_quants_are_exact) {
     const struct {
         uint32_t type;
         int level, value;
-    } cases[] = {{SNUG_TYPE_Q4_0, 0, -8},       {SNUG_TYPE_Q4_0, 15, 7},     {SNUG_TYPE_Q8_0, -128, -128},
-                 {SNUG_TYPE_Q8_0, 127, 127},    {SNUG_TYPE_Q8_0, -127, -127}};
+    } cases[] = {{SNUG_TYPE_Q4_0, 0, -8},
+                 {SNUG_TYPE_Q4_0, 15, 7},
+                 {SNUG_TYPE_Q8_0, -128, -128},
+                 {SNUG_TYPE_Q8_0, 127, 127},
+                 {SNUG_TYPE_Q8_0, -127, -127}};
     static float x[TILE_LIMIT][N];
     static uint8_t w[TILE_LIMIT][BLOCKS * 34], act[TILE_LIMIT][BLOCKS * 34];
     double act_sum_per_block[TILE_LIMIT];
     for (int t = 0; t < TILE_LIMIT; t++) {
-        for (int i = 0; i < N; i++) x[t][i] = t % 4 == 0 ? 127.0f : t % 4 == 1 ? -127.0f : (i + t) % 2 ? 127.0f : -127.0f;
+        for (int i = 0; i < N; i++)
+            x[t][i] = t % 4 == 0 ? 127.0f : t % 4 == 1 ? -127.0f : (i + t) % 2 ? 127.0f : -127.0f;
         act_sum_per_block[t] = t % 4 == 0 ? 32 * 127.0 : t % 4 == 1 ? -32 * 127.0 : 0;
     }
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -827,7 +864,8 @@ static void check_matmul_batch_vs_single(uint32_t type, int64_t n_in, int64_t n_
         cr_assert(snug_quantize_row(type, wf + r * n_in, w + r * rb, n_in));
         cr_assert(snug_dequantize_row(type, w + r * rb, wd + r * n_in, n_in));
     }
-    float *batch = malloc((size_t)(n_out * n_tokens) * sizeof(float)), *batch1 = malloc((size_t)(n_out * n_tokens) * sizeof(float));
+    float *batch = malloc((size_t)(n_out * n_tokens) * sizeof(float)),
+          *batch1 = malloc((size_t)(n_out * n_tokens) * sizeof(float));
     float *single = malloc((size_t)n_out * sizeof(float));
     for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
         const snug_type_kernels *k = snug_kernels_for(type, (snug_isa)isa);

@@ -47,12 +47,28 @@ typedef void (*snug_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
 typedef void (*snug_dot_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
                                  uint64_t a_stride, int n_rows, int n_tokens);
 
+/* Bytes of n activations in a decode layout (below). */
+typedef uint64_t (*snug_act_bytes_fn)(int64_t n);
+
+/* The decode path: one token meets every weight row once, so the activation row is read as many times as there are
+ * rows and is worth laying out for the kernel rather than as GGUF blocks (e.g. legacy_avx512vnni.c: Q4_0 with the
+ * activations in 4-block chunks, halves grouped so that one 512-bit load feeds 4 blocks, scales pre-widened).
+ * Optional: when decode_dot is NULL, one token goes through quantize_act and vec_dot like a batch. decode_act must
+ * encode its quants exactly as quantize_act does (same rounding), so decode_dot agrees with vec_dot within the
+ * vec_dot tolerance (tests/test_kernels_cpu.c). */
+typedef struct snug_decode_kernels {
+    snug_quantize_act_fn decode_act; /* x → the layout, decode_act_bytes(n) bytes */
+    snug_vec_dot_fn decode_dot;      /* *s = Σ w[i] · a[i], a in the layout */
+    snug_act_bytes_fn decode_act_bytes;
+} snug_decode_kernels;
+
 typedef struct snug_type_kernels {
     uint32_t act_type; /* SNUG_TYPE_F32, SNUG_TYPE_Q8_0, SNUG_TYPE_Q8_1 or SNUG_TYPE_Q8_K */
     snug_quantize_act_fn quantize_act;
     snug_vec_dot_fn vec_dot;
     snug_dot_tile_fn dot_tile;      /* optional */
     uint8_t tile_rows, tile_tokens; /* dot_tile's largest tile; 0: SNUG_TILE_MAX */
+    snug_decode_kernels decode;     /* optional: one token's own layout */
 } snug_type_kernels;
 
 /* One table per ISA, indexed by weight type id; an entry with vec_dot == NULL is unsupported. */
@@ -87,5 +103,12 @@ const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa);
 
 /* Bytes of n activations encoded as act_type. */
 uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n);
+
+/* Bytes the kernels' activation encoding of n_tokens rows of n elements takes (the decode layout for one token
+ * where the kernels have one; 0 for float kernels, which read the activations as they are). */
+uint64_t snug_kernels_act_bytes(const snug_type_kernels *k, int64_t n_tokens, int64_t n);
+
+/* The largest per-token encoding of a row of n, batch or decode: what a plan reserves per batch row. */
+uint64_t snug_kernels_act_row_bytes_max(const snug_type_kernels *k, int64_t n);
 
 #endif

@@ -45,6 +45,103 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
                           legacy_q8_0_block, false);
 }
 
+/* ---- decode: Q4_0 against activations laid out in 4-block chunks (kernels.h, snug_decode_kernels) ---------------
+ *
+ * vec_dot above spends most of its instructions getting data into place: two loads and an insert for the
+ * activations, a broadcast, a masked broadcast and a shift for the nibbles, a second vpdpbusd and a subtraction for
+ * the −8 offset. One token's activations are read once per weight row, so they are laid out once per matvec in the
+ * order the weights come out of a plain load. One chunk of 4 blocks (128 elements) is DECODE_CHUNK_BYTES:
+ *   bytes   0– 63  elements 0–15 of blocks 0, 1, 2, 3 (16 int8 each): what the low nibbles meet;
+ *   bytes  64–127  elements 16–31 of the same blocks: what the high nibbles meet;
+ *   bytes 128–191  16 f32, lane l: d_a of block l / 4 (the Q8_0 scale, widened);
+ *   bytes 192–255  16 f32, lane l: 2 · d_a · Σ q_a of block l / 4, i.e. the offset term 8 · d_a · Σ q_a spread over
+ *                  the block's 4 int32 lanes.
+ * The 16 nibble bytes of weight block j go to 128-bit lane j with four 16-byte loads; v & 15 and v >> 4 then meet
+ * the first and second half directly, and per chunk the result gains Σ_lanes d_w · (d_a · isum − offset): 2
+ * vpdpbusd and 6 other vector operations for 4 blocks where vec_dot needs about 20. A row's last chunk may hold
+ * fewer than 4 blocks (same size, unused bytes zero); its blocks are summed one at a time. The quants are Q8_0's,
+ * bit for bit (the AVX2 encoder writes them first), so the integer sums equal vec_dot's. */
+#define DECODE_BLOCKS      4
+#define DECODE_CHUNK_BYTES 256
+#define DECODE_HI          64  /* offset of the second halves */
+#define DECODE_SCALES      128 /* offset of the d_a lanes */
+#define DECODE_OFFSETS     192 /* offset of the offset-term lanes */
+
+static snug_quantize_act_fn q8_0_encode; /* the table's Q8_0 encoder, captured at registration */
+
+static uint64_t decode_act_bytes_q4_0(int64_t n) {
+    return (uint64_t)((n / SNUG_QK4_0 + DECODE_BLOCKS - 1) / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
+}
+
+static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
+    const int64_t nb = n / SNUG_QK4_0;
+    uint8_t *out = dst;
+    memset(out, 0, decode_act_bytes_q4_0(n));
+    for (int64_t b0 = 0; b0 < nb; b0 += DECODE_BLOCKS) {
+        const int count = (int)(nb - b0 < DECODE_BLOCKS ? nb - b0 : DECODE_BLOCKS);
+        uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
+        q8_0_encode(x + b0 * SNUG_QK4_0, blocks, (int64_t)count * SNUG_QK4_0);
+        uint8_t *chunk = out + (b0 / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
+        float *scales = (float *)(chunk + DECODE_SCALES), *offsets = (float *)(chunk + DECODE_OFFSETS);
+        for (int j = 0; j < count; j++) {
+            const uint8_t *block = blocks + j * SNUG_Q8_0_BLOCK_BYTES;
+            const int8_t *q = (const int8_t *)(block + 2);
+            int32_t sum = 0;
+            for (int i = 0; i < SNUG_QK4_0; i++) sum += q[i];
+            memcpy(chunk + 16 * j, q, 16);
+            memcpy(chunk + DECODE_HI + 16 * j, q + 16, 16);
+            const float d = legacy_load_f16(block);
+            for (int lane = 0; lane < 4; lane++) {
+                scales[4 * j + lane] = d;
+                offsets[4 * j + lane] = 2.0f * d * (float)sum;
+            }
+        }
+    }
+}
+
+/* The block's Σ (q − 8) · a from the chunk layout, one element at a time (the last, partial chunk). */
+static int32_t decode_block_isum_q4_0(const uint8_t *w, const uint8_t *chunk, int j) {
+    const int8_t *lo = (const int8_t *)(chunk + 16 * j), *hi = (const int8_t *)(chunk + DECODE_HI + 16 * j);
+    int32_t isum = 0;
+    for (int i = 0; i < 16; i++) isum += ((w[2 + i] & 0x0f) - 8) * lo[i] + ((w[2 + i] >> 4) - 8) * hi[i];
+    return isum;
+}
+
+static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av) {
+    const uint8_t *w = wv, *a = av;
+    const int64_t nb = n / SNUG_QK4_0, whole = nb / DECODE_BLOCKS;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    /* Word 9j of the chunk's first 64 bytes is block j's f16 d_w: lane l of the widened result takes block l / 4's. */
+    const __m512i scale_words = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18,
+                                                 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 2
+    for (int64_t c = 0; c < whole; c++) {
+        const uint8_t *wc = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES, *ac = a + c * DECODE_CHUNK_BYTES;
+        __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(wc + 2)));
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + SNUG_Q4_0_BLOCK_BYTES)), 1);
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 2 * SNUG_Q4_0_BLOCK_BYTES)), 2);
+        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 3 * SNUG_Q4_0_BLOCK_BYTES)), 3);
+        const __m512 d_w =
+            _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(wc))));
+        const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        const __m512i isum =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ac)), hi,
+                                _mm512_loadu_si512(ac + DECODE_HI));
+        const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), _mm512_loadu_ps((const float *)(ac + DECODE_SCALES)),
+                                         _mm512_loadu_ps((const float *)(ac + DECODE_OFFSETS)));
+        acc[c & 1] = _mm512_fmadd_ps(d_w, t, acc[c & 1]);
+    }
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    const uint8_t *chunk = a + whole * DECODE_CHUNK_BYTES;
+    for (int j = 0; j < (int)(nb - whole * DECODE_BLOCKS); j++) {
+        const uint8_t *block = w + (whole * DECODE_BLOCKS + j) * SNUG_Q4_0_BLOCK_BYTES;
+        const float d_a = ((const float *)(chunk + DECODE_SCALES))[4 * j];
+        sum += legacy_load_f16(block) * d_a * (float)decode_block_isum_q4_0(block, chunk, j);
+    }
+    *s = sum;
+}
+
 /* ---- dot_tile ---- */
 
 /* −128 Σ w per int32 lane: the correction for the activations' + 128. */
@@ -271,6 +368,8 @@ static void dot_tile_wide_q8_0(int64_t n, float *y, int64_t y_stride, const void
 
 /* Laid over the AVX-512 table: act_type and quantize_act stay AVX2's, the other types AVX-512's. */
 void snug_register_legacy_avx512vnni(snug_kernel_table t) {
+    q8_0_encode = t[SNUG_TYPE_Q4_0].quantize_act;
+    t[SNUG_TYPE_Q4_0].decode = (snug_decode_kernels){decode_act_q4_0, decode_dot_q4_0, decode_act_bytes_q4_0};
     t[SNUG_TYPE_Q4_0].vec_dot = vec_dot_q4_0;
     t[SNUG_TYPE_Q8_0].vec_dot = vec_dot_q8_0;
     t[SNUG_TYPE_Q4_0].dot_tile = dot_tile_wide_q4_0;

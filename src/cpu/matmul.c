@@ -10,9 +10,11 @@ void snug_matrix_row(const snug_matrix *w, int64_t row, float *out) {
 }
 
 uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens) {
-    if (w->kernels->act_type == SNUG_TYPE_F32) return 0;
-    return (uint64_t)n_tokens * snug_act_row_bytes(w->kernels->act_type, w->n_in);
+    return snug_kernels_act_bytes(w->kernels, n_tokens, w->n_in);
 }
+
+/* One token goes through the kernels' decode layout where they have one (kernels.h). */
+static bool decode_path(const snug_type_kernels *k, int64_t n_tokens) { return n_tokens == 1 && k->decode.decode_dot; }
 
 /* Encodes the n_tokens activation rows for w's kernels (in parallel when there are several); returns the encoded
  * rows (x itself for float kernels) and their stride. */
@@ -20,6 +22,11 @@ static const uint8_t *encode_activations(const snug_matrix *w, const float *x, i
                                          int32_t n_threads, uint64_t *act_row) {
     const snug_type_kernels *k = w->kernels;
     const int64_t n_in = w->n_in;
+    if (decode_path(k, n_tokens)) {
+        k->decode.decode_act(x, act_buffer, n_in);
+        *act_row = k->decode.decode_act_bytes(n_in);
+        return act_buffer;
+    }
     if (k->act_type == SNUG_TYPE_F32) {
         *act_row = (uint64_t)n_in * sizeof(float);
         return (const uint8_t *)x;
@@ -63,9 +70,10 @@ static void compute_block(const snug_matrix *w, const uint8_t *act, uint64_t act
             }
             continue;
         }
+        const snug_vec_dot_fn dot = decode_path(k, n_tokens) ? k->decode.decode_dot : k->vec_dot;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = weights + (uint64_t)r * w->row_bytes;
-            for (int64_t t = t0; t < t1; t++) k->vec_dot(n_in, &y[t * n_out + r], row, act + (uint64_t)t * act_row);
+            for (int64_t t = t0; t < t1; t++) dot(n_in, &y[t * n_out + r], row, act + (uint64_t)t * act_row);
         }
     }
 }
@@ -84,8 +92,11 @@ void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count
     /* One encoding serves all only when every matrix takes the same input length through the same encoder. */
     bool shared = count <= SNUG_MATMUL_GROUP_MAX;
     for (int m = 1; m < count && shared; m++) {
-        shared = ws[m]->n_in == ws[0]->n_in && ws[m]->kernels->act_type == ws[0]->kernels->act_type &&
-                 ws[m]->kernels->quantize_act == ws[0]->kernels->quantize_act;
+        const snug_type_kernels *k = ws[m]->kernels, *k0 = ws[0]->kernels;
+        shared = ws[m]->n_in == ws[0]->n_in &&
+                 (decode_path(k, n_tokens) ? k->decode.decode_act == k0->decode.decode_act
+                                           : k->act_type == k0->act_type && k->quantize_act == k0->quantize_act &&
+                                                 !decode_path(k0, n_tokens));
     }
     if (!shared) {
         for (int m = 0; m < count; m++) snug_matmul(ws[m], x, n_tokens, ys[m], act_buffer, n_threads);

@@ -8,7 +8,8 @@
  *      tokens, so a weight row is read from memory once per batch and stays in cache while it meets every token of
  *      the tile (prefill is bound by compute, decode by reading the weights once). A batch goes through the
  *      kernels' register-blocked dot_tile where they have one (a tile of at most the kernel's tile_rows ×
- *      tile_tokens a call), one token through vec_dot.
+ *      tile_tokens a call), one token through vec_dot, or through the kernels' decode layout where they have one
+ *      (kernels.h: the activation row is then encoded for the kernel, as it meets every weight row).
  * Each output is computed by one thread, and its arithmetic does not depend on which other rows or tokens share its
  * tile, so results are identical for any thread count; a token's outputs in a batch and alone (dot_tile vs vec_dot)
  * agree within the kernels' tolerance (tests/test_kernels_cpu.c).

@@ -364,10 +364,11 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         p->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         if (t->n_dims < 2) continue;
         if (t->type != SNUG_TYPE_F32) all_f32 = false;
-        /* Matmuls encode their input once per batch into the kernel's activation type (none for float types). */
+        /* Matmuls encode their input once per batch into the kernel's activation type (none for float types), or one
+         * token into the kernel's decode layout: the plan reserves the larger per token. */
         const snug_type_kernels *kernels = snug_kernels_for(t->type, snug_isa_active());
-        if (kernels && kernels->act_type != SNUG_TYPE_F32) {
-            uint64_t act = snug_act_row_bytes(kernels->act_type, (int64_t)t->ne[0]);
+        if (kernels) {
+            uint64_t act = snug_kernels_act_row_bytes_max(kernels, (int64_t)t->ne[0]);
             if (act > p->act_row_bytes) p->act_row_bytes = act;
         }
         bool seen = false;
