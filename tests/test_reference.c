@@ -309,3 +309,17 @@ Test(reference, qwen3_q6_k_wide) {
     p.n_ff = 512;
     check_against_reference("qwen3_q6_k_wide.gguf", p);
 }
+
+/* The reference checks itself first: its dequantisers against hand-worked blocks, its GGUF parser, and its
+ * vectorised forward pass against plain per-element loops for llama, qwen2, qwen3 and phi3 (biases, per-head norms,
+ * NeoX pairs and fused rows spelled out one index at a time), plus its refusals (a missing architecture tensor,
+ * LongRoPE factors). A broken reference would make every comparison above meaningless. */
+Test(reference, reference_self_test) {
+    require_python_numpy();
+    const char *argv[] = {REF_PYTHON, REF_SCRIPT, "--selftest-format", NULL};
+    test_run_result r = test_run(argv);
+    cr_assert_eq(r.exit_code, 0, "llama_ref.py --selftest-format failed (%d):\n%s\n%s", r.exit_code, r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "tiny phi3 kv_f16=True vs loops"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "selftest-format: PASS"), "%s", r.out);
+    test_run_free(&r);
+}

@@ -1227,6 +1227,8 @@ def selftest_format():
     with tempfile.TemporaryDirectory() as td:
         ok = _selftest_synthetic_llama(td, check, kquants=False) and ok
         ok = _selftest_synthetic_llama(td, check, kquants=True) and ok
+        for arch in ("qwen2", "qwen3", "phi3"):
+            ok = _selftest_synthetic_arch(td, check, arch) and ok
     print("selftest-format:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
@@ -1375,6 +1377,165 @@ def _selftest_synthetic_llama(td, check, kquants=False):
     except GGUFError:
         refused = True
     ok = check("%s: unknown tensor refused" % tag, refused) and ok
+    return ok
+
+
+def _selftest_synthetic_arch(td, check, arch):
+    """A tiny random qwen2 / qwen3 / phi3 GGUF (F32 and Q8_0 weights, GQA, partial rope) run through LlamaRef and
+    through plain loops that spell out each architecture's difference element by element: bias added per output,
+    RMSNorm of each head over its own D values, the NeoX pairs (i, i + n_rot/2), and the fused rows of phi3 picked
+    by index (Q rows 0..HD-1, K rows HD.., V rows HD+KD..; gate rows 0..F-1, up rows F..2F-1).  Also checks that
+    the file with its extra tensor removed (a bias, a norm) or with a LongRoPE tensor added is refused."""
+    import os
+    rng = np.random.default_rng({"qwen2": 21, "qwen3": 22, "phi3": 23}[arch])
+    E, H, KV, F, NL, NV = 32, 4, 2, 64, 2, 50
+    D = 16 if arch == "qwen3" else E // H  # qwen3: q_dim 64 != E
+    NROT = D - 2  # partial rotary: the last two dims of each head pass through
+    base, eps = 10000.0, 1e-6
+    tensors, dense = [], {}
+
+    def add(name, ne, tt, mean=0.0, sd=0.3):
+        n = int(np.prod(ne))
+        if tt == GGML_Q8_0:
+            data, val = _rand_quant(tt, n, rng, 0.3)
+        else:
+            v = (mean + rng.standard_normal(n) * sd).astype("<f4")
+            data, val = v.tobytes(), v.astype(np.float64)
+        tensors.append((name, ne, tt, data))
+        dense[name] = val.reshape(tuple(reversed(ne)))
+
+    add("token_embd.weight", [E, NV], GGML_F32, 0.0, 1.0)
+    add("output_norm.weight", [E], GGML_F32, 1.0, 0.1)
+    for i in range(NL):
+        b = "blk.%d." % i
+        mt = GGML_Q8_0 if i == 1 else GGML_F32
+        add(b + "attn_norm.weight", [E], GGML_F32, 1.0, 0.1)
+        if arch == "phi3":
+            add(b + "attn_qkv.weight", [E, H * D + 2 * KV * D], mt)
+            add(b + "ffn_up.weight", [E, 2 * F], mt)
+        else:
+            add(b + "attn_q.weight", [E, H * D], mt)
+            add(b + "attn_k.weight", [E, KV * D], mt)
+            add(b + "attn_v.weight", [E, KV * D], mt)
+            add(b + "ffn_gate.weight", [E, F], mt)
+            add(b + "ffn_up.weight", [E, F], mt)
+        if arch == "qwen2":
+            add(b + "attn_q.bias", [H * D], GGML_F32, 0.0, 0.5)
+            add(b + "attn_k.bias", [KV * D], GGML_F32, 0.0, 0.5)
+            add(b + "attn_v.bias", [KV * D], GGML_F32, 0.0, 0.5)
+        if arch == "qwen3":
+            add(b + "attn_q_norm.weight", [D], GGML_F32, 1.0, 0.4)
+            add(b + "attn_k_norm.weight", [D], GGML_F32, 1.0, 0.4)
+        add(b + "attn_output.weight", [H * D, E], mt)
+        add(b + "ffn_norm.weight", [E], GGML_F32, 1.0, 0.1)
+        add(b + "ffn_down.weight", [F, E], mt)
+    p = arch + "."
+    kvs = [
+        ("general.architecture", T_STR, arch),
+        (p + "embedding_length", T_U32, E), (p + "block_count", T_U32, NL),
+        (p + "feed_forward_length", T_U32, F), (p + "attention.head_count", T_U32, H),
+        (p + "attention.head_count_kv", T_U32, KV), (p + "attention.layer_norm_rms_epsilon", T_F32, eps),
+        (p + "rope.freq_base", T_F32, base), (p + "rope.dimension_count", T_U32, NROT),
+        (p + "attention.key_length", T_U32, D), (p + "attention.value_length", T_U32, D),
+        (p + "context_length", T_U32, 64),
+    ]
+    eps32 = float(np.float32(eps))
+    path = os.path.join(td, "tiny_%s.gguf" % arch)
+    _write_gguf(path, 3, kvs, tensors)
+
+    def naive(tokens, kv_f16):
+        def rms(x, w):
+            return x / math.sqrt(sum(v * v for v in x) / len(x) + eps32) * w
+
+        def rope(vec, pos):
+            out = vec.copy()
+            for i in range(NROT // 2):
+                th = pos * base ** (-2.0 * i / NROT)
+                a, b2 = vec[i], vec[i + NROT // 2]  # NeoX pairs
+                out[i] = a * math.cos(th) - b2 * math.sin(th)
+                out[i + NROT // 2] = a * math.sin(th) + b2 * math.cos(th)
+            return out
+
+        def proj(name, x, first, count):
+            w = dense[name]
+            return np.array([sum(w[first + r][c] * x[c] for c in range(len(x))) for r in range(count)])
+
+        rnd = (lambda v: float(np.float16(v))) if kv_f16 else (lambda v: v)
+        kc = [[[] for _ in range(KV)] for _ in range(NL)]
+        vc = [[[] for _ in range(KV)] for _ in range(NL)]
+        res = []
+        for pos, tok in enumerate(tokens):
+            x = dense["token_embd.weight"][tok].copy()
+            for li in range(NL):
+                b = "blk.%d." % li
+                h = rms(x, dense[b + "attn_norm.weight"])
+                if arch == "phi3":
+                    q = proj(b + "attn_qkv.weight", h, 0, H * D)
+                    k = proj(b + "attn_qkv.weight", h, H * D, KV * D)
+                    v = proj(b + "attn_qkv.weight", h, H * D + KV * D, KV * D)
+                else:
+                    q = proj(b + "attn_q.weight", h, 0, H * D)
+                    k = proj(b + "attn_k.weight", h, 0, KV * D)
+                    v = proj(b + "attn_v.weight", h, 0, KV * D)
+                if arch == "qwen2":
+                    q = np.array([q[r] + dense[b + "attn_q.bias"][r] for r in range(H * D)])
+                    k = np.array([k[r] + dense[b + "attn_k.bias"][r] for r in range(KV * D)])
+                    v = np.array([v[r] + dense[b + "attn_v.bias"][r] for r in range(KV * D)])
+                heads_q = [q[hh * D:(hh + 1) * D] for hh in range(H)]
+                heads_k = [k[j * D:(j + 1) * D] for j in range(KV)]
+                if arch == "qwen3":
+                    heads_q = [rms(t, dense[b + "attn_q_norm.weight"]) for t in heads_q]
+                    heads_k = [rms(t, dense[b + "attn_k_norm.weight"]) for t in heads_k]
+                for j in range(KV):
+                    kc[li][j].append(np.array([rnd(t) for t in rope(heads_k[j], pos)]))
+                    vc[li][j].append(np.array([rnd(t) for t in v[j * D:(j + 1) * D]]))
+                att = np.zeros(H * D)
+                for hh in range(H):
+                    j = hh // (H // KV)
+                    qh = rope(heads_q[hh], pos)
+                    sc = [float(qh @ kc[li][j][t]) / math.sqrt(D) for t in range(pos + 1)]
+                    mx = max(sc)
+                    ex = [math.exp(s_ - mx) for s_ in sc]
+                    z = sum(ex)
+                    for t in range(pos + 1):
+                        att[hh * D:(hh + 1) * D] += ex[t] / z * vc[li][j][t]
+                x = x + proj(b + "attn_output.weight", att, 0, E)
+                h = rms(x, dense[b + "ffn_norm.weight"])
+                if arch == "phi3":
+                    gt = proj(b + "ffn_up.weight", h, 0, F)
+                    up = proj(b + "ffn_up.weight", h, F, F)
+                else:
+                    gt = proj(b + "ffn_gate.weight", h, 0, F)
+                    up = proj(b + "ffn_up.weight", h, 0, F)
+                x = x + proj(b + "ffn_down.weight", gt / (1 + np.exp(-gt)) * up, 0, E)
+            x = rms(x, dense["output_norm.weight"])
+            res.append(dense["token_embd.weight"] @ x)
+        return np.array(res)
+
+    toks = [3, 17, 17, 49, 0, 8, 25]
+    ok = True
+    for kv_f16 in (True, False):
+        m = LlamaRef(path, kv_f16=kv_f16)
+        want = naive(toks, kv_f16)
+        got = np.concatenate([m.forward(toks[:3]), m.forward(toks[3:4]), m.forward(toks[4:])])
+        err = float(np.max(np.abs(got - want)))
+        scale = float(np.max(np.abs(want)))
+        ok = check("tiny %s kv_f16=%s vs loops (%.1e; max |logit| %.2g)" % (arch, kv_f16, err, scale),
+                   err < 1e-9 * max(1.0, scale)) and ok
+    # a missing architecture tensor and a LongRoPE tensor must be refused
+    drop = {"qwen2": "blk.1.attn_k.bias", "qwen3": "blk.0.attn_q_norm.weight", "phi3": "blk.1.attn_qkv.weight"}[arch]
+    variants = [("without %s" % drop, [t for t in tensors if t[0] != drop])]
+    variants.append(("with rope_factors_long", tensors + [("rope_factors_long.weight", [NROT // 2], GGML_F32,
+                                                           np.ones(NROT // 2, "<f4").tobytes())]))
+    for label, ts in variants:
+        p2 = os.path.join(td, "tiny_%s_bad.gguf" % arch)
+        _write_gguf(p2, 3, kvs, ts)
+        try:
+            LlamaRef(p2)
+            refused = False
+        except GGUFError:
+            refused = True
+        ok = check("tiny %s %s refused" % (arch, label), refused) and ok
     return ok
 
 
