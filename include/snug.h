@@ -356,6 +356,33 @@ snug_status snug_vocab_tokenize(const snug_vocab *vocab, const char *text, size_
 /* As snug_token_to_piece. */
 size_t snug_vocab_piece(const snug_vocab *vocab, snug_token prev, snug_token token, char *out, size_t cap);
 
+/* One piece of a text to tokenize, for texts assembled from trusted and untrusted pieces (a chat template's markers
+ * and what a user typed): only pieces with parse_special turn the text of special tokens ("<|im_start|>") into those
+ * tokens; in the others such text stays plain text, so a user cannot forge a turn. */
+typedef struct snug_text_part {
+    const char *text;
+    size_t bytes;
+    bool parse_special;
+} snug_text_part;
+
+/* Tokenizes the parts as one text, in order, into tokens[0 .. cap): the dummy-prefix space of SentencePiece
+ * vocabularies goes only before the first part (as if the parts were one string), add_bos prepends BOS. Each part
+ * may be up to the context's max_input_bytes long. Errors as snug_context_tokenize (SNUG_E_CONTEXT_FULL when more
+ * than cap tokens result, counting all of them in the message). */
+snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part *parts, size_t n_parts, bool add_bos,
+                                        snug_token *tokens, size_t cap, size_t *n_tokens, snug_error *err);
+/* As snug_context_tokenize_parts, in the given scratch (snug_vocab_scratch_bytes of the longest part). */
+snug_status snug_vocab_tokenize_parts(const snug_vocab *vocab, const snug_text_part *parts, size_t n_parts,
+                                      bool add_bos, void *scratch, uint64_t scratch_bytes, snug_token *tokens,
+                                      size_t cap, size_t *n_tokens, snug_error *err);
+
+/* The id of the token whose text is exactly `text` ("<|im_end|>"), or -1 when the vocabulary has none. */
+snug_token snug_model_token_id(const snug_model *model, const char *text, size_t bytes);
+snug_token snug_vocab_token_id(const snug_vocab *vocab, const char *text, size_t bytes);
+/* Whether the vocabulary asks for BOS at the start of a text (tokenizer.ggml.add_bos_token; SentencePiece
+ * vocabularies default to yes, byte-level BPE ones to no). */
+bool snug_model_adds_bos(const snug_model *model);
+
 /* Runs the tokens through the model (a batch: the prompt is one call), appending them to the KV cache and to the
  * sampler's repetition history. Afterwards snug_context_logits returns the logits of the last token.
  * SNUG_E_CONTEXT_FULL (with the numbers) when they do not fit; SNUG_E_NUMERIC when a logit is not finite. */
@@ -383,6 +410,75 @@ snug_sampler_params snug_sampler_default_params(void);
 snug_status snug_context_sampler_init(snug_context *ctx, const snug_sampler_params *params, snug_error *err);
 /* Samples the next token from the current logits; SNUG_E_NUMERIC if a logit is not finite. */
 snug_status snug_context_sample(snug_context *ctx, snug_token *out, snug_error *err);
+
+/* ---- chat templates ------------------------------------------------------------------------------------------- */
+
+/* The chat formats snug knows (docs/chat.md shows each with an example). There is no Jinja interpreter: a model's
+ * tokenizer.chat_template is recognised by marker strings and mapped to one of these hand-written formats. */
+typedef enum snug_chat_template {
+    SNUG_CHAT_CHATML = 0, /* <|im_start|>role\n…<|im_end|>\n (Qwen, Hermes, SmolLM, …); the fallback */
+    SNUG_CHAT_LLAMA2,     /* [INST] <<SYS>>\n…\n<</SYS>>\n\n… [/INST] … </s><s>[INST] … */
+    SNUG_CHAT_LLAMA3,     /* <|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|> */
+    SNUG_CHAT_MISTRAL,    /* [INST] … [/INST]…</s> (no system role: folded into the first user turn) */
+    SNUG_CHAT_PHI3,       /* <|user|>\n…<|end|>\n<|assistant|>\n */
+    SNUG_CHAT_ZEPHYR,     /* <|user|>\n…</s>\n<|assistant|>\n */
+    SNUG_CHAT_GEMMA,      /* <start_of_turn>user\n…<end_of_turn>\n<start_of_turn>model\n (system folded) */
+    SNUG_CHAT_DEEPSEEK,   /* DeepSeek Coder: ### Instruction:\n…\n### Response:\n…\n<|EOT|>\n */
+    SNUG_CHAT_DEEPSEEK2,  /* DeepSeek LLM / V2: User: …\n\nAssistant: …<｜end▁of▁sentence｜> */
+    SNUG_CHAT_DEEPSEEK3,  /* DeepSeek V3 / R1: <｜User｜>…<｜Assistant｜>…<｜end▁of▁sentence｜> */
+    SNUG_CHAT_TEMPLATE_COUNT
+} snug_chat_template;
+
+/* Its name for --template: "chatml", "llama2", "llama3", "mistral", "phi3", "zephyr", "gemma", "deepseek",
+ * "deepseek2", "deepseek3"; NULL outside the enum. */
+const char *snug_chat_template_name(snug_chat_template tmpl);
+/* By name; SNUG_E_ARGUMENT listing the known names when there is no such template. */
+snug_status snug_chat_template_lookup(const char *name, snug_chat_template *out, snug_error *err);
+
+/* Recognises a Jinja chat template by the markers in its text. False (and *out = SNUG_CHAT_CHATML) when no family
+ * matches. */
+bool snug_chat_template_detect(const char *jinja, size_t bytes, snug_chat_template *out);
+
+typedef enum snug_chat_template_source {
+    SNUG_CHAT_FROM_METADATA = 0, /* tokenizer.chat_template was recognised */
+    SNUG_CHAT_NO_METADATA,       /* the file has no tokenizer.chat_template: ChatML */
+    SNUG_CHAT_UNRECOGNISED,      /* it has one, but no known family matched: ChatML */
+} snug_chat_template_source;
+
+/* The template of a GGUF file's tokenizer.chat_template, ChatML when it has none or none is recognised. */
+snug_chat_template_source snug_chat_template_of_gguf(const snug_gguf *gguf, snug_chat_template *out);
+
+/* The text of the template's end-of-turn token ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>",
+ * "<|EOT|>"), or NULL when its turns end with the model's EOS token. */
+const char *snug_chat_template_end_of_turn(snug_chat_template tmpl);
+
+/* What one user turn adds to a conversation whose earlier turns are in the KV cache: the end of the previous reply
+ * (for turn_index > 0: the model's stop token is never decoded, so its text comes here), the system message on the
+ * first turn (in its own role, or folded into the first user message for templates without one), the user's text
+ * and the assistant's header (the generation prompt). Template markers have parse_special set; the system and user
+ * text do not. The conversation's first BOS is not part of the text: tokenize turn 0 with
+ * add_bos = snug_model_adds_bos(). The parts point into `system`, `user` and static strings; nothing is copied. */
+enum { SNUG_CHAT_TURN_MAX_PARTS = 8 };
+typedef struct snug_chat_turn {
+    snug_text_part parts[SNUG_CHAT_TURN_MAX_PARTS];
+    size_t n_parts;
+} snug_chat_turn;
+
+void snug_chat_template_turn(snug_chat_template tmpl, size_t turn_index, const char *system, size_t system_bytes,
+                             const char *user, size_t user_bytes, snug_chat_turn *out);
+
+/* A whole conversation as one string: system (NULL or "" for none), then messages alternating user, assistant, user,
+ * …. One that ends with a user message ends with the generation prompt; one that ends with an assistant message
+ * with that reply's end of turn. Writes at most cap bytes, NUL-terminated when cap > 0, and returns the length of
+ * the whole rendering (as snprintf does). */
+size_t snug_chat_template_render(snug_chat_template tmpl, const char *system, const char *const *messages,
+                                 size_t n_messages, char *out, size_t cap);
+
+/* The tokens that end a reply under this template: the model's EOS and BOS, tokenizer.ggml.eot_token_id when the
+ * file has one, and the template's end-of-turn token when the vocabulary has its text as one token. Distinct ids,
+ * at most cap; returns how many. */
+enum { SNUG_CHAT_MAX_STOP_TOKENS = 4 };
+size_t snug_chat_stop_tokens(const snug_model *model, snug_chat_template tmpl, snug_token *out, size_t cap);
 
 /* ---- quantization ---------------------------------------------------------------------------------------------- */
 

@@ -36,6 +36,11 @@ bool cli_parse_bytes(const char *text, uint64_t *out);
  * Returns -1 if `option` is not one of them, else an exit code (SNUG_EXIT_OK when parsed). */
 int cli_parse_plan_option(const char *command, const char *option, const char *value, snug_context_params *p);
 const char *cli_plan_options_help(void);
+/* Parses one of the sampling options (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed)
+ * into s (sets *seed_given for --seed). Returns -1 if `option` is not one of them, else an exit code. */
+int cli_parse_sampling_option(const char *command, const char *option, const char *value, snug_sampler_params *s,
+                              bool *seed_given);
+const char *cli_sampling_options_help(void);
 
 /* Monotonic seconds. */
 double cli_now_s(void);
@@ -47,5 +52,6 @@ int cli_plan(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
+int cli_chat(int argc, char **argv);
 
 #endif

@@ -190,6 +190,13 @@ snug_status snug_context_tokenize(snug_context *ctx, const char *text, size_t te
                                  ctx->tokenizer_scratch, ctx->tokenizer_scratch_bytes, tokens, cap, n_tokens, err);
 }
 
+/* For chat (src/cli/chat.c): template markers and user text tokenized apart, in the same planned scratch. */
+snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part *parts, size_t n_parts, bool add_bos,
+                                        snug_token *tokens, size_t cap, size_t *n_tokens, snug_error *err) {
+    return snug_tokenizer_encode_parts(&ctx->model->tokenizer, parts, n_parts, add_bos, ctx->tokenizer_scratch,
+                                       ctx->tokenizer_scratch_bytes, tokens, cap, n_tokens, err);
+}
+
 /* ---- the forward pass ------------------------------------------------------------------------------------------ */
 
 /* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one. */

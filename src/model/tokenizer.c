@@ -519,6 +519,36 @@ void snug_tokenizer_free(snug_tokenizer *tok) {
     tok->bos = tok->eos = tok->unk = -1;
 }
 
+/* ---- encoding text assembled from parts ----------------------------------------------------------------------- */
+
+snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_text_part *parts, size_t n_parts,
+                                        bool add_bos, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
+                                        size_t cap, size_t *n_tokens, snug_error *err) {
+    /* Parts after the start of the text continue it: they are encoded by a copy of the tokenizer that adds no dummy
+     * prefix (the copy shares every table; nothing is allocated). */
+    snug_tokenizer continuing = *tok;
+    continuing.add_space_prefix = false;
+    bool at_start = true;
+    size_t total = 0;
+    *n_tokens = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        size_t got = 0;
+        snug_status st = snug_tokenizer_encode(at_start ? tok : &continuing, parts[i].text, parts[i].bytes,
+                                               add_bos && i == 0, parts[i].parse_special, scratch, scratch_bytes,
+                                               tokens + total, cap - total, &got, err);
+        total += got;
+        *n_tokens = total;
+        if (st == SNUG_E_CONTEXT_FULL) {
+            snug_fail(err, SNUG_E_CONTEXT_FULL, "the text is more than %zu tokens (part %zu of %zu overflowed)", cap,
+                      i + 1, n_parts);
+            return st;
+        }
+        if (st != SNUG_OK) return st;
+        if (parts[i].bytes > 0) at_start = false;
+    }
+    return SNUG_OK;
+}
+
 /* ---- decoding ------------------------------------------------------------------------------------------------ */
 
 static size_t copy_truncated(char *out, size_t cap, const char *text, size_t bytes) {

@@ -107,6 +107,13 @@ snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, s
                                   bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                   size_t cap, size_t *n_tokens, snug_error *err);
 
+/* Encodes parts as one text (snug_text_part in snug.h): each part with its own parse_special, add_bos before the
+ * first, the dummy-prefix space only where the whole text starts. The scratch must suit the longest part. More than
+ * `cap` tokens: SNUG_E_CONTEXT_FULL, the first `cap` written. Never allocates. */
+snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_text_part *parts, size_t n_parts,
+                                        bool add_bos, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
+                                        size_t cap, size_t *n_tokens, snug_error *err);
+
 /* The text of one token as it should be shown after `prev` (-1 at the start of a sequence): control tokens give "",
  * byte tokens their byte, '▁' becomes ' ', and at the start of a sequence (prev == -1 or prev == BOS) the
  * dummy-prefix space is dropped. Unknown tokens give their piece text as is ("<unk>"). Returns the bytes written

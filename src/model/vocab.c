@@ -1,10 +1,14 @@
 /* vocab.c — the public snug_vocab: a GGUF file's tokenizer without its weights, for `snug tokenize` and callers that
  * only tokenize. Owns the mapped file (the pieces point into it) and the tokenizer's tables; nothing else.
+ * Also the public vocabulary lookups of a loaded model (token id by text, whether BOS starts a text), which chat
+ * templates need.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/error.h"
 #include "gguf/gguf.h"
+#include "model/model.h"
 #include "model/tokenizer.h"
 
 struct snug_vocab {
@@ -52,3 +56,22 @@ snug_status snug_vocab_tokenize(const snug_vocab *vocab, const char *text, size_
 size_t snug_vocab_piece(const snug_vocab *vocab, snug_token prev, snug_token token, char *out, size_t cap) {
     return snug_tokenizer_piece_text(&vocab->tok, prev, token, out, cap);
 }
+
+snug_status snug_vocab_tokenize_parts(const snug_vocab *vocab, const snug_text_part *parts, size_t n_parts,
+                                      bool add_bos, void *scratch, uint64_t scratch_bytes, snug_token *tokens,
+                                      size_t cap, size_t *n_tokens, snug_error *err) {
+    return snug_tokenizer_encode_parts(&vocab->tok, parts, n_parts, add_bos, scratch, scratch_bytes, tokens, cap,
+                                       n_tokens, err);
+}
+
+snug_token snug_vocab_token_id(const snug_vocab *vocab, const char *text, size_t bytes) {
+    return snug_tokenizer_find(&vocab->tok, text, bytes);
+}
+
+/* ---- a loaded model's vocabulary (the tokenizer inside snug_model) -------------------------------------------- */
+
+snug_token snug_model_token_id(const snug_model *model, const char *text, size_t bytes) {
+    return snug_tokenizer_find(&model->tokenizer, text, bytes);
+}
+
+bool snug_model_adds_bos(const snug_model *model) { return model->tokenizer.add_bos && model->tokenizer.bos >= 0; }

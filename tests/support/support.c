@@ -90,15 +90,21 @@ static int drain(int fd, char **buf, size_t *len, size_t *cap) {
     return 1;
 }
 
-test_run_result test_run(const char *const argv[]) {
+test_run_result test_run(const char *const argv[]) { return test_run_stdin(argv, NULL); }
+
+test_run_result test_run_stdin(const char *const argv[], const char *stdin_path) {
     test_run_result r = {0};
     int out_pipe[2], err_pipe[2];
     if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) cr_assert_fail("pipe failed");
     pid_t pid = fork();
     if (pid < 0) cr_assert_fail("fork failed");
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
+        int input = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
+        if (input < 0) {
+            fprintf(stderr, "open %s: %s\n", stdin_path, strerror(errno));
+            _exit(127);
+        }
+        dup2(input, 0);
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
         close(out_pipe[0]);

@@ -33,6 +33,8 @@ typedef struct test_run_result {
 
 /* Runs argv (argv[0] is the program path) with stdin from /dev/null, capturing stdout and stderr. */
 test_run_result test_run(const char *const argv[]);
+/* The same with stdin read from the file at stdin_path (NULL: /dev/null). */
+test_run_result test_run_stdin(const char *const argv[], const char *stdin_path);
 void test_run_free(test_run_result *r);
 
 #endif
