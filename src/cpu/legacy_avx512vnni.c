@@ -82,7 +82,7 @@ static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
         uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
         q8_0_encode(x + b0 * SNUG_QK4_0, blocks, (int64_t)count * SNUG_QK4_0);
         uint8_t *chunk = out + (b0 / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
-        float *scales = (float *)(chunk + DECODE_SCALES), *offsets = (float *)(chunk + DECODE_OFFSETS);
+        float scales[4 * DECODE_BLOCKS] = {0}, offsets[4 * DECODE_BLOCKS] = {0};
         for (int j = 0; j < count; j++) {
             const uint8_t *block = blocks + j * SNUG_Q8_0_BLOCK_BYTES;
             const int8_t *q = (const int8_t *)(block + 2);
@@ -96,6 +96,8 @@ static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
                 offsets[4 * j + lane] = 2.0f * d * (float)sum;
             }
         }
+        memcpy(chunk + DECODE_SCALES, scales, sizeof scales);
+        memcpy(chunk + DECODE_OFFSETS, offsets, sizeof offsets);
     }
 }
 
@@ -128,15 +130,16 @@ static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av)
         const __m512i isum =
             _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ac)), hi,
                                 _mm512_loadu_si512(ac + DECODE_HI));
-        const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), _mm512_loadu_ps((const float *)(ac + DECODE_SCALES)),
-                                         _mm512_loadu_ps((const float *)(ac + DECODE_OFFSETS)));
+        const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), _mm512_loadu_ps(ac + DECODE_SCALES),
+                                         _mm512_loadu_ps(ac + DECODE_OFFSETS));
         acc[c & 1] = _mm512_fmadd_ps(d_w, t, acc[c & 1]);
     }
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     const uint8_t *chunk = a + whole * DECODE_CHUNK_BYTES;
     for (int j = 0; j < (int)(nb - whole * DECODE_BLOCKS); j++) {
         const uint8_t *block = w + (whole * DECODE_BLOCKS + j) * SNUG_Q4_0_BLOCK_BYTES;
-        const float d_a = ((const float *)(chunk + DECODE_SCALES))[4 * j];
+        float d_a;
+        memcpy(&d_a, chunk + DECODE_SCALES + 4 * j * sizeof(float), sizeof d_a);
         sum += legacy_load_f16(block) * d_a * (float)decode_block_isum_q4_0(block, chunk, j);
     }
     *s = sum;
