@@ -30,9 +30,11 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
     const uint64_t row_bytes = shape->row_bytes;
     const int64_t per_thread = snug_attention_scratch_floats(shape->n_ctx, head_dim);
     const float scale = 1.0f / sqrtf((float)head_dim);
+    /* Heads outer: a causal batch's token t reads t + 1 positions, so splitting by tokens would leave the thread
+     * with the later tokens most of the work; every head has the same. */
 #pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
-    for (int64_t t = 0; t < n_tokens; t++) {
-        for (int32_t h = 0; h < n_head; h++) {
+    for (int32_t h = 0; h < n_head; h++) {
+        for (int64_t t = 0; t < n_tokens; t++) {
             float *scores = scratch + (int64_t)omp_get_thread_num() * per_thread;
             float *k_row = scores + shape->n_ctx, *v_row = k_row + head_dim;
             const float *qh = q + t * q_dim + (int64_t)h * head_dim;

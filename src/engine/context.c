@@ -8,7 +8,9 @@
  * [→ per-head RMSNorm of Q and K: qwen3] → RoPE (adjacent or NeoX pairs, per architecture) → KV store → attention →
  * output projection → residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits of the last token. phi3's
  * fused QKV and gate/up tensors arrive here as ordinary matrices (row views, see model.h). A prompt goes through as
- * batches of n_batch tokens, so each weight is read once per batch.
+ * batches of n_batch tokens, so each weight is read once per batch. Every step runs on all threads: matmuls split
+ * rows, the per-token steps (norms, RoPE, KV stores) split the tokens of a batch, and the element-wise ones split
+ * runs of elements (a step left to one thread costs the others its time).
  */
 #include <math.h>
 #include <stdio.h>
@@ -199,6 +201,29 @@ snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part 
 
 /* ---- the forward pass ------------------------------------------------------------------------------------------ */
 
+/* Element-wise steps split across the threads in runs of ELEMENTWISE_RUN, when there are enough elements to pay
+ * for waking them (a decode step's SwiGLU over n_ff ≈ 5632 does: its expf costs ~5 ns an element). Each element is
+ * computed the same way whichever thread takes it. */
+#define ELEMENTWISE_RUN 1024
+
+static void swiglu_parallel(float *gate, const float *up, int64_t count, int32_t threads) {
+    const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
+#pragma omp parallel for num_threads(threads) schedule(static) if (runs > 2)
+    for (int64_t r = 0; r < runs; r++) {
+        const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
+        snug_swiglu(gate + i, up + i, len);
+    }
+}
+
+static void add_parallel(float *x, const float *y, int64_t count, int32_t threads) {
+    const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
+#pragma omp parallel for num_threads(threads) schedule(static) if (runs > 8)
+    for (int64_t r = 0; r < runs; r++) {
+        const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
+        snug_add(x + i, y + i, len);
+    }
+}
+
 /* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one. */
 static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0) {
     const snug_model *m = ctx->model;
@@ -210,6 +235,7 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
     const snug_attention_shape shape = {d->n_head,    d->n_head_kv,      d->head_dim,      ctx->n_ctx,
                                         ctx->kv_type, ctx->kv_row_bytes, ctx->key_kernels, ctx->f16_row};
 
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
     for (int64_t t = 0; t < n; t++) snug_matrix_row(&m->token_embd, tokens[t], ctx->x + t * E);
 
     for (int32_t l = 0; l < d->n_layer; l++) {
@@ -218,10 +244,12 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         uint8_t *v_cache = ctx->v_cache + (uint64_t)l * (uint64_t)ctx->n_ctx * ctx->kv_row_bytes;
 
         /* Attention block. */
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps);
         const snug_matrix *qkv[] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
         snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, threads);
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
         for (int64_t t = 0; t < n; t++) {
             float *q = ctx->q + t * q_dim, *k = ctx->k + t * kv_dim, *v = ctx->v + t * kv_dim;
             if (arch->qkv_bias) { /* qwen2 */
@@ -247,16 +275,17 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         }
         snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
         snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);
-        snug_add(ctx->x, ctx->xb2, n * E);
+        add_parallel(ctx->x, ctx->xb2, n * E, threads);
 
         /* Feed-forward block (SwiGLU). */
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
         for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps);
         const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
         float *gate_up_out[] = {ctx->hb, ctx->hb2};
         snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, threads);
-        snug_swiglu(ctx->hb, ctx->hb2, n * F);
+        swiglu_parallel(ctx->hb, ctx->hb2, n * F, threads);
         snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
-        snug_add(ctx->x, ctx->xb2, n * E);
+        add_parallel(ctx->x, ctx->xb2, n * E, threads);
     }
 
     snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps);
