@@ -13,7 +13,8 @@
  *     - on random weights and activations at 256, 512, 256·7, 4096 and 11008 elements, scalar vec_dot agrees with
  *       the double-precision dequantize(w) · dequantize(q8k(x)), and each SIMD vec_dot with the scalar one, within
  *       the float-rounding bound explained at `rounding_bound`.
- *     The ISAs include AVX-512 VNNI where the CPU has it (its Q4_K / Q6_K vec_dot are its own).
+ *     The ISAs include AVX-512 VNNI where the CPU has it (its Q4_K / Q6_K vec_dot are its own); where a kernel has a
+ *     decode layout (kernels.h), it is held to the same bounds and exact sums from the same float activations.
  * (d) Register tiles (dot_tile, where a type has one on an ISA): every shape 1…4 rows × 1…4 tokens agrees with that
  *     ISA's vec_dot within the same bound at the sizes above, returns exact integers in the integer setup, does not
  *     saturate at maximal magnitudes, writes nothing outside its tile and reads nothing outside its rows and tokens
@@ -58,13 +59,9 @@ static void put_u16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
 }
-static double get_f16(const uint8_t *p) {
-    return (double)snug_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
-}
+static double get_f16(const uint8_t *p) { return (double)snug_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
 
-static uint64_t block_bytes(uint32_t type) {
-    return snug_type_traits_of(type).block_bytes;
-}
+static uint64_t block_bytes(uint32_t type) { return snug_type_traits_of(type).block_bytes; }
 
 /* ---------------------------------------------------------------- the layouts, walked independently */
 
@@ -221,9 +218,7 @@ static float q8k_d(const uint8_t *blk) {
     memcpy(&d, blk, 4);
     return d;
 }
-static int q8k_q(const uint8_t *blk, int e) {
-    return (int8_t)blk[4 + e];
-}
+static int q8k_q(const uint8_t *blk, int e) { return (int8_t)blk[4 + e]; }
 static int q8k_bsum(const uint8_t *blk, int j) {
     int16_t v;
     memcpy(&v, blk + 260 + 2 * j, 2);
@@ -532,9 +527,7 @@ Test(quantize, zeros_and_constants) {
 
 /* ---------------------------------------------------------------- (c) kernels */
 
-static const snug_type_kernels *kernels_or_null(uint32_t type, snug_isa isa) {
-    return snug_kernels_for(type, isa);
-}
+static const snug_type_kernels *kernels_or_null(uint32_t type, snug_isa isa) { return snug_kernels_for(type, isa); }
 
 static void fill_activations(float *x, int64_t n, int style) {
     for (int64_t i = 0; i < n; i++) {
@@ -665,7 +658,7 @@ static void make_weights(uint32_t type, uint8_t *w, int64_t n, bool quantized) {
 }
 
 Test(kernels, vec_dot_matches_the_reference_on_every_isa) {
-    static uint8_t w[MAX_N / QK * 210 + 1], act[MAX_N / QK * 292 + 1];
+    static uint8_t w[MAX_N / QK * 210 + 1], act[MAX_N / QK * 292 + 1], decode_layout[MAX_N / QK * 512];
     static float x[MAX_N], wf[MAX_N], af[MAX_N];
     rng_state = 5;
     for (int t = 0; t < K_TYPE_COUNT; t++) {
@@ -708,6 +701,17 @@ Test(kernels, vec_dot_matches_the_reference_on_every_isa) {
                     memmove(act, act + 1, (size_t)(n / QK * 292));
                     cr_assert_eq(s_shifted, s_isa, "%s on %s: misaligned rows differ", snug_type_name(type),
                                  snug_isa_name((snug_isa)isa));
+                    if (k->decode.decode_dot) {
+                        /* The decode layout (kernels.h): same quants, same bound. */
+                        float s_decode = NAN;
+                        cr_assert_leq(k->decode.decode_act_bytes(n), sizeof decode_layout);
+                        k->decode.decode_act(x, decode_layout, n);
+                        k->decode.decode_dot(n, &s_decode, w, decode_layout);
+                        cr_assert(fabs((double)s_decode - (double)s_scalar) <= 2 * bound,
+                                  "%s n %ld trial %d: %s decode %.9g vs scalar %.9g (bound %.3g)", snug_type_name(type),
+                                  (long)n, trial, snug_isa_name((snug_isa)isa), (double)s_decode, (double)s_scalar,
+                                  2 * bound);
+                    }
                 }
             }
         }
@@ -769,6 +773,14 @@ Test(kernels, integer_sums_are_exact_on_every_isa) {
                 k->vec_dot(n, &s, w, act);
                 cr_assert_eq((double)s, ref.exact, "%s on %s trial %d: %.1f, exact %.1f", snug_type_name(type),
                              snug_isa_name((snug_isa)isa), trial, (double)s, ref.exact);
+                if (k->decode.decode_dot) {
+                    static uint8_t decoded[2 * 512];
+                    cr_assert_leq(k->decode.decode_act_bytes(n), sizeof decoded);
+                    k->decode.decode_act(x, decoded, n);
+                    k->decode.decode_dot(n, &s, w, decoded);
+                    cr_assert_eq((double)s, ref.exact, "%s on %s trial %d (decode): %.1f, exact %.1f",
+                                 snug_type_name(type), snug_isa_name((snug_isa)isa), trial, (double)s, ref.exact);
+                }
             }
         }
     }
@@ -844,6 +856,15 @@ Test(kernels, maximal_magnitudes_do_not_saturate) {
                     double tol = 16 * 0x1p-24 * ref.magnitude;
                     cr_assert(fabs((double)s - ref.exact) <= tol, "%s on %s, weights %d acts %d: %.1f, exact %.1f",
                               snug_type_name(type), snug_isa_name((snug_isa)isa), wv, av, (double)s, ref.exact);
+                    if (k->decode.decode_dot && av < 3) { /* the encoder writes ±127, never −128 */
+                        static float xs[BLOCKS * QK];
+                        static uint8_t decoded[BLOCKS * 512];
+                        for (int e = 0; e < BLOCKS * QK; e++) xs[e] = (float)(int8_t)act[(e / QK) * 292 + 4 + e % QK];
+                        k->decode.decode_act(xs, decoded, BLOCKS * QK);
+                        k->decode.decode_dot(BLOCKS * QK, &s, w, decoded);
+                        cr_assert(fabs((double)s - ref.exact) <= tol, "%s on %s (decode), weights %d acts %d: %.1f",
+                                  snug_type_name(type), snug_isa_name((snug_isa)isa), wv, av, (double)s);
+                    }
                 }
             }
         }
@@ -884,8 +905,8 @@ static void check_tile_shapes(const snug_type_kernels *k, snug_isa isa, const ti
                     }
                     cr_assert(fabs((double)got - want[t][r]) <= tol[t][r],
                               "%s %s on %s n %ld, tile %d×%d, row %d token %d: %.9g, want %.9g (tol %.3g)", what,
-                              snug_type_name(c->type), snug_isa_name(isa), (long)c->n, rows, tokens, r, t,
-                              (double)got, want[t][r], tol[t][r]);
+                              snug_type_name(c->type), snug_isa_name(isa), (long)c->n, rows, tokens, r, t, (double)got,
+                              want[t][r], tol[t][r]);
                 }
             }
         }
@@ -895,17 +916,17 @@ static void check_tile_shapes(const snug_type_kernels *k, snug_isa isa, const ti
 /* Storage for a tile case of up to MAX_N elements; returns the case with rows and tokens laid out as above. */
 static tile_case tile_storage(uint32_t type, int64_t n) {
     static uint8_t w[TILE * (MAX_N / QK * 210 + TILE_PAD) + 1], act[TILE * (MAX_N / QK * 292 + TILE_PAD) + 1];
-    tile_case c = {type, n, w + 1, act + 1, (uint64_t)(n / QK) * block_bytes(type) + TILE_PAD,
+    tile_case c = {type,
+                   n,
+                   w + 1,
+                   act + 1,
+                   (uint64_t)(n / QK) * block_bytes(type) + TILE_PAD,
                    (uint64_t)(n / QK) * 292 + TILE_PAD};
     return c;
 }
 
-static uint8_t *tile_row(const tile_case *c, int r) {
-    return (uint8_t *)c->w + (uint64_t)r * c->w_stride;
-}
-static uint8_t *tile_token(const tile_case *c, int t) {
-    return (uint8_t *)c->act + (uint64_t)t * c->a_stride;
-}
+static uint8_t *tile_row(const tile_case *c, int r) { return (uint8_t *)c->w + (uint64_t)r * c->w_stride; }
+static uint8_t *tile_token(const tile_case *c, int t) { return (uint8_t *)c->act + (uint64_t)t * c->a_stride; }
 
 /* On a CPU with AVX-512 these must have tiles (prefill speed depends on them); elsewhere the test covers what is. */
 static bool tile_expected(uint32_t type, snug_isa isa) {
@@ -957,8 +978,8 @@ Test(tiles, dot_tile_matches_vec_dot_on_every_isa) {
                             k->vec_dot(c.n, &s_vec, tile_row(&c, r), tile_token(&c, tok));
                             want[tok][r] = s_vec;
                             tol[tok][r] =
-                                2 * rounding_bound(c.n, reference_dot(type, tile_row(&c, r), tile_token(&c, tok), c.n)
-                                                            .magnitude);
+                                2 * rounding_bound(
+                                        c.n, reference_dot(type, tile_row(&c, r), tile_token(&c, tok), c.n).magnitude);
                         }
                     }
                     check_tile_shapes(k, (snug_isa)isa, &c, want, tol, "random");
@@ -1063,9 +1084,9 @@ Test(tiles, dot_tile_reads_only_its_rows_and_tokens) {
                             for (int r = 0; r < rows; r++) {
                                 float want;
                                 k->vec_dot(n, &want, w + r * w_row, act + tok * a_row);
-                                double bound = 2 * rounding_bound(n, reference_dot(type, w + r * w_row,
-                                                                                   act + tok * a_row, n)
-                                                                          .magnitude);
+                                double bound =
+                                    2 * rounding_bound(
+                                            n, reference_dot(type, w + r * w_row, act + tok * a_row, n).magnitude);
                                 cr_assert(fabs((double)y[tok * TILE + r] - want) <= bound,
                                           "%s on %s, tile %d×%d: row %d token %d", snug_type_name(type),
                                           snug_isa_name((snug_isa)isa), rows, tokens, r, tok);

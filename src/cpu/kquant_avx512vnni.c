@@ -31,6 +31,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "cpu/quant_k.h"
 
@@ -107,6 +108,93 @@ static void vec_dot_q6_k_vnni(int64_t n, float *s, const void *w, const void *ac
         acc = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(isum), acc);
     }
     *s = _mm512_reduce_add_ps(acc);
+}
+
+/* ---------------------------------------------------------------- decode layout (Q4_K) */
+
+/* One token's activations meet every weight row, so for Q4_K they are laid out once per matvec (kernels.h,
+ * snug_decode_kernels) in the order a plain 64-byte load of the weights' nibbles produces: qs bytes 0–63 hold, as
+ * low nibbles, elements 0–31 and 64–95 and, as high nibbles, 32–63 and 96–127 (bytes 64–127: the same + 128).
+ * v & 15 and v >> 4 then meet 64 activation bytes each, with no broadcast or masked shift (vec_dot above needs 3
+ * operations for every 64 elements, this 3 for every 128). The mins' activation sums per 32-element sub-block come
+ * ready too. One super-block of the layout, K4_DECODE_BYTES:
+ *   bytes   0–255  the quants in the order [0–31, 64–95], [32–63, 96–127], [128–159, 192–223], [160–191, 224–255];
+ *   bytes 256–271  8 int16: Σ q_a over sub-block j (elements 32j … 32j + 31);
+ *   bytes 272–275  d_a (f32); the rest zero.
+ * The quants and d_a are the Q8_K encoder's, bit for bit, so the integer sums equal vec_dot's. */
+#define K4_DECODE_BYTES  320
+#define K4_DECODE_BSUMS  256
+#define K4_DECODE_SCALE  272
+#define K4_DECODE_GROUPS 4 /* 64-byte groups of quants */
+
+static snug_quantize_act_fn q8_k_encode; /* the table's Q8_K encoder, captured at registration */
+
+static uint64_t decode_act_bytes_q4_k(int64_t n) { return (uint64_t)(n / SNUG_QK_K) * K4_DECODE_BYTES; }
+
+static void decode_act_q4_k(const float *x, void *dst, int64_t n) {
+    static const int source_half[K4_DECODE_GROUPS][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}}; /* 32-element runs */
+    uint8_t *out = dst;
+    for (int64_t i = 0; i < n / SNUG_QK_K; i++, out += K4_DECODE_BYTES) {
+        snug_block_q8_k block;
+        q8_k_encode(x + i * SNUG_QK_K, &block, SNUG_QK_K);
+        for (int g = 0; g < K4_DECODE_GROUPS; g++) {
+            memcpy(out + 64 * g, block.qs + 32 * source_half[g][0], 32);
+            memcpy(out + 64 * g + 32, block.qs + 32 * source_half[g][1], 32);
+        }
+        int16_t sums[8];
+        for (int j = 0; j < 8; j++) {
+            int16_t lo, hi;
+            memcpy(&lo, block.bsums + 4 * j, 2);
+            memcpy(&hi, block.bsums + 4 * j + 2, 2);
+            sums[j] = (int16_t)(lo + hi); /* |Σ| ≤ 32 · 127 */
+        }
+        memset(out + K4_DECODE_BSUMS, 0, K4_DECODE_BYTES - K4_DECODE_BSUMS);
+        memcpy(out + K4_DECODE_BSUMS, sums, sizeof sums);
+        memcpy(out + K4_DECODE_SCALE, block.d, 4);
+    }
+}
+
+/* As vec_dot_q4_k_vnni: a vpdpbusd per 64 elements, two such results packed to int16 and scaled by one vpmaddwd /
+ * vpdpwssd. Lanes of the packed pair (group 2p, 2p + 1): in 128-bit lane q < 2, words 0–3 belong to sub-block 4p and
+ * words 4–7 to 4p + 1; in q ≥ 2 to 4p + 2 and 4p + 3. */
+#define K4D_WORDS(j0, j1) SNUG_WORD_PICK(j0), SNUG_WORD_PICK(j0), SNUG_WORD_PICK(j1), SNUG_WORD_PICK(j1)
+#define K4D_PICK(p)                                                                                                    \
+    {                                                                                                                  \
+        K4D_WORDS(4 * (p), 4 * (p) + 1), K4D_WORDS(4 * (p), 4 * (p) + 1), K4D_WORDS(4 * (p) + 2, 4 * (p) + 3),         \
+            K4D_WORDS(4 * (p) + 2, 4 * (p) + 3)                                                                        \
+    }
+static const int32_t k4_decode_pick[2][16] = {K4D_PICK(0), K4D_PICK(1)};
+#undef K4D_PICK
+#undef K4D_WORDS
+
+static void decode_dot_q4_k(int64_t n, float *s, const void *w, const void *act) {
+    const snug_block_q4_k *b = w;
+    const uint8_t *a = act;
+    const __m512i pick0 = _mm512_loadu_si512(k4_decode_pick[0]), pick1 = _mm512_loadu_si512(k4_decode_pick[1]);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a += K4_DECODE_BYTES) {
+        float da;
+        memcpy(&da, a + K4_DECODE_SCALE, sizeof da);
+        __m128i bytes = snug_k4_scale_bytes(b->scales);
+        __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
+        __m128i msum = _mm_madd_epi16(mins16, _mm_loadu_si128((const __m128i *)(a + K4_DECODE_BSUMS)));
+        acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(msum), acc_min);
+        __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+        __m512i sum[4];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i v = _mm512_loadu_si512(b->qs + 64 * h);
+            const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            sum[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(a + 128 * h));
+            sum[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi, _mm512_loadu_si512(a + 128 * h + 64));
+        }
+        __m512i isum = _mm512_madd_epi16(_mm512_packs_epi32(sum[0], sum[1]), _mm512_shuffle_epi8(scales, pick0));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(sum[2], sum[3]), _mm512_shuffle_epi8(scales, pick1));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(da * load_f16(b->d)), _mm512_cvtepi32_ps(isum), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc) - hsum_ps128(acc_min);
 }
 
 /* ---------------------------------------------------------------- dot_tile */
@@ -306,6 +394,8 @@ static void dot_tile_q6_k_vnni(int64_t n, float *y, int64_t y_stride, const void
 void snug_register_kquant_avx512vnni(snug_kernel_table t) {
     /* act_type and quantize_act stay those of the AVX-512 table this one was copied from (the AVX2 Q8_K encoder). */
     t[SNUG_TYPE_Q4_K].vec_dot = vec_dot_q4_k_vnni;
+    q8_k_encode = t[SNUG_TYPE_Q4_K].quantize_act;
+    t[SNUG_TYPE_Q4_K].decode = (snug_decode_kernels){decode_act_q4_k, decode_dot_q4_k, decode_act_bytes_q4_k};
     t[SNUG_TYPE_Q4_K].dot_tile = dot_tile_q4_k_vnni;
     t[SNUG_TYPE_Q5_K].dot_tile = dot_tile_q5_k_vnni;
     t[SNUG_TYPE_Q6_K].vec_dot = vec_dot_q6_k_vnni;

@@ -109,31 +109,37 @@ static int32_t decode_block_isum_q4_0(const uint8_t *w, const uint8_t *chunk, in
     return isum;
 }
 
-static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av) {
-    const uint8_t *w = wv, *a = av;
-    const int64_t nb = n / SNUG_QK4_0, whole = nb / DECODE_BLOCKS;
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
+/* acc + Σ_lanes d_w · (d_a · isum − offset) over chunk c (4 whole blocks). */
+LEGACY_INLINE __m512 decode_chunk_q4_0(const uint8_t *w, const uint8_t *a, int64_t c, __m512 acc) {
+    const uint8_t *wc = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES, *ac = a + c * DECODE_CHUNK_BYTES;
     /* Word 9j of the chunk's first 64 bytes is block j's f16 d_w: lane l of the widened result takes block l / 4's. */
     const __m512i scale_words = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27, 27, 18, 18,
                                                  18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-#pragma GCC unroll 2
-    for (int64_t c = 0; c < whole; c++) {
-        const uint8_t *wc = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES, *ac = a + c * DECODE_CHUNK_BYTES;
-        __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(wc + 2)));
-        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + SNUG_Q4_0_BLOCK_BYTES)), 1);
-        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 2 * SNUG_Q4_0_BLOCK_BYTES)), 2);
-        q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 3 * SNUG_Q4_0_BLOCK_BYTES)), 3);
-        const __m512 d_w =
-            _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(wc))));
-        const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-        const __m512i isum =
-            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ac)), hi,
-                                _mm512_loadu_si512(ac + DECODE_HI));
-        const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), _mm512_loadu_ps(ac + DECODE_SCALES),
-                                         _mm512_loadu_ps(ac + DECODE_OFFSETS));
-        acc[c & 1] = _mm512_fmadd_ps(d_w, t, acc[c & 1]);
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(wc + 2)));
+    q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + SNUG_Q4_0_BLOCK_BYTES)), 1);
+    q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 2 * SNUG_Q4_0_BLOCK_BYTES)), 2);
+    q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(wc + 2 + 3 * SNUG_Q4_0_BLOCK_BYTES)), 3);
+    const __m512 d_w =
+        _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(wc))));
+    const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+    const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(ac)),
+                                             hi, _mm512_loadu_si512(ac + DECODE_HI));
+    const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum), _mm512_loadu_ps(ac + DECODE_SCALES),
+                                     _mm512_loadu_ps(ac + DECODE_OFFSETS));
+    return _mm512_fmadd_ps(d_w, t, acc);
+}
+
+static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av) {
+    const uint8_t *w = wv, *a = av;
+    const int64_t nb = n / SNUG_QK4_0, whole = nb / DECODE_BLOCKS;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; /* two chains: the FMA latency */
+    int64_t c = 0;
+    for (; c + 2 <= whole; c += 2) {
+        acc[0] = decode_chunk_q4_0(w, a, c, acc[0]);
+        acc[1] = decode_chunk_q4_0(w, a, c + 1, acc[1]);
     }
+    if (c < whole) acc[0] = decode_chunk_q4_0(w, a, c, acc[0]);
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     const uint8_t *chunk = a + whole * DECODE_CHUNK_BYTES;
     for (int j = 0; j < (int)(nb - whole * DECODE_BLOCKS); j++) {
