@@ -215,6 +215,14 @@ snug_status snug_model_load(const char *path, snug_model **out, snug_error *err)
 void snug_model_free(snug_model *model);
 const snug_gguf *snug_model_gguf(const snug_model *model);
 
+/* Reads the model's tensor data into memory now (the page cache behind the mapping) instead of at the first token,
+ * in steps of SNUG_PREFETCH_STEP_BYTES, calling `progress` (when not NULL) after each with the bytes read so far and
+ * in all. The plan counts weights as resident; this makes them so before generation starts, and turns a slow disk
+ * into a progress line rather than a slow first token. Allocates nothing. */
+#define SNUG_PREFETCH_STEP_BYTES (16u << 20)
+typedef void (*snug_progress_fn)(uint64_t done_bytes, uint64_t total_bytes, void *user);
+void snug_model_prefetch(const snug_model *model, snug_progress_fn progress, void *user);
+
 typedef struct snug_model_desc {
     const char *architecture; /* "llama" */
     int32_t n_vocab;

@@ -273,6 +273,7 @@ int cli_chat(int argc, char **argv) {
     snug_error err = {0};
     chat_session s = {.o = &o};
     if (snug_model_load(o.model_path, &s.model, &err) != SNUG_OK) return cli_report(&err);
+    cli_prefetch_weights(s.model);
     size_t system_bytes = o.system ? strlen(o.system) : 0;
     if (system_bytes > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = system_bytes;
     snug_plan *plan = NULL;

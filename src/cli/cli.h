@@ -45,6 +45,11 @@ const char *cli_sampling_options_help(void);
 /* Monotonic seconds. */
 double cli_now_s(void);
 
+/* Reads the model's weights into memory (snug_model_prefetch) with a progress line on stderr when it is a terminal
+ * and the weights are large enough for the wait to show (CLI_PROGRESS_MIN_BYTES). */
+#define CLI_PROGRESS_MIN_BYTES (256ull << 20)
+void cli_prefetch_weights(const snug_model *model);
+
 int cli_run(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_hw(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -72,4 +73,19 @@ double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void show_prefetch(uint64_t done_bytes, uint64_t total_bytes, void *user) {
+    (void)user;
+    fprintf(stderr, "\rsnug: reading weights %3.0f%% (%.2f of %.2f GiB)",
+            100.0 * (double)done_bytes / (double)total_bytes, (double)done_bytes / (1u << 30),
+            (double)total_bytes / (1u << 30));
+    if (done_bytes == total_bytes) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+void cli_prefetch_weights(const snug_model *model) {
+    const snug_gguf *g = snug_model_gguf(model);
+    const bool show = isatty(STDERR_FILENO) && snug_gguf_file_bytes(g) >= CLI_PROGRESS_MIN_BYTES;
+    snug_model_prefetch(model, show ? show_prefetch : NULL, NULL);
 }

@@ -138,6 +138,7 @@ int cli_run(int argc, char **argv) {
     snug_context *ctx = NULL;
     double t_start = cli_now_s();
     if (snug_model_load(o.model_path, &model, &err) != SNUG_OK) return cli_report(&err);
+    cli_prefetch_weights(model);
     snug_model_desc desc;
     snug_model_describe(model, &desc);
     size_t prompt_bytes = o.prompt ? strlen(o.prompt) : 0;
