@@ -1,8 +1,10 @@
-/* attention.c — causal GQA attention over an f16 / q8_0 / f32 KV cache (see attention.h). */
+/* attention.c — causal GQA attention over an f16 / q8_0 / f32 KV cache (see attention.h): the scalar reference, the
+ * choice of kernels, and the loop over (head, token) rows that both share. */
 #include "cpu/attention.h"
 
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "cpu/ops.h"
@@ -22,49 +24,146 @@ void snug_kv_store(uint32_t kv_type, const float *src, uint8_t *dst_row, int64_t
     snug_quantize_row(kv_type, src, dst_row, n_kv);
 }
 
+static const snug_attention_kernels reference_kernels = {0};
+
+const snug_attention_kernels *snug_attention_kernels_for(snug_isa isa) {
+    if (isa != SNUG_ISA_SCALAR && !snug_kernels_for(SNUG_TYPE_F32, isa)) return NULL; /* not on this CPU / build */
+    switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case SNUG_ISA_AVX2: return &snug_attention_kernels_avx2;
+    case SNUG_ISA_AVX512:
+    case SNUG_ISA_AVX512_VNNI: return &snug_attention_kernels_avx512;
+#endif
+    default: return &reference_kernels;
+    }
+}
+
+static const snug_attention_kernels *active_kernels;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+static void choose_active(void) { active_kernels = snug_attention_kernels_for(snug_isa_active()); }
+
+/* The reference for one (token, head) row: one vec_dot per key (or a decoded key row and a plain dot product),
+ * softmax with libm expf, then one decoded V row at a time. scratch: snug_attention_scratch_floats() floats. */
+static void attend_row_reference(float *oh, const float *qh, const uint8_t *k, const uint8_t *v, int64_t n_pos,
+                                 const snug_attention_shape *shape, float scale, float *scratch) {
+    const int32_t head_dim = shape->head_dim;
+    const uint64_t row_bytes = shape->row_bytes;
+    float *scores = scratch, *k_row = scores + shape->n_ctx, *v_row = k_row + head_dim;
+    if (shape->key_kernels) {
+        for (int64_t j = 0; j < n_pos; j++) {
+            shape->key_kernels->vec_dot(head_dim, &scores[j], k + (uint64_t)j * row_bytes, qh);
+            scores[j] *= scale;
+        }
+    } else {
+        for (int64_t j = 0; j < n_pos; j++) {
+            snug_dequantize_row(shape->kv_type, k + (uint64_t)j * row_bytes, k_row, head_dim);
+            scores[j] = snug_dot_f32(qh, k_row, head_dim) * scale;
+        }
+    }
+    snug_softmax(scores, n_pos);
+    memset(oh, 0, (size_t)head_dim * sizeof *oh);
+    for (int64_t j = 0; j < n_pos; j++) {
+        const uint8_t *vj = v + (uint64_t)j * row_bytes;
+        if (shape->f16_row) {
+            shape->f16_row((const uint16_t *)(const void *)vj, v_row, head_dim);
+        } else {
+            snug_dequantize_row(shape->kv_type, vj, v_row, head_dim);
+        }
+        const float p = scores[j];
+#pragma omp simd
+        for (int32_t d = 0; d < head_dim; d++) oh[d] += p * v_row[d];
+    }
+}
+
+/* The kernels' path for n_q rows that share a KV head and n_pos (attention.h, SNUG_ATTENTION_BLOCK_KEYS): q and out
+ * rows of head_dim one after another; k and v at the head's slice of position 0. */
+static void attend_rows(const snug_attention_kernels *kernels, float *out, const float *q, int32_t n_q,
+                        const uint8_t *k, const uint8_t *v, int64_t n_pos, const snug_attention_shape *shape,
+                        float scale) {
+    const int32_t head_dim = shape->head_dim;
+    const uint64_t row_bytes = shape->row_bytes;
+    float p[SNUG_ATTENTION_BLOCK_KEYS], max[SNUG_ATTENTION_GROUP_MAX_ROWS] = {0},
+                                        sum[SNUG_ATTENTION_GROUP_MAX_ROWS] = {0};
+    for (int64_t j0 = 0; j0 < n_pos; j0 += SNUG_ATTENTION_BLOCK_KEYS) {
+        const int64_t n_block = n_pos - j0 < SNUG_ATTENTION_BLOCK_KEYS ? n_pos - j0 : SNUG_ATTENTION_BLOCK_KEYS;
+        const uint8_t *k_block = k + (uint64_t)j0 * row_bytes, *v_block = v + (uint64_t)j0 * row_bytes;
+        for (int32_t r = 0; r < n_q; r++) {
+            const float block_max = kernels->scores(p, q + (int64_t)r * head_dim, k_block, row_bytes, n_block, head_dim,
+                                                    shape->kv_type, scale);
+            /* The first block writes the row; later ones rescale what the earlier blocks left. */
+            const float new_max = j0 == 0 || block_max > max[r] ? block_max : max[r];
+            const float rescale = j0 == 0 ? 0.0f : expf(max[r] - new_max);
+            const float block_sum = kernels->exp_sum(p, n_block, new_max);
+            sum[r] = j0 == 0 ? block_sum : sum[r] * rescale + block_sum;
+            max[r] = new_max;
+            kernels->weighted_sum(out + (int64_t)r * head_dim, p, v_block, row_bytes, n_block, head_dim, shape->kv_type,
+                                  rescale);
+        }
+    }
+    for (int32_t r = 0; r < n_q; r++) {
+        const float inv = 1.0f / sum[r];
+        float *o = out + (int64_t)r * head_dim;
+        for (int32_t d = 0; d < head_dim; d++) o[d] *= inv;
+    }
+}
+
 void snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
                     int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads) {
+    const snug_attention_kernels *kernels = shape->kernels;
+    if (!kernels) {
+        pthread_once(&active_once, choose_active);
+        kernels = active_kernels;
+    }
     const int32_t n_head = shape->n_head, head_dim = shape->head_dim;
     const int32_t group = shape->n_head / shape->n_head_kv;
     const int64_t q_dim = (int64_t)n_head * head_dim;
     const uint64_t row_bytes = shape->row_bytes;
     const int64_t per_thread = snug_attention_scratch_floats(shape->n_ctx, head_dim);
     const float scale = 1.0f / sqrtf((float)head_dim);
+    if (kernels->scores) {
+        /* Units of (KV head, token, slice of the group's query heads). Whole groups share the most reads; they are
+         * split when there would be too few units for the threads (decode on many cores). A row's result does not
+         * depend on the split: its arithmetic involves no other row. */
+        int32_t rows = group < SNUG_ATTENTION_GROUP_MAX_ROWS ? group : SNUG_ATTENTION_GROUP_MAX_ROWS;
+        while (rows > 1 &&
+               (int64_t)shape->n_head_kv * n_tokens * ((group + rows - 1) / rows) < 2 * (int64_t)n_threads) {
+            rows = (rows + 1) / 2;
+        }
+        const int32_t slices = (group + rows - 1) / rows;
+#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(3)
+        for (int32_t kv = 0; kv < shape->n_head_kv; kv++) {
+            for (int64_t t = 0; t < n_tokens; t++) {
+                for (int32_t slice = 0; slice < slices; slice++) {
+                    const int32_t h = kv * group + slice * rows;
+                    const int32_t n_q = group - slice * rows < rows ? group - slice * rows : rows;
+                    const uint64_t offset = head_offset_bytes(shape->kv_type, (int64_t)kv * head_dim);
+                    attend_rows(kernels, out + t * q_dim + (int64_t)h * head_dim, q + t * q_dim + (int64_t)h * head_dim,
+                                n_q, k_cache + offset, v_cache + offset, pos0 + t + 1, shape, scale);
+                }
+            }
+        }
+        return;
+    }
     /* Heads outer: a causal batch's token t reads t + 1 positions, so splitting by tokens would leave the thread
      * with the later tokens most of the work; every head has the same. */
 #pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
     for (int32_t h = 0; h < n_head; h++) {
         for (int64_t t = 0; t < n_tokens; t++) {
-            float *scores = scratch + (int64_t)omp_get_thread_num() * per_thread;
-            float *k_row = scores + shape->n_ctx, *v_row = k_row + head_dim;
+            float *thread_scratch = scratch + (int64_t)omp_get_thread_num() * per_thread;
             const float *qh = q + t * q_dim + (int64_t)h * head_dim;
+            float *oh = out + t * q_dim + (int64_t)h * head_dim;
             const uint64_t slice = head_offset_bytes(shape->kv_type, (int64_t)(h / group) * head_dim);
             const int64_t n_pos = pos0 + t + 1;
-            if (shape->key_kernels) {
-                for (int64_t j = 0; j < n_pos; j++) {
-                    shape->key_kernels->vec_dot(head_dim, &scores[j], k_cache + (uint64_t)j * row_bytes + slice, qh);
-                    scores[j] *= scale;
-                }
-            } else {
-                for (int64_t j = 0; j < n_pos; j++) {
-                    snug_dequantize_row(shape->kv_type, k_cache + (uint64_t)j * row_bytes + slice, k_row, head_dim);
-                    scores[j] = snug_dot_f32(qh, k_row, head_dim) * scale;
-                }
+            if (!kernels->scores) {
+                attend_row_reference(oh, qh, k_cache + slice, v_cache + slice, n_pos, shape, scale, thread_scratch);
+                continue;
             }
-            snug_softmax(scores, n_pos);
-            float *oh = out + t * q_dim + (int64_t)h * head_dim;
-            memset(oh, 0, (size_t)head_dim * sizeof *oh);
-            for (int64_t j = 0; j < n_pos; j++) {
-                const uint8_t *v = v_cache + (uint64_t)j * row_bytes + slice;
-                if (shape->f16_row) {
-                    shape->f16_row((const uint16_t *)(const void *)v, v_row, head_dim);
-                } else {
-                    snug_dequantize_row(shape->kv_type, v, v_row, head_dim);
-                }
-                const float p = scores[j];
-#pragma omp simd
-                for (int32_t d = 0; d < head_dim; d++) oh[d] += p * v_row[d];
-            }
+            /* The scores fill the first n_pos floats of the thread's scratch. */
+            float *scores = thread_scratch;
+            const float max =
+                kernels->scores(scores, qh, k_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, scale);
+            const float sum = kernels->exp_sum(scores, n_pos, max);
+            kernels->weighted_sum(oh, scores, v_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, 1.0f / sum);
         }
     }
 }
