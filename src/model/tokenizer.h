@@ -29,8 +29,9 @@ typedef struct snug_bpe_merge {
     int32_t rank;        /* index in tokenizer.ggml.merges: lower merges first */
 } snug_bpe_merge;
 
-/* Most regexes a pre-tokenizer chains (smollm: digits, then the GPT-2 pattern). */
-#define SNUG_BPE_MAX_PATTERNS 2
+/* Most regexes a pre-tokenizer chains (deepseek-llm: line breaks, letters, punctuation, trailing spaces, CJK,
+ * digits). */
+#define SNUG_BPE_MAX_PATTERNS 6
 /* What table_bytes counts for each compiled pattern: PCRE2 allocates the compiled code, its JIT code (mmap) and the
  * match data itself, so their size is not known before compiling. This is an upper estimate; load measures the real
  * sizes into regex_bytes and fails (SNUG_E_INTERNAL) if they exceed it. */
@@ -145,5 +146,9 @@ snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *tex
                                       bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                       size_t cap, size_t *n_tokens, snug_error *err);
 size_t snug_tokenizer_bpe_piece_text(const snug_tokenizer *tok, int32_t token, char *out, size_t cap);
+/* The pre-tokenizer alone (no special tokens, no merges), for tests: writes the end offset of each word of text, in
+ * order, to word_ends (up to cap) and the number of words to *n_words. Allocates nothing. */
+snug_status snug_tokenizer_bpe_split(const snug_tokenizer *tok, const char *text, size_t text_bytes, size_t *word_ends,
+                                     size_t cap, size_t *n_words, snug_error *err);
 
 #endif

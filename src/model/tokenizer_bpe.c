@@ -23,6 +23,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -45,50 +46,164 @@
 
 /* ---- pre-tokenizers (regexes as in llama.cpp's llama-vocab.cpp) ---------------------------------------------- */
 
-#define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+/* Each pre-tokenizer is llama.cpp's list of regexes for its tokenizer.ggml.pre, applied as its unicode_regex_split
+ * does: regex k splits every piece regex k-1 produced, each piece on its own (so ^, $ and lookaheads stop at the
+ * piece's ends), into its matches and the gaps between them. llama.cpp runs the regexes through hand-written
+ * splitters (the GPT-2 and llama3 strings), std::regex over a "collapsed" text where every non-ASCII character
+ * stands for its category (for \p{L}, \p{N}, \p{P}: the same classes PCRE2 gives with UCP), or std::wregex over the
+ * code points with every non-ASCII White_Space character replaced by U+000B (regexes with literal non-ASCII
+ * ranges). Translated to PCRE2:
+ *   - non-ASCII literals are written \x{...} (the source stays ASCII; ranges are code point ranges in both);
+ *   - the wregex replacement means a White_Space character never matches an explicit range, so the White_Space
+ *     characters inside the DeepSeek ranges (U+3000 in U+3000-U+3002; U+1680, U+2000-U+200A, U+2028, U+2029,
+ *     U+202F, U+205F, U+3000 in U+0800-U+4E00) are cut out of them;
+ *   - $ is ECMAScript's: the end of the piece only (PCRE2_DOLLAR_ENDONLY, set for every pattern);
+ *   - the GPT-4o regex is llama.cpp's adaptation of the tokenizer.json one ([^a-z] / [^A-Z] behind a \p{L}
+ *     lookahead, since the collapsed text has no case), with its groups made non-capturing.
+ * Known difference: PCRE2's \s also matches U+180E, which Unicode 6.3 took out of White_Space. */
+
+/* GPT-2's regex as its tokenizer.json has it; llama.cpp's string lacks the final \s+, which its hand-written
+ * splitter adds back. The two split alike here: whitespace \s+(?!\S) cannot take is a gap, and a gap is a word. */
+#define GPT2_PATTERN      "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define GPT2_WORD_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define LLAMA3_PATTERN                                                                                                 \
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "            \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define QWEN2_PATTERN                                                                                                  \
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                 \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define SMOLLM_WORD_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define ONE_DIGIT_PATTERN     "\\p{N}"
+#define DIGITS_PATTERN        "\\p{N}+"
+#define THREE_DIGITS_PATTERN  "[0-9][0-9][0-9]"
+#define DEFAULT_PUNCT_PATTERN "[\\p{P}\\$\\+<=>\\^~\\|]+"
+#define FALCON_PUNCT_PATTERN  "[\\p{P}\\$\\+<=>\\^~\\|`]+"
+#define LINE_BREAK_PATTERN    "[\\r\\n]"
+/* DeepSeek's CJK run: U+4E00-U+9FA5, U+0800-U+4E00 (less its White_Space), U+AC00-U+D7FF. */
+#define DEEPSEEK_CJK_PATTERN                                                                                           \
+    "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{167F}\\x{1681}-\\x{1FFF}\\x{200B}-\\x{2027}\\x{202A}-\\x{202E}"                 \
+    "\\x{2030}-\\x{205E}\\x{2060}-\\x{2FFF}\\x{3001}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
+/* deepseek-llm's letters: the cased letters (Lu, Ll, Lt) of the scripts it lists, range for range. */
+#define DEEPSEEK_LLM_LETTERS_PATTERN                                                                                   \
+    "\\s?["                                                                                                            \
+    "A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}"                    \
+    "\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}"             \
+    "\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}"                    \
+    "\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}"                  \
+    "\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}"                  \
+    "\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}"                             \
+    "\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{1FC4}"                            \
+    "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}"                  \
+    "\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}"                    \
+    "\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}"                             \
+    "\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}"                             \
+    "\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}"                   \
+    "\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}"                  \
+    "\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}"                                 \
+    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}"                             \
+    "\\x{1E900}-\\x{1E943}]+"
+/* ASCII punctuation and symbols, their fullwidth forms, curly quotes, and 、。 (U+3000 cut out, see above). */
+#define DEEPSEEK_LLM_PUNCT_PATTERN                                                                                     \
+    "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3001}-\\x{3002}]+"
+#define TRAILING_SPACE_PATTERN "\\s+$"
+#define GPT4O_PATTERN                                                                                                  \
+    "[^\\r\\n\\p{L}\\p{N}]?(?:(?=[\\p{L}])[^a-z])*(?:(?=[\\p{L}])[^A-Z])+"                                             \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"                                                       \
+    "|[^\\r\\n\\p{L}\\p{N}]?(?:(?=[\\p{L}])[^a-z])+(?:(?=[\\p{L}])[^A-Z])*"                                            \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"                                                       \
+    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 typedef struct pre_tokenizer {
-    const char *name; /* tokenizer.ggml.pre */
-    const char *patterns[SNUG_BPE_MAX_PATTERNS];
+    const char *name;                            /* tokenizer.ggml.pre */
+    const char *const *aliases;                  /* other names llama.cpp gives the same regexes and encode flags */
+    const char *patterns[SNUG_BPE_MAX_PATTERNS]; /* applied in this order; unused slots NULL */
     bool ignore_merges;
 } pre_tokenizer;
 
+/* The aliases differ from their family at most in clean_spaces, which only llama.cpp's detokenize-with-cleanup
+ * reads (snug's decoding never cleans spaces); names llama.cpp gives other flags too (jina-v1-en, roberta-bpe:
+ * add_sep; dbrx: no ignore_merges) are left out. tokenizer.ggml.pre missing means "default", as in llama.cpp. */
 static const pre_tokenizer PRE_TOKENIZERS[] = {
-    {"default", {GPT2_PATTERN, NULL}, false},           {"gpt-2", {GPT2_PATTERN, NULL}, false},
-    {"llama-bpe", {LLAMA3_PATTERN, NULL}, true},        {"qwen2", {QWEN2_PATTERN, NULL}, false},
-    {"smollm", {"\\p{N}", SMOLLM_WORD_PATTERN}, false},
+    {"default", NULL, {DEFAULT_PUNCT_PATTERN, GPT2_WORD_PATTERN, DIGITS_PATTERN, THREE_DIGITS_PATTERN}, false},
+    {"gpt-2",
+     (const char *const[]){"phi-2", "mpt", "olmo", "jais", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de", "gigachat",
+                           "a.x-4.0", "mellum", "modern-bert", "exaone4", "trillion", "granite-docling", NULL},
+     {GPT2_PATTERN},
+     false},
+    {"llama-bpe",
+     (const char *const[]){"llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+                           NULL},
+     {LLAMA3_PATTERN},
+     true},
+    {"qwen2",
+     (const char *const[]){"deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open",
+                           NULL},
+     {QWEN2_PATTERN},
+     false},
+    {"starcoder",
+     (const char *const[]){"refact", "smollm", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2", NULL},
+     {ONE_DIGIT_PATTERN, GPT2_WORD_PATTERN},
+     false},
+    {"falcon", NULL, {FALCON_PUNCT_PATTERN, GPT2_WORD_PATTERN, THREE_DIGITS_PATTERN}, false},
+    {"deepseek-llm",
+     NULL,
+     {LINE_BREAK_PATTERN, DEEPSEEK_LLM_LETTERS_PATTERN, DEEPSEEK_LLM_PUNCT_PATTERN, TRAILING_SPACE_PATTERN,
+      DEEPSEEK_CJK_PATTERN, DIGITS_PATTERN},
+     false},
+    {"deepseek-coder",
+     NULL,
+     {LINE_BREAK_PATTERN, "\\s?\\p{L}+", "\\s?\\p{P}+", DEEPSEEK_CJK_PATTERN, ONE_DIGIT_PATTERN},
+     false},
+    {"gpt-4o", (const char *const[]){"llama4", "kanana2", "talkie", "minimax-m2", NULL}, {GPT4O_PATTERN}, false},
 };
 #define N_PRE_TOKENIZERS (sizeof PRE_TOKENIZERS / sizeof PRE_TOKENIZERS[0])
 
-static uint32_t pattern_count(const pre_tokenizer *pre) { return pre->patterns[1] != NULL ? 2u : 1u; }
+static uint32_t pattern_count(const pre_tokenizer *pre) {
+    uint32_t n = 0;
+    while (n < SNUG_BPE_MAX_PATTERNS && pre->patterns[n] != NULL) n++;
+    return n;
+}
+
+static bool name_is(const char *candidate, const char *name, uint64_t len) {
+    return strlen(candidate) == len && memcmp(candidate, name, len) == 0;
+}
+
+static const pre_tokenizer *pre_tokenizer_named(const char *name, uint64_t len) {
+    for (size_t i = 0; i < N_PRE_TOKENIZERS; i++) {
+        const pre_tokenizer *pre = &PRE_TOKENIZERS[i];
+        if (name_is(pre->name, name, len)) return pre;
+        for (const char *const *alias = pre->aliases; alias != NULL && *alias != NULL; alias++) {
+            if (name_is(*alias, name, len)) return pre;
+        }
+    }
+    return NULL;
+}
 
 static snug_status find_pre_tokenizer(const snug_gguf *gguf, const pre_tokenizer **out, snug_error *err) {
     *out = &PRE_TOKENIZERS[0];
     int64_t key = snug_gguf_find_key(gguf, KEY_PRE);
-    if (key < 0) return SNUG_OK; /* missing: the GPT-2 default */
+    if (key < 0) return SNUG_OK; /* missing: llama.cpp's default */
     const char *name;
     uint64_t len;
     if (!snug_gguf_kv_get_string(gguf, (uint64_t)key, &name, &len)) {
         return snug_fail(err, SNUG_E_FORMAT, KEY_PRE " has type %s, expected string",
                          snug_gguf_value_type_name(snug_gguf_kv_type(gguf, (uint64_t)key)));
     }
-    for (size_t i = 0; i < N_PRE_TOKENIZERS; i++) {
-        if (strlen(PRE_TOKENIZERS[i].name) == len && memcmp(PRE_TOKENIZERS[i].name, name, len) == 0) {
-            *out = &PRE_TOKENIZERS[i];
-            return SNUG_OK;
-        }
-    }
+    *out = pre_tokenizer_named(name, len);
+    if (*out != NULL) return SNUG_OK;
     int shown = len > QUOTED_NAME_BYTES ? QUOTED_NAME_BYTES : (int)len;
     snug_fail(err, SNUG_E_UNSUPPORTED, "unsupported pre-tokenizer: " KEY_PRE " is \"%.*s\"%s", shown, name,
               len > QUOTED_NAME_BYTES ? "…" : "");
-    snug_hint(err, "snug knows the pre-tokenizers default, gpt-2, llama-bpe, qwen2 and smollm");
+    char names[SNUG_ERROR_HINT_BYTES];
+    size_t used = 0;
+    for (size_t i = 0; i < N_PRE_TOKENIZERS && used < sizeof names; i++) {
+        const char *separator = i == 0 ? "" : i + 1 == N_PRE_TOKENIZERS ? " and " : ", ";
+        int n = snprintf(names + used, sizeof names - used, "%s%s", separator, PRE_TOKENIZERS[i].name);
+        if (n > 0) used += (size_t)n;
+    }
+    snug_hint(err,
+              "snug knows the pre-tokenizers %s, and llama.cpp's other names for them (phi-2, mpt, smollm, "
+              "refact, llama3, llama4, …)",
+              names);
     return SNUG_E_UNSUPPORTED;
 }
 
@@ -219,9 +334,9 @@ static snug_status compile_patterns(snug_tokenizer *tok, const pre_tokenizer *pr
     for (uint32_t i = 0; i < tok->n_patterns; i++) {
         int code_error;
         PCRE2_SIZE error_offset;
-        pcre2_code *code =
-            pcre2_compile((PCRE2_SPTR)pre->patterns[i], PCRE2_ZERO_TERMINATED,
-                          PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &code_error, &error_offset, NULL);
+        pcre2_code *code = pcre2_compile((PCRE2_SPTR)pre->patterns[i], PCRE2_ZERO_TERMINATED,
+                                         PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                                         &code_error, &error_offset, NULL);
         if (code == NULL) {
             PCRE2_UCHAR message[256];
             pcre2_get_error_message(code_error, message, sizeof message);
@@ -322,6 +437,10 @@ typedef struct bpe_encoder {
     uint32_t heap_count, heap_cap;
     int32_t *tokens;
     size_t cap, count;
+    /* Split only (snug_tokenizer_bpe_split): words are not encoded; their end offsets in `text` go to word_ends
+     * (cap of them), counted in count. */
+    const char *text;
+    size_t *word_ends;
 } bpe_encoder;
 
 static void emit(bpe_encoder *e, int32_t id) {
@@ -420,7 +539,12 @@ static snug_status encode_word(bpe_encoder *e, const char *word, size_t bytes, s
  * level; past the last regex, a piece is a word. */
 static snug_status pre_tokenize(bpe_encoder *e, uint32_t level, const char *text, size_t bytes, snug_error *err) {
     if (bytes == 0) return SNUG_OK;
-    if (level == e->tok->n_patterns) return encode_word(e, text, bytes, err);
+    if (level == e->tok->n_patterns) {
+        if (e->word_ends == NULL) return encode_word(e, text, bytes, err);
+        if (e->count < e->cap) e->word_ends[e->count] = (size_t)(text - e->text) + bytes;
+        e->count++;
+        return SNUG_OK;
+    }
     pcre2_code *code = e->tok->patterns[level];
     pcre2_match_data *md = e->tok->match_data[level];
     size_t pos = 0;
@@ -501,6 +625,14 @@ snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *tex
     }
     *n_tokens = e.count;
     return SNUG_OK;
+}
+
+snug_status snug_tokenizer_bpe_split(const snug_tokenizer *tok, const char *text, size_t text_bytes, size_t *word_ends,
+                                     size_t cap, size_t *n_words, snug_error *err) {
+    bpe_encoder e = {.tok = tok, .cap = cap, .text = text, .word_ends = word_ends};
+    snug_status st = pre_tokenize(&e, 0, text, text_bytes, err);
+    *n_words = e.count;
+    return st;
 }
 
 /* ---- decoding ------------------------------------------------------------------------------------------------- */
