@@ -5,6 +5,7 @@
 #   make check SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-asan/)
 #   make install PREFIX=/usr/local
 #   make bench        tokens/s against llama.cpp on synthetic TinyLlama-shaped models (docs/performance.md)
+#   make demo         build, then tell a story with the bundled demo model (models/README.md)
 #
 # No -march=native: one binary for every x86-64; faster paths are picked at run time.
 
@@ -93,6 +94,17 @@ install: all
 .PHONY: bench
 bench: all
 	BUILD=$(BUILD) CC=$(CC) bench/run.sh
+
+# The bundled demo model (models/README.md): `make demo` runs it; build/demo-export turns the dump written by
+# tools/demo/train.py into its GGUF with snug's own writer (only needed to retrain it).
+DEMO_MODEL  ?= models/snug-demo-stories.gguf
+DEMO_PROMPT ?= Once upon a time
+.PHONY: demo
+demo: deps-check $(BUILD)/snug
+	$(BUILD)/snug run $(DEMO_MODEL) -p "$(DEMO_PROMPT)" -n 256 --temp 0.5 --seed 1
+
+$(BUILD)/demo-export: tools/demo/export.c $(BUILD)/libsnug.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
 
 lint:
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/snug.h
