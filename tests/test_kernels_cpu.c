@@ -912,3 +912,42 @@ Test(kernels_cpu, matmul_prefill_batch_matches_one_token_at_a_time_other_types) 
     check_matmul_batch_vs_single(SNUG_TYPE_Q4_0, 32 * 17, 70, 37);   /* token tiles past SNUG_MATMUL_TOKEN_TILE */
     check_matmul_batch_vs_single(SNUG_TYPE_Q8_0, 32 * 9, 83, 29);    /* partial wide tiles of rows and tokens */
 }
+
+/* Decode splits a matmul's row blocks into one share per thread and lets a thread that finishes early take blocks
+ * from the back of the others' shares (matmul.c): every output is written exactly once, by the same arithmetic,
+ * whatever the thread count, including counts that do not divide the blocks and more threads than blocks. */
+Test(kernels_cpu, decode_matmul_is_identical_for_any_thread_count) {
+    rng_state = 32;
+    const uint32_t types[] = {SNUG_TYPE_Q4_0, SNUG_TYPE_Q4_K, SNUG_TYPE_F16};
+    const int32_t thread_counts[] = {2, 3, 5, 16, 64, 65};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t type = types[ti];
+        const int64_t n_in = 512, n_out = SNUG_MATMUL_ROW_BLOCK * 13 + 5; /* 14 blocks, the last partial */
+        const uint64_t rb = row_bytes(type, n_in);
+        float *wf = malloc((size_t)n_in * sizeof(float)), *x = malloc((size_t)n_in * sizeof(float));
+        uint8_t *w = malloc(rb * (uint64_t)n_out);
+        for (int64_t r = 0; r < n_out; r++) {
+            fill_random(wf, n_in, 0.3);
+            cr_assert(snug_quantize_row(type, wf, w + r * rb, n_in));
+        }
+        fill_random(x, n_in, 0.5);
+        const snug_type_kernels *k = snug_kernels_for(type, snug_isa_active());
+        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .kernels = k};
+        uint8_t *act = malloc(snug_matmul_act_bytes(&m, 1) + 1);
+        float *one = malloc((size_t)n_out * sizeof(float)), *many = malloc((size_t)n_out * sizeof(float));
+        snug_matmul(&m, x, 1, one, act, 1);
+        for (size_t c = 0; c < sizeof thread_counts / sizeof thread_counts[0]; c++) {
+            for (int64_t r = 0; r < n_out; r++) many[r] = NAN;
+            snug_matmul(&m, x, 1, many, act, thread_counts[c]);
+            cr_assert_arr_eq(one, many, (size_t)n_out * sizeof(float),
+                             "%s: %d threads differ from 1 (or left an output)", snug_type_name(type),
+                             thread_counts[c]);
+        }
+        free(wf);
+        free(x);
+        free(w);
+        free(act);
+        free(one);
+        free(many);
+    }
+}

@@ -4,7 +4,9 @@
  * snug_matmul computes y[t] = W · x[t] for a batch of tokens:
  *   1. the activations are encoded once into the weight type's activation type (Q8_0 / Q8_1 / Q8_K; float types use
  *      them as they are), into a planned buffer;
- *   2. rows are split across threads in blocks of SNUG_MATMUL_ROW_BLOCK; each block walks the batch in tiles of
+ *   2. rows are split across threads in blocks of SNUG_MATMUL_ROW_BLOCK (one contiguous share per thread; for one
+ *      token a thread that finishes its share early takes blocks from the back of the others'); each block walks the
+ *      batch in tiles of
  *      tokens, so a weight row is read from memory once per batch and stays in cache while it meets every token of
  *      the tile (prefill is bound by compute, decode by reading the weights once). A batch goes through the
  *      kernels' register-blocked dot_tile where they have one (a tile of at most the kernel's tile_rows ×
