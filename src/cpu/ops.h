@@ -26,6 +26,9 @@ typedef struct snug_rope_params {
 
 /* Rotates n_heads heads of head_dim each, stored one after another in vec, for token position `pos`. */
 void snug_rope(float *vec, int32_t n_heads, int32_t head_dim, int64_t pos, const snug_rope_params *p);
+/* The same rotation of a token's Q heads and K heads (k may be NULL), each angle computed once for both. */
+void snug_rope_qk(float *q, int32_t n_q_heads, float *k, int32_t n_k_heads, int32_t head_dim, int64_t pos,
+                  const snug_rope_params *p);
 
 /* x = softmax(x) over n, computed stably (max subtracted). */
 void snug_softmax(float *x, int64_t n);

@@ -267,8 +267,7 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
                     snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
                 }
             }
-            snug_rope(q, d->n_head, d->head_dim, pos0 + t, &m->rope);
-            snug_rope(k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
+            snug_rope_qk(q, d->n_head, k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
             const uint64_t row = (uint64_t)(pos0 + t) * ctx->kv_row_bytes;
             snug_kv_store(ctx->kv_type, k, k_cache + row, kv_dim);
             snug_kv_store(ctx->kv_type, v, v_cache + row, kv_dim);
