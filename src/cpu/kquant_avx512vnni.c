@@ -45,6 +45,17 @@ static inline float hsum_ps128(__m128 x) {
 
 /* ---------------------------------------------------------------- vec_dot */
 
+/* A Q4_K super-block's 8 sub-block scales as int16, broadcast to every 128-bit lane; on the way, its mins term
+ * d_a · dmin · Σ_j min_j · bsum_j (bsum_pairs: the activations' sums over the 8 sub-blocks, int16) is added to
+ * *acc_min. */
+static inline __m512i k4_scales_and_mins(const snug_block_q4_k *b, __m128i bsum_pairs, float da, __m128 *acc_min) {
+    __m128i bytes = snug_k4_scale_bytes(b->scales);
+    __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
+    __m128i msum = _mm_madd_epi16(mins16, bsum_pairs);
+    *acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(msum), *acc_min);
+    return _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+}
+
 /* Scale words for a vpackssdw of two chunks' vpdpbusd sums (chunks c0 = 2p, c1 = 2p + 1): per 128-bit lane q, words
  * 0–3 come from chunk c0 (sub-block 2·c0 + q/2), words 4–7 from chunk c1 (sub-block 2·c1 + q/2). */
 #define K4_PAIR_WORDS(j0, j1) SNUG_WORD_PICK(j0), SNUG_WORD_PICK(j0), SNUG_WORD_PICK(j1), SNUG_WORD_PICK(j1)
@@ -67,11 +78,7 @@ static void vec_dot_q4_k_vnni(int64_t n, float *s, const void *w, const void *ac
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
         float da = snug_load_f32(a->d);
-        __m128i bytes = snug_k4_scale_bytes(b->scales);
-        __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
-        __m128i msum = _mm_madd_epi16(mins16, snug_tile_bsum_pairs(a));
-        acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(msum), acc_min);
-        __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+        __m512i scales = k4_scales_and_mins(b, snug_tile_bsum_pairs(a), da, &acc_min);
         __m512i levels[4], chunk[4];
         snug_q4_k_levels512(b, levels);
 #pragma GCC unroll 4
@@ -177,11 +184,7 @@ static void decode_dot_q4_k(int64_t n, float *s, const void *w, const void *act)
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a += K4_DECODE_BYTES) {
         float da;
         memcpy(&da, a + K4_DECODE_SCALE, sizeof da);
-        __m128i bytes = snug_k4_scale_bytes(b->scales);
-        __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
-        __m128i msum = _mm_madd_epi16(mins16, _mm_loadu_si128((const __m128i *)(a + K4_DECODE_BSUMS)));
-        acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(msum), acc_min);
-        __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(bytes));
+        __m512i scales = k4_scales_and_mins(b, _mm_loadu_si128((const __m128i *)(a + K4_DECODE_BSUMS)), da, &acc_min);
         __m512i sum[4];
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {

@@ -206,23 +206,23 @@ snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part 
  * computed the same way whichever thread takes it. */
 #define ELEMENTWISE_RUN 1024
 
-static void swiglu_parallel(float *gate, const float *up, int64_t count, int32_t threads) {
+/* a[i] = op(a[i], b[i]) for i < count, in runs of ELEMENTWISE_RUN split across the threads when there are more than
+ * min_runs of them (snug_swiglu and snug_add have this shape). */
+typedef void (*elementwise_fn)(float *a, const float *b, int64_t n);
+
+static void elementwise_parallel(elementwise_fn op, float *a, const float *b, int64_t count, int64_t min_runs,
+                                 int32_t threads) {
     const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
-#pragma omp parallel for num_threads(threads) schedule(static) if (runs > 2)
+#pragma omp parallel for num_threads(threads) schedule(static) if (runs > min_runs)
     for (int64_t r = 0; r < runs; r++) {
         const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
-        snug_swiglu(gate + i, up + i, len);
+        op(a + i, b + i, len);
     }
 }
 
-static void add_parallel(float *x, const float *y, int64_t count, int32_t threads) {
-    const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
-#pragma omp parallel for num_threads(threads) schedule(static) if (runs > 8)
-    for (int64_t r = 0; r < runs; r++) {
-        const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
-        snug_add(x + i, y + i, len);
-    }
-}
+/* SwiGLU pays for waking the threads from a few runs on (expf), a residual add (a few loads) only for a batch. */
+#define SWIGLU_MIN_RUNS 2
+#define ADD_MIN_RUNS    8
 
 /* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one. */
 static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0) {
@@ -274,7 +274,7 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         }
         snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
         snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);
-        add_parallel(ctx->x, ctx->xb2, n * E, threads);
+        elementwise_parallel(snug_add, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
 
         /* Feed-forward block (SwiGLU). */
 #pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
@@ -282,9 +282,9 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
         float *gate_up_out[] = {ctx->hb, ctx->hb2};
         snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, threads);
-        swiglu_parallel(ctx->hb, ctx->hb2, n * F, threads);
+        elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, threads);
         snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
-        add_parallel(ctx->x, ctx->xb2, n * E, threads);
+        elementwise_parallel(snug_add, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
     }
 
     snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps);
