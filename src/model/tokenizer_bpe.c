@@ -28,6 +28,7 @@
 
 #include "base/error.h"
 #include "gguf/gguf.h"
+#include "model/merge_heap.h"
 #include "model/tokenizer.h"
 
 #define KEY_MERGES "tokenizer.ggml.merges"
@@ -453,32 +454,7 @@ static bool pair_above(const bpe_pair *a, const bpe_pair *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static void heap_push(bpe_encoder *e, bpe_pair pair) {
-    uint32_t i = e->heap_count++;
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (!pair_above(&pair, &e->heap[parent])) break;
-        e->heap[i] = e->heap[parent];
-        i = parent;
-    }
-    e->heap[i] = pair;
-}
-
-static bpe_pair heap_pop(bpe_encoder *e) {
-    bpe_pair top = e->heap[0];
-    bpe_pair last = e->heap[--e->heap_count];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= e->heap_count) break;
-        if (child + 1 < e->heap_count && pair_above(&e->heap[child + 1], &e->heap[child])) child++;
-        if (!pair_above(&e->heap[child], &last)) break;
-        e->heap[i] = e->heap[child];
-        i = child;
-    }
-    if (e->heap_count > 0) e->heap[i] = last;
-    return top;
-}
+SNUG_MERGE_HEAP(bpe_pair, pair_above)
 
 static bool queue_pair(bpe_encoder *e, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return true;
@@ -486,7 +462,7 @@ static bool queue_pair(bpe_encoder *e, int32_t left, int32_t right) {
     const snug_bpe_merge *m = merge_find(e->tok, left_id, right_id);
     if (m == NULL) return true;
     if (e->heap_count >= e->heap_cap) return false;
-    heap_push(e, (bpe_pair){m->rank, left, right, left_id, right_id, m->result});
+    merge_heap_push(e->heap, &e->heap_count, (bpe_pair){m->rank, left, right, left_id, right_id, m->result});
     return true;
 }
 
@@ -518,7 +494,7 @@ static snug_status encode_word(bpe_encoder *e, const char *word, size_t bytes, s
     bool heap_ok = true;
     for (int32_t i = 1; i < n; i++) heap_ok = heap_ok && queue_pair(e, i - 1, i);
     while (heap_ok && e->heap_count > 0) {
-        const bpe_pair pair = heap_pop(e);
+        const bpe_pair pair = merge_heap_pop(e->heap, &e->heap_count);
         bpe_symbol *left = &e->symbols[pair.left], *right = &e->symbols[pair.right];
         if (left->id != pair.left_id || left->next != pair.right || right->id != pair.right_id) continue;
         left->id = pair.result;

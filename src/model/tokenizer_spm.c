@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "model/merge_heap.h"
 #include "model/tokenizer.h"
 
 /* Longest text encode accepts: escaped offsets (3 bytes per text byte) must fit uint32 and symbol / heap indices
@@ -137,32 +138,7 @@ static bool pair_above(const spm_pair *a, const spm_pair *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(spm_encoder *e, spm_pair pair) {
-    uint32_t i = e->heap_count++;
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (!pair_above(&pair, &e->heap[parent])) break;
-        e->heap[i] = e->heap[parent];
-        i = parent;
-    }
-    e->heap[i] = pair;
-}
-
-static spm_pair heap_pop(spm_encoder *e) {
-    spm_pair top = e->heap[0];
-    spm_pair last = e->heap[--e->heap_count];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= e->heap_count) break;
-        if (child + 1 < e->heap_count && pair_above(&e->heap[child + 1], &e->heap[child])) child++;
-        if (!pair_above(&e->heap[child], &last)) break;
-        e->heap[i] = e->heap[child];
-        i = child;
-    }
-    if (e->heap_count > 0) e->heap[i] = last;
-    return top;
-}
+SNUG_MERGE_HEAP(spm_pair, pair_above)
 
 /* Queues left+right when their concatenation is a piece. Returns false only if the heap bound was wrong (a bug). */
 static bool queue_pair(spm_encoder *e, int32_t left, int32_t right) {
@@ -172,7 +148,7 @@ static bool queue_pair(spm_encoder *e, int32_t left, int32_t right) {
     const int32_t id = snug_tokenizer_find(e->tok, e->escaped + l->offset, bytes);
     if (id < 0) return true;
     if (e->heap_count >= e->heap_cap) return false;
-    heap_push(e, (spm_pair){e->tok->scores[id], left, right, bytes});
+    merge_heap_push(e->heap, &e->heap_count, (spm_pair){e->tok->scores[id], left, right, bytes});
     return true;
 }
 
@@ -247,7 +223,7 @@ static snug_status encode_fragment(spm_encoder *e, const char *text, size_t byte
     bool heap_ok = true;
     for (int32_t i = 1; i < n_symbols; i++) heap_ok = heap_ok && queue_pair(e, i - 1, i);
     while (heap_ok && e->heap_count > 0) {
-        const spm_pair pair = heap_pop(e);
+        const spm_pair pair = merge_heap_pop(e->heap, &e->heap_count);
         spm_symbol *left = &e->symbols[pair.left], *right = &e->symbols[pair.right];
         if (left->bytes == 0 || right->bytes == 0 || left->bytes + right->bytes != pair.bytes) continue;
         left->bytes += right->bytes;
