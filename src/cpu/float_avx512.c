@@ -107,42 +107,7 @@ INLINE void tile_run(weight_kind kind, int64_t n, float *y, int64_t y_stride, co
     }
 }
 
-INLINE void tile_dispatch(weight_kind kind, int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride,
-                          const void *a, uint64_t a_stride, int n_rows, int n_tokens) {
-    switch (n_tokens) {
-    case 1: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 1); break;
-    case 2: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 2); break;
-    case 3: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 3); break;
-    default: tile_run(kind, n, y, y_stride, w, w_stride, a, a_stride, n_rows, 4); break;
-    }
-}
+#include "cpu/float_entries.h"
 
-static void dot_tile_f32(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
-                         uint64_t a_stride, int n_rows, int n_tokens) {
-    tile_dispatch(WEIGHT_F32, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
-}
-
-static void dot_tile_f16(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
-                         uint64_t a_stride, int n_rows, int n_tokens) {
-    tile_dispatch(WEIGHT_F16, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
-}
-
-static void dot_tile_bf16(int64_t n, float *y, int64_t y_stride, const void *w, uint64_t w_stride, const void *a,
-                          uint64_t a_stride, int n_rows, int n_tokens) {
-    tile_dispatch(WEIGHT_BF16, n, y, y_stride, w, w_stride, a, a_stride, n_rows, n_tokens);
-}
-
-static void copy_act(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
-
-static void vec_dot_f32(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_F32, n, w, a); }
-
-static void vec_dot_f16(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_F16, n, w, a); }
-
-static void vec_dot_bf16(int64_t n, float *s, const void *w, const void *a) { *s = dot(WEIGHT_BF16, n, w, a); }
-
-void snug_register_float_avx512(snug_kernel_table t) {
-    t[SNUG_TYPE_F32] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f32, dot_tile_f32};
-    t[SNUG_TYPE_F16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_f16, dot_tile_f16};
-    t[SNUG_TYPE_BF16] = (snug_type_kernels){SNUG_TYPE_F32, copy_act, vec_dot_bf16, dot_tile_bf16};
-}
+void snug_register_float_avx512(snug_kernel_table t) { register_float_entries(t); }
 #endif
