@@ -76,7 +76,9 @@ static uint64_t decode_act_bytes_q4_0(int64_t n) {
 static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
     const int64_t nb = n / SNUG_QK4_0;
     uint8_t *out = dst;
-    memset(out, 0, decode_act_bytes_q4_0(n));
+    if (nb % DECODE_BLOCKS) { /* the unused blocks of a partial last chunk: zero, whatever the buffer held */
+        memset(out + (nb / DECODE_BLOCKS) * DECODE_CHUNK_BYTES, 0, DECODE_CHUNK_BYTES);
+    }
     for (int64_t b0 = 0; b0 < nb; b0 += DECODE_BLOCKS) {
         const int count = (int)(nb - b0 < DECODE_BLOCKS ? nb - b0 : DECODE_BLOCKS);
         uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
