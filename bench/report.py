@@ -74,12 +74,20 @@ def summarize(runs):
         "load_s": statistics.median(pick("load_s")),
         "others": statistics.mean(pick("others_cpu_share")) if pick("others_cpu_share") else None,
         "others_max": max(pick("others_cpu_share")) if pick("others_cpu_share") else None,
+        "bandwidth_min": min(pick("bandwidth_bytes_per_s")) if pick("bandwidth_bytes_per_s") else None,
     }
     for key in ("bandwidth_bytes_per_s", "bytes_per_token", "cpu_backend", "llama_version", "ggml_commit"):
         values = pick(key)
         if values:
             s[key] = max(values) if key == "bandwidth_bytes_per_s" else values[0]
     return s
+
+
+def bandwidth_range(s):
+    """The memory bandwidth the engine's own repetitions measured (snug bench does; the llama.cpp driver does not)."""
+    if s.get("bandwidth_min") is None or s.get("bandwidth_bytes_per_s") is None:
+        return "–"
+    return f"{s['bandwidth_min'] / 1e9:.1f}–{s['bandwidth_bytes_per_s'] / 1e9:.1f}"
 
 
 def fmt(value, spec, missing="–"):
@@ -134,8 +142,9 @@ def render(args, rows, machine):
             fmt(rl * 100 if rl is not None else None, ".0f") + ("%" if rl is not None else ""),
         ]) + " |")
 
-    spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s | others' CPU (mean, max) |",
-              "|---|---|---|---|---|---|---|"]
+    spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s | others' CPU (mean, max) "
+              "| bandwidth GB/s (min–max) |",
+              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for side, name in (("snug", "snug"), ("llama", "llama.cpp")):
             s = row[side]
@@ -144,7 +153,8 @@ def render(args, rows, machine):
             spread.append(f"| {args.shape} {row['type']} | {name} | {s['n']} | {s['prefill']:.1f} ({s['prefill_min']:.1f}–"
                           f"{s['prefill_max']:.1f}) | {s['decode']:.2f} ({s['decode_min']:.2f}–{s['decode_max']:.2f}) "
                           f"| {s['load_s']:.2f} | {fmt(s['others'] * 100 if s['others'] is not None else None, '.0f')}%, "
-                          f"{fmt(s['others_max'] * 100 if s['others_max'] is not None else None, '.0f')}% |")
+                          f"{fmt(s['others_max'] * 100 if s['others_max'] is not None else None, '.0f')}% "
+                          f"| {bandwidth_range(s)} |")
 
     today = datetime.date.today().isoformat()
     cpu = machine.get("cpu", "unknown CPU")
@@ -176,7 +186,9 @@ def render(args, rows, machine):
         *lines,
         "",
         "Spread over the repetitions, and the share of the machine's CPU that other processes used while each ran "
-        "(measured from /proc/stat; anything above a few percent slows the run it overlaps):",
+        "(measured from /proc/stat; anything above a few percent slows the run it overlaps), and the memory read "
+        "bandwidth each snug repetition measured right after its decode (this host's bandwidth moves between about "
+        "45 and 74 GB/s over minutes; decode that reads more bytes a second than llama.cpp's slows with it):",
         "",
         *spread,
     ]
