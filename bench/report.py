@@ -38,9 +38,31 @@ def load_runs(results, type_name, engine):
     return runs
 
 
+def load_gates(results, type_name):
+    """The memory gate's readings before each pair of runs of a file (bench/run.sh, wait_bandwidth)."""
+    gates = []
+    for path in sorted(glob.glob(os.path.join(results, f"{type_name}.gate.*.json"))):
+        try:
+            with open(path) as f:
+                gates.append(json.load(f))
+        except (OSError, ValueError):
+            continue
+    return gates
+
+
+def gate_range(gates):
+    values = [g["bandwidth_gb_s"] for g in gates if g.get("bandwidth_gb_s")]
+    return f"{min(values):.1f}–{max(values):.1f}" if values else "–"
+
+
 def progress(results, type_name, rep):
     """One line on a finished repetition, for run.sh to print."""
     parts = []
+    try:
+        gate = json.load(open(os.path.join(results, f"{type_name}.gate.{rep}.json")))
+        parts.append(f"memory {gate['bandwidth_gb_s']:.1f} GB/s (waited {gate['waited_s']} s)")
+    except (OSError, ValueError, KeyError):
+        pass
     for engine, name in (("snug", "snug"), ("llama", "llama.cpp")):
         path = os.path.join(results, f"{type_name}.{engine}.{rep}.json")
         if not os.path.exists(path + ".time"):
@@ -107,7 +129,8 @@ def build_rows(args):
         file_bytes = int(open(size_path).read()) if os.path.exists(size_path) else None
         if snug is None and llama is None and file_bytes is None:
             continue
-        rows.append({"type": type_name, "file_bytes": file_bytes, "snug": snug, "llama": llama})
+        rows.append({"type": type_name, "file_bytes": file_bytes, "snug": snug, "llama": llama,
+                     "gates": load_gates(args.results, type_name)})
     return rows
 
 
@@ -143,8 +166,8 @@ def render(args, rows, machine):
         ]) + " |")
 
     spread = ["| model | engine | runs | prefill tok/s (min–max) | decode tok/s (min–max) | load s | others' CPU (mean, max) "
-              "| bandwidth GB/s (min–max) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| memory gate GB/s (min–max) | bandwidth after decode GB/s (min–max) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for side, name in (("snug", "snug"), ("llama", "llama.cpp")):
             s = row[side]
@@ -154,7 +177,7 @@ def render(args, rows, machine):
                           f"{s['prefill_max']:.1f}) | {s['decode']:.2f} ({s['decode_min']:.2f}–{s['decode_max']:.2f}) "
                           f"| {s['load_s']:.2f} | {fmt(s['others'] * 100 if s['others'] is not None else None, '.0f')}%, "
                           f"{fmt(s['others_max'] * 100 if s['others_max'] is not None else None, '.0f')}% "
-                          f"| {bandwidth_range(s)} |")
+                          f"| {gate_range(row['gates'])} | {bandwidth_range(s)} |")
 
     today = datetime.date.today().isoformat()
     cpu = machine.get("cpu", "unknown CPU")
@@ -178,6 +201,10 @@ def render(args, rows, machine):
         f"{mem}{l3_text}; Linux {machine.get('kernel', '?')}.",
         f"- Memory read bandwidth (best snug bench measurement in this run, {args.threads} threads): "
         + (f"{bandwidth / 1e9:.1f} GB/s." if bandwidth else "not measured."),
+        "- Memory gate: before each pair of runs bench/membw reads the bandwidth; below 85% of the best reading of this "
+        "and earlier runs (bench/out/membw.best) make bench waits and reads again (at most 60 s a pair, 360 s in all; "
+        "BENCH_MEM_WAIT=0 turns it off). "
+        f"Waited {sum(g.get('waited_s', 0) for r in rows for g in r['gates'])} s in all.",
         f"- llama.cpp: {llama_text}.",
         f"- Settings: {args.threads} threads, prompt {args.prompt} tokens, {args.gen} generated, {args.reps} repetitions "
         "per file (each a fresh process; snug and llama.cpp alternating), medians. Ratios are snug / llama.cpp.",
@@ -186,9 +213,10 @@ def render(args, rows, machine):
         *lines,
         "",
         "Spread over the repetitions, and the share of the machine's CPU that other processes used while each ran "
-        "(measured from /proc/stat; anything above a few percent slows the run it overlaps), and the memory read "
-        "bandwidth each snug repetition measured right after its decode (this host's bandwidth moves between about "
-        "45 and 74 GB/s over minutes; decode that reads more bytes a second than llama.cpp's slows with it):",
+        "(measured from /proc/stat; anything above a few percent slows the run it overlaps). Memory: the gate's "
+        "readings before each snug / llama.cpp pair, and the bandwidth each snug repetition measured right after its "
+        "decode (this host's bandwidth moves between about 45 and 74 GB/s over minutes, with other machines' traffic; "
+        "a decode that streams more bytes a second than llama.cpp's loses more in the slow regime):",
         "",
         *spread,
     ]

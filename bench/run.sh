@@ -14,11 +14,19 @@
 # BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
 # BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
 # the model files), BENCH_QUIET_WAIT (10: seconds to wait, before each run, for other processes to leave the CPUs
-# alone; 90 in all per make bench), BUILD (build), CC (cc).
+# alone; 90 in all per make bench), BENCH_MEM_WAIT (60: seconds to wait, before each pair of runs, for the memory
+# bandwidth to come back; 0 turns the gate off), BENCH_MEM_BUDGET (360: seconds of such waiting in all), BUILD
+# (build), CC (cc).
 #
 # On a shared machine other processes compete for the cores and the memory bus. Before each run the script waits a
 # little for a quiet moment, and it records how much CPU everything else used during each run ("others' CPU" in the
-# report): a high share there explains a slow repetition.
+# report): a high share there explains a slow repetition. Other machines on the same host compete for the memory bus,
+# which no /proc counter shows: its bandwidth moves between regimes that last minutes (here ~45 and ~70 GB/s), and a
+# decode that streams more bytes a second than the other engine's loses more in the slow one. Before each pair of
+# runs (snug, then llama.cpp) bench/membw measures the bandwidth (0.1 s); while it reads below 85% of the best reading
+# of this and earlier make bench runs (bench/out/membw.best), the script waits and measures again, within
+# BENCH_MEM_WAIT / BENCH_MEM_BUDGET. Both engines of a pair run in the same window either way; the readings go into
+# the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +43,10 @@ DOC=${BENCH_DOC-docs/performance.md}
 FRESH=${BENCH_FRESH:-0}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 QUIET_BUDGET=$((QUIET_WAIT * 9)) # seconds of waiting in all: a machine that is never quiet should not double the run
+MEM_WAIT=${BENCH_MEM_WAIT:-60}
+MEM_BUDGET=${BENCH_MEM_BUDGET:-360}
+MEM_FRACTION_PERCENT=85
+MEM_BEST=0 # the best bandwidth reading so far, in MB/s; starts from earlier runs' (bench/out/membw.best)
 
 # The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
 # platform, and the matching sources as a git bundle.
@@ -61,6 +73,19 @@ mkdir -p "$RESULTS"
 if [ ! -x "$OUT/make_model" ] || [ bench/make_model.c -nt "$OUT/make_model" ] || [ "$BUILD/libsnug.a" -nt "$OUT/make_model" ]; then
     "$CC" -O2 -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -fopenmp -o "$OUT/make_model" bench/make_model.c \
         "$BUILD/libsnug.a" -lhwloc -ljansson -lm
+fi
+
+# The memory gate's probe (bench/membw.c): a yardstick, built here like the writer.
+if [ ! -x "$OUT/membw" ] || [ bench/membw.c -nt "$OUT/membw" ]; then
+    "$CC" -O2 -std=c11 -Wall -Wextra -D_GNU_SOURCE -fopenmp -o "$OUT/membw" bench/membw.c
+fi
+
+# A run that starts in the slow regime would otherwise take it for the norm: the best reading of earlier make bench
+# runs on this checkout (bench/out/, git-ignored) is where the gate starts.
+MEM_BEST_FILE=$OUT/membw.best
+if [ -r "$MEM_BEST_FILE" ]; then
+    read -r MEM_BEST <"$MEM_BEST_FILE" || MEM_BEST=0
+    [[ "$MEM_BEST" =~ ^[0-9]+$ ]] || MEM_BEST=0
 fi
 
 # ---- llama.cpp ----------------------------------------------------------------------------------------------------
@@ -183,6 +208,28 @@ wait_quiet() {
     done
 }
 
+# Waits (at most MEM_WAIT seconds, and MEM_BUDGET over the whole run) while the memory read bandwidth is below
+# MEM_FRACTION_PERCENT of the best reading of this run; writes the last reading (GB/s) and the seconds waited to OUT.
+wait_bandwidth() {
+    local out=$1 waited=0 reading mbs
+    while :; do
+        reading=$("$OUT/membw" "$THREADS" 2>/dev/null || echo 0)
+        mbs=$(awk -v r="$reading" 'BEGIN { printf "%d", r * 1000 }')
+        if [ "$mbs" -gt "$MEM_BEST" ]; then
+            MEM_BEST=$mbs
+            echo "$MEM_BEST" >"$MEM_BEST_FILE"
+        fi
+        if [ "$MEM_WAIT" -le 0 ] || [ $((mbs * 100)) -ge $((MEM_BEST * MEM_FRACTION_PERCENT)) ] ||
+            [ "$waited" -ge "$MEM_WAIT" ] || [ "$MEM_BUDGET" -le 0 ]; then
+            break
+        fi
+        sleep 3
+        waited=$((waited + 3))
+        MEM_BUDGET=$((MEM_BUDGET - 3))
+    done
+    printf '{"bandwidth_gb_s": %s, "waited_s": %d}\n' "$reading" "$waited" >"$out"
+}
+
 # measure OUT CMD…: runs CMD with stdout in OUT and stderr in OUT.err; writes into OUT.others the share of the
 # machine's CPU that other processes used meanwhile (0 … 1). Fails when CMD fails.
 measure() {
@@ -228,6 +275,7 @@ for entry in "${files[@]}"; do
     type=${entry%%=*}
     file=${entry#*=}
     for rep in $(seq 1 "$REPS"); do
+        wait_bandwidth "$RESULTS/$type.gate.$rep.json"
         out=$RESULTS/$type.snug.$rep.json
         if ! measure "$out" "$SNUG" bench "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json; then
             say "snug failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
