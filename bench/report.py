@@ -38,6 +38,21 @@ def load_runs(results, type_name, engine):
     return runs
 
 
+def runs_by_rep(results, type_name, engine):
+    """{repetition: run} of one engine on one file."""
+    runs = {}
+    for path in glob.glob(os.path.join(results, f"{type_name}.{engine}.*.json")):
+        rep = path.rsplit(".", 2)[-2]
+        try:
+            with open(path) as f:
+                run = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if "decode_tokens_per_s" in run:
+            runs[rep] = run
+    return runs
+
+
 def load_gates(results, type_name):
     """The memory gate's readings before each pair of runs of a file (bench/run.sh, wait_bandwidth)."""
     gates = []
@@ -130,7 +145,9 @@ def build_rows(args):
         if snug is None and llama is None and file_bytes is None:
             continue
         rows.append({"type": type_name, "file_bytes": file_bytes, "snug": snug, "llama": llama,
-                     "gates": load_gates(args.results, type_name)})
+                     "gates": load_gates(args.results, type_name),
+                     "snug_runs": runs_by_rep(args.results, type_name, "snug"),
+                     "llama_runs": runs_by_rep(args.results, type_name, "llama")})
     return rows
 
 
@@ -179,6 +196,29 @@ def render(args, rows, machine):
                           f"{fmt(s['others_max'] * 100 if s['others_max'] is not None else None, '.0f')}% "
                           f"| {gate_range(row['gates'])} | {bandwidth_range(s)} |")
 
+    # Decode by bandwidth regime: a pair (snug run, then llama.cpp run) counts as "full" when the bandwidth snug
+    # measured right after its decode is at least 85% of the run's best, else as "reduced".
+    regime = ["| model | pairs at full bandwidth | decode snug | decode llama.cpp | ratio | pairs at reduced bandwidth "
+              "| decode snug | decode llama.cpp | ratio |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        pairs = {"full": [], "reduced": []}
+        for rep, snug_run in row["snug_runs"].items():
+            llama_run = row["llama_runs"].get(rep)
+            bw = snug_run.get("bandwidth_bytes_per_s")
+            if not llama_run or not bw or not bandwidth:
+                continue
+            key = "full" if bw >= 0.85 * bandwidth else "reduced"
+            pairs[key].append((snug_run["decode_tokens_per_s"], llama_run["decode_tokens_per_s"]))
+        cells = []
+        for key in ("full", "reduced"):
+            if pairs[key]:
+                sd = statistics.median(p[0] for p in pairs[key])
+                ld = statistics.median(p[1] for p in pairs[key])
+                cells += [str(len(pairs[key])), f"{sd:.2f}", f"{ld:.2f}", f"{sd / ld:.2f}"]
+            else:
+                cells += ["0", "–", "–", "–"]
+        regime.append(f"| {args.shape} {row['type']} | " + " | ".join(cells) + " |")
+
     today = datetime.date.today().isoformat()
     cpu = machine.get("cpu", "unknown CPU")
     family = f", family {machine['cpu_family']} model {machine['cpu_model']}" if machine.get("cpu_family") else ""
@@ -219,6 +259,11 @@ def render(args, rows, machine):
         "a decode that streams more bytes a second than llama.cpp's loses more in the slow regime):",
         "",
         *spread,
+        "",
+        "Decode by bandwidth regime: pairs whose snug run measured at least 85% of the run's best bandwidth right after "
+        "its decode, and the others (medians within each group):",
+        "",
+        *regime,
     ]
     return "\n".join(out) + "\n"
 
