@@ -29,6 +29,7 @@ def load_runs(results, type_name, engine):
                 run = json.load(f)
         except (OSError, ValueError):
             continue
+        run["rep"] = path.rsplit(".", 2)[-2]
         try:
             with open(path + ".others") as f:
                 run["others_cpu_share"] = float(f.read())
@@ -40,29 +41,12 @@ def load_runs(results, type_name, engine):
 
 def runs_by_rep(results, type_name, engine):
     """{repetition: run} of one engine on one file."""
-    runs = {}
-    for path in glob.glob(os.path.join(results, f"{type_name}.{engine}.*.json")):
-        rep = path.rsplit(".", 2)[-2]
-        try:
-            with open(path) as f:
-                run = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if "decode_tokens_per_s" in run:
-            runs[rep] = run
-    return runs
+    return {run["rep"]: run for run in load_runs(results, type_name, engine) if "decode_tokens_per_s" in run}
 
 
 def load_gates(results, type_name):
     """The memory gate's readings before each pair of runs of a file (bench/run.sh, wait_bandwidth)."""
-    gates = []
-    for path in sorted(glob.glob(os.path.join(results, f"{type_name}.gate.*.json"))):
-        try:
-            with open(path) as f:
-                gates.append(json.load(f))
-        except (OSError, ValueError):
-            continue
-    return gates
+    return load_runs(results, type_name, "gate")
 
 
 def gate_range(gates):
