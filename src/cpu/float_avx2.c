@@ -19,6 +19,8 @@
 
 typedef enum weight_kind { WEIGHT_F32, WEIGHT_F16, WEIGHT_BF16 } weight_kind;
 
+INLINE int64_t weight_bytes(weight_kind kind) { return kind == WEIGHT_F32 ? 4 : 2; }
+
 static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -53,6 +55,7 @@ INLINE float dot(weight_kind kind, int64_t n, const void *w, const float *y) {
     for (int u = 0; u < UNROLL; u++) acc[u] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + UNROLL * VEC <= n; i += UNROLL * VEC) {
+        snug_stream_ahead((const uint8_t *)w + i * weight_bytes(kind), UNROLL * VEC * weight_bytes(kind));
 #pragma GCC unroll 8
         for (int u = 0; u < UNROLL; u++) {
             acc[u] = _mm256_fmadd_ps(load_weights(kind, w, i + u * VEC), _mm256_loadu_ps(y + i + u * VEC), acc[u]);

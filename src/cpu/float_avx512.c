@@ -17,6 +17,8 @@
 
 typedef enum weight_kind { WEIGHT_F32, WEIGHT_F16, WEIGHT_BF16 } weight_kind;
 
+INLINE int64_t weight_bytes(weight_kind kind) { return kind == WEIGHT_F32 ? 4 : 2; }
+
 /* The weights at elements i … i+15 selected by `mask` (others 0), widened to f32. */
 INLINE __m512 load_weights(weight_kind kind, const void *w, int64_t i, __mmask16 mask) {
     const uint16_t *halves = (const uint16_t *)w + i;
@@ -36,6 +38,7 @@ INLINE float dot(weight_kind kind, int64_t n, const void *w, const float *y) {
     for (int u = 0; u < UNROLL; u++) acc[u] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + UNROLL * VEC <= n; i += UNROLL * VEC) {
+        snug_stream_ahead((const uint8_t *)w + i * weight_bytes(kind), UNROLL * VEC * weight_bytes(kind));
 #pragma GCC unroll 8
         for (int u = 0; u < UNROLL; u++) {
             acc[u] = _mm512_fmadd_ps(load_weights(kind, w, i + u * VEC, all), _mm512_loadu_ps(y + i + u * VEC), acc[u]);

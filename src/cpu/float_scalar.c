@@ -24,6 +24,7 @@ static void vec_dot_f32(int64_t n, float *s, const void *w, const void *a) {
     float lane[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
+        snug_stream_ahead(x + i, LANES * sizeof *x);
         for (int l = 0; l < LANES; l++) lane[l] += x[i + l] * y[i + l];
     }
     for (; i < n; i++) lane[i % LANES] += x[i] * y[i];
@@ -36,6 +37,7 @@ static void vec_dot_f16(int64_t n, float *s, const void *w, const void *a) {
     float lane[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
+        snug_stream_ahead(x + 2 * i, 2 * LANES);
         for (int l = 0; l < LANES; l++) lane[l] += snug_f16_to_f32(snug_load_u16(x + 2 * (i + l))) * y[i + l];
     }
     for (; i < n; i++) lane[i % LANES] += snug_f16_to_f32(snug_load_u16(x + 2 * i)) * y[i];
@@ -48,6 +50,7 @@ static void vec_dot_bf16(int64_t n, float *s, const void *w, const void *a) {
     float lane[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
+        snug_stream_ahead(x + 2 * i, 2 * LANES);
         for (int l = 0; l < LANES; l++) lane[l] += snug_bf16_to_f32(snug_load_u16(x + 2 * (i + l))) * y[i + l];
     }
     for (; i < n; i++) lane[i % LANES] += snug_bf16_to_f32(snug_load_u16(x + 2 * i)) * y[i];

@@ -136,6 +136,7 @@ static void vec_dot_q4_k_avx2(int64_t n, float *s, const void *w, const void *ac
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         __m256i scales_mins = _mm256_cvtepu8_epi16(k4_scales_mins(b->scales));
         /* Mins: Σ_j min_j · (bsum_2j + bsum_2j+1); a pair of bsums is at most 2 · 16 · 128, an int16. */
@@ -170,6 +171,7 @@ static void vec_dot_q5_k_avx2(int64_t n, float *s, const void *w, const void *ac
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         __m256i scales_mins = _mm256_cvtepu8_epi16(k4_scales_mins(b->scales));
         __m256i bsums = load256(a->bsums);
@@ -207,6 +209,7 @@ static void vec_dot_q6_k_avx2(int64_t n, float *s, const void *w, const void *ac
     const __m256i bits45 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         __m256i scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         /* Levels are stored as q + 32: start from −32 · Σ_j scale_j · bsum_j. */
         __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(a->bsums)), 5);
@@ -245,6 +248,7 @@ static void vec_dot_q3_k_avx2(int64_t n, float *s, const void *w, const void *ac
     const __m256i bit2 = _mm256_set1_epi8(0x04);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         __m256i scales = _mm256_sub_epi16(_mm256_cvtepu8_epi16(q3_k_scales(b->scales)), _mm256_set1_epi16(32));
         /* Levels are stored as q + 4 (low bits | hmask bit << 2): start from −4 · Σ_j scale_j · bsum_j. */
         __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(scales, load256(a->bsums)), 2);
@@ -280,6 +284,7 @@ static void vec_dot_q2_k_avx2(int64_t n, float *s, const void *w, const void *ac
     __m256 acc = _mm256_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         __m128i packed = _mm_loadu_si128((const __m128i *)b->scales);
         __m256i scales = _mm256_cvtepu8_epi16(_mm_and_si128(packed, nibble));

@@ -57,6 +57,7 @@ static void vec_dot_q4_k_avx512(int64_t n, float *s, const void *w, const void *
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         uint32_t unpacked[4];
         snug_k4_unpack(b->scales, unpacked);
@@ -90,6 +91,7 @@ static void vec_dot_q5_k_avx512(int64_t n, float *s, const void *w, const void *
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         uint32_t unpacked[4];
         snug_k4_unpack(b->scales, unpacked);
@@ -123,6 +125,7 @@ static void vec_dot_q6_k_avx512(int64_t n, float *s, const void *w, const void *
     const __m512i right = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         __m128i scales8 = _mm_loadu_si128((const __m128i *)b->scales);
         /* Levels are stored as q + 32: start from −32 · Σ_j scale_j · bsum_j. */
         __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(a->bsums)), 5);
@@ -158,6 +161,7 @@ static void vec_dot_q3_k_avx512(int64_t n, float *s, const void *w, const void *
     const __m512i four = _mm512_set1_epi8(4);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         uint32_t unpacked[4];
         snug_q3_k_unpack(b->scales, unpacked);
         __m128i biased = _mm_setr_epi32((int)unpacked[0], (int)unpacked[1], (int)unpacked[2], (int)unpacked[3]);
@@ -198,6 +202,7 @@ static void vec_dot_q2_k_avx512(int64_t n, float *s, const void *w, const void *
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         __m128i packed = _mm_loadu_si128((const __m128i *)b->scales);
         __m128i scales8 = _mm_and_si128(packed, nibble);

@@ -77,6 +77,7 @@ static void vec_dot_q4_k_vnni(int64_t n, float *s, const void *w, const void *ac
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         float da = snug_load_f32(a->d);
         __m512i scales = k4_scales_and_mins(b, snug_tile_bsum_pairs(a), da, &acc_min);
         __m512i levels[4], chunk[4];
@@ -96,6 +97,7 @@ static void vec_dot_q6_k_vnni(int64_t n, float *s, const void *w, const void *ac
     const snug_block_q8_k *a = act;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         __m128i scales8 = _mm_loadu_si128((const __m128i *)b->scales);
         /* Levels are stored as q + 32: start from −32 · Σ_j scale_j · bsum_j. */
         __m256i minus32_scales = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(scales8), _mm256_set1_epi16(-32));
@@ -182,6 +184,7 @@ static void decode_dot_q4_k(int64_t n, float *s, const void *w, const void *act)
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a += K4_DECODE_BYTES) {
+        snug_stream_ahead(b, sizeof *b);
         float da;
         memcpy(&da, a + K4_DECODE_SCALE, sizeof da);
         __m512i scales = k4_scales_and_mins(b, _mm_loadu_si128((const __m128i *)(a + K4_DECODE_BSUMS)), da, &acc_min);

@@ -20,6 +20,7 @@ static void vec_dot_q2_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q8_k *a = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         int32_t isum = 0, msum = 0;
         /* Sub-block = 16 elements e = 128·nn + 32·j + 16·half + l' (see the bit placement in quant_k.c). */
         for (int sub = 0; sub < 16; sub++) {
@@ -42,6 +43,7 @@ static void vec_dot_q3_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q8_k *a = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         int8_t scales[16];
         snug_q3_k_scales(b->scales, scales);
         int32_t isum = 0;
@@ -67,6 +69,7 @@ static void vec_dot_q4_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q8_k *a = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         int32_t isum = 0, msum = 0;
         for (int sub = 0; sub < 8; sub++) {
             uint8_t scale, min;
@@ -88,6 +91,7 @@ static void vec_dot_q5_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q8_k *a = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         int32_t isum = 0, msum = 0;
         for (int sub = 0; sub < 8; sub++) {
             uint8_t scale, min;
@@ -112,6 +116,7 @@ static void vec_dot_q6_k(int64_t n, float *s, const void *w, const void *act) {
     const snug_block_q8_k *a = act;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SNUG_QK_K; i++, b++, a++) {
+        snug_stream_ahead(b, sizeof *b);
         int32_t isum = 0;
         /* Sub-block = 16 elements e = 128·nn + 32·k + 16·half + l' (see the bit placement in quant_k.c). */
         for (int sub = 0; sub < 16; sub++) {

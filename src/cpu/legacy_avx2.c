@@ -27,6 +27,7 @@ LEGACY_INLINE float dot_blocks(int64_t nb, const uint8_t *w, int w_bytes, const 
     for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + LEGACY_GROUP <= nb; b += LEGACY_GROUP, w += LEGACY_GROUP * w_bytes, a += LEGACY_GROUP * a_bytes) {
+        snug_stream_ahead(w, (uint64_t)LEGACY_GROUP * w_bytes);
         float scale[2 * LEGACY_GROUP] __attribute__((aligned(32)));
         int step = 1; /* scale[k · step] is block k's d_w · d_a */
         if (with_min) {

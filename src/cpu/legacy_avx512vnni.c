@@ -138,6 +138,7 @@ static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av)
     __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; /* two chains: the FMA latency */
     int64_t c = 0;
     for (; c + 2 <= whole; c += 2) {
+        snug_stream_ahead(w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES, 2 * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES);
         acc[0] = decode_chunk_q4_0(w, a, c, acc[0]);
         acc[1] = decode_chunk_q4_0(w, a, c + 1, acc[1]);
     }

@@ -41,6 +41,7 @@ static void vec_dot_q4_0(int64_t n, float *s, const void *w, const void *a) {
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK4_0; b++, x += SNUG_Q4_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q4_0_BLOCK_BYTES);
         uint8x16_t q = vld1q_u8(x + 2);
         int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
         int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
@@ -53,6 +54,7 @@ static void vec_dot_q4_1(int64_t n, float *s, const void *w, const void *a) {
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK4_1; b++, x += SNUG_Q4_1_BLOCK_BYTES, y += SNUG_Q8_1_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q4_1_BLOCK_BYTES);
         uint8x16_t q = vld1q_u8(x + 4);
         int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0f)));
         int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));
@@ -66,6 +68,7 @@ static void vec_dot_q5_0(int64_t n, float *s, const void *w, const void *a) {
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK5_0; b++, x += SNUG_Q5_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q5_0_BLOCK_BYTES);
         uint32_t qh = load_u32(x + 2);
         uint8x16_t q = vld1q_u8(x + 6);
         uint8x16_t lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), fifth_bits16(qh & 0xffffu));
@@ -81,6 +84,7 @@ static void vec_dot_q5_1(int64_t n, float *s, const void *w, const void *a) {
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK5_1; b++, x += SNUG_Q5_1_BLOCK_BYTES, y += SNUG_Q8_1_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q5_1_BLOCK_BYTES);
         uint32_t qh = load_u32(x + 4);
         uint8x16_t q = vld1q_u8(x + 8);
         uint8x16_t lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), fifth_bits16(qh & 0xffffu));
@@ -96,6 +100,7 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK8_0; b++, x += SNUG_Q8_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q8_0_BLOCK_BYTES);
         const int8_t *q = (const int8_t *)(x + 2);
         sum += (float)dot32(vld1q_s8(q), vld1q_s8(q + 16), (const int8_t *)(y + 2)) * (load_f16(x) * load_f16(y));
     }

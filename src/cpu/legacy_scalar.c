@@ -22,6 +22,7 @@ static void vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *a)
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK4_0; b++, x += SNUG_Q4_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q4_0_BLOCK_BYTES);
         const uint8_t *qw = x + 2;
         const int8_t *qa = (const int8_t *)(y + 2);
         int isum = 0;
@@ -37,6 +38,7 @@ static void vec_dot_q4_1_q8_1(int64_t n, float *s, const void *w, const void *a)
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK4_1; b++, x += SNUG_Q4_1_BLOCK_BYTES, y += SNUG_Q8_1_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q4_1_BLOCK_BYTES);
         const uint8_t *qw = x + 4;
         const int8_t *qa = (const int8_t *)(y + 4);
         int isum = 0;
@@ -50,6 +52,7 @@ static void vec_dot_q5_0_q8_0(int64_t n, float *s, const void *w, const void *a)
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK5_0; b++, x += SNUG_Q5_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q5_0_BLOCK_BYTES);
         uint32_t qh = load_u32(x + 2);
         const uint8_t *qw = x + 6;
         const int8_t *qa = (const int8_t *)(y + 2);
@@ -68,6 +71,7 @@ static void vec_dot_q5_1_q8_1(int64_t n, float *s, const void *w, const void *a)
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK5_1; b++, x += SNUG_Q5_1_BLOCK_BYTES, y += SNUG_Q8_1_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q5_1_BLOCK_BYTES);
         uint32_t qh = load_u32(x + 4);
         const uint8_t *qw = x + 8;
         const int8_t *qa = (const int8_t *)(y + 4);
@@ -86,6 +90,7 @@ static void vec_dot_q8_0_q8_0(int64_t n, float *s, const void *w, const void *a)
     const uint8_t *x = w, *y = a;
     float sum = 0.0f;
     for (int64_t b = 0; b < n / SNUG_QK8_0; b++, x += SNUG_Q8_0_BLOCK_BYTES, y += SNUG_Q8_0_BLOCK_BYTES) {
+        snug_stream_ahead(x, SNUG_Q8_0_BLOCK_BYTES);
         const int8_t *qw = (const int8_t *)(x + 2), *qa = (const int8_t *)(y + 2);
         int isum = 0;
         for (int j = 0; j < SNUG_QK8_0; j++) isum += qw[j] * qa[j];

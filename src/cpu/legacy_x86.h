@@ -204,6 +204,7 @@ LEGACY_INLINE float legacy_dot_pairs(int64_t nb, const uint8_t *w, int w_bytes, 
     const int step = with_min ? 2 : 1; /* lane k · step of the scale vector is block k's d_w · d_a */
     int64_t b = 0;
     for (; b + LEGACY_GROUP <= nb; b += LEGACY_GROUP, w += LEGACY_GROUP * w_bytes, a += LEGACY_GROUP * a_bytes) {
+        snug_stream_ahead(w, (uint64_t)LEGACY_GROUP * w_bytes);
         __m512 scale;
         if (with_min) {
             /* [d0 d_a0, m0 s0, d1 d_a1, m1 s1, …, d7 d_a7, m7 s7]: odd lanes summed as they are. */

@@ -44,21 +44,6 @@ static int64_t row_blocks(const snug_matrix *w) {
     return (w->n_out + SNUG_MATMUL_ROW_BLOCK - 1) / SNUG_MATMUL_ROW_BLOCK;
 }
 
-/* Decode reads every weight once, from memory: one core's stream of rows is limited by how many cache-line misses
- * it has in flight, and the hardware prefetchers stop at every 4 KiB page of the mapped file. Each row's dot product
- * therefore first asks for the row PREFETCH_AHEAD_BYTES further on (non-temporal: it is read once). Measured on a
- * single Zen 5 core streaming a 230 MB matrix, this raised Q4_0 from 31 to 39 GB/s and Q8_0 from 31 to 38 GB/s;
- * 4–12 KiB ahead all did about as well, 1 row ahead (a row is 1–4 KiB) less. */
-#define PREFETCH_AHEAD_BYTES 8192
-
-static int64_t prefetch_rows(const snug_matrix *w) {
-    return w->row_bytes ? (int64_t)((PREFETCH_AHEAD_BYTES + w->row_bytes - 1) / w->row_bytes) : 0;
-}
-
-static void prefetch_row(const uint8_t *row, uint64_t bytes) {
-    for (uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(row + o, 0, 0);
-}
-
 /* Row block b of w against every token: y (n_tokens, n_out). One thread, fixed arithmetic per output. */
 static void compute_block(const snug_matrix *w, const uint8_t *act, uint64_t act_row, int64_t n_tokens, float *y,
                           int64_t b) {
@@ -87,10 +72,8 @@ static void compute_block(const snug_matrix *w, const uint8_t *act, uint64_t act
             continue;
         }
         const snug_vec_dot_fn dot = decode_path(k, n_tokens) ? k->decode.decode_dot : k->vec_dot;
-        const int64_t ahead = n_tokens == 1 ? prefetch_rows(w) : 0;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = weights + (uint64_t)r * w->row_bytes;
-            if (ahead && r + ahead < n_out) prefetch_row(row + (uint64_t)ahead * w->row_bytes, w->row_bytes);
             for (int64_t t = t0; t < t1; t++) dot(n_in, &y[t * n_out + r], row, act + (uint64_t)t * act_row);
         }
     }
