@@ -49,7 +49,7 @@ static inline float hsum_ps128(__m128 x) {
  * d_a · dmin · Σ_j min_j · bsum_j (bsum_pairs: the activations' sums over the 8 sub-blocks, int16) is added to
  * *acc_min. */
 static inline __m512i k4_scales_and_mins(const snug_block_q4_k *b, __m128i bsum_pairs, float da, __m128 *acc_min) {
-    __m128i bytes = snug_k4_scale_bytes(b->scales);
+    __m128i bytes = snug_k4_scale_bytes(b);
     __m128i mins16 = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(bytes, bytes));
     __m128i msum = _mm_madd_epi16(mins16, bsum_pairs);
     *acc_min = _mm_fmadd_ps(_mm_set1_ps(da * load_f16(b->dmin)), _mm_cvtepi32_ps(msum), *acc_min);
