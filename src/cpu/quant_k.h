@@ -179,31 +179,6 @@ void snug_quantize_row_q8_k(const float *x, void *dst, int64_t n);
     default: break;                                                                                                    \
     }
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-
-/* Q4_K / Q5_K scales and mins in a vector: bytes 0–7 the 8 scales, 8–15 the 8 mins (snug_k4_unpack's values), from
- * the first 16 bytes of a block of either type (f16 d, f16 dmin, the 12 packed scale bytes; packed byte x is head
- * byte 4 + x). Scale / min j < 4 is the low 6 bits of packed byte j / j + 4; j ≥ 4 takes its low 4 bits from a nibble
- * of packed byte j + 4 (low for scales, high for mins) and its top 2 bits from the top of packed byte j − 4 / j.
- * In the AVX-512 VNNI Q4_K kernels, unpacking in general registers (snug_k4_unpack) and assembling the vector with
- * inserts took ~30 % of the time (decode, one thread, rows in L2: 38 → 55 GB/s without any unpacking); with these
- * shuffles 46 GB/s. The AVX2 kernels keep the general-register unpack: their vector shuffle ports are the busy ones,
- * and this version measured 3 % slower there (AVX-512 without VNNI: no difference). */
-static inline __m128i snug_k4_scale_bytes(const void *block) {
-    const __m128i head = _mm_loadu_si128((const __m128i *)block);
-    const __m128i low_source = _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m128i top_source = _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
-    const __m128i low_bits = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
-    __m128i low = _mm_shuffle_epi8(head, low_source);
-    low = _mm_blend_epi16(low, _mm_srli_epi16(low, 4), 0xc0); /* words 6–7 (mins 4–7) take the high nibbles */
-    low = _mm_and_si128(low, low_bits);
-    /* Bits 6–7 of the source byte to bits 4–5: a 16-bit shift by 2, the neighbouring byte's bits masked off. */
-    const __m128i top = _mm_srli_epi16(_mm_shuffle_epi8(head, top_source), 2);
-    return _mm_or_si128(low, _mm_and_si128(top, _mm_set1_epi8(0x30)));
-}
-#endif
-
 /* ---------------------------------------------------------------- AVX-512 register tiles
  *
  * Building blocks of the dot_tile kernels in kquant_avx512.c and kquant_avx512vnni.c (compiled only where the
@@ -297,6 +272,18 @@ SNUG_TILE_INLINE __m512i snug_tile_k4_unpack(__m512i heads) {
     /* Bits 6–7 of the source byte to bits 4–5: a 16-bit shift by 2, the neighbouring byte's bits masked off. */
     __m512i top = _mm512_srli_epi16(_mm512_shuffle_epi8(heads, top_source), 2);
     return _mm512_ternarylogic_epi32(low, top, _mm512_set1_epi8(0x30), A_OR_B_AND_C);
+}
+
+/* Q4_K / Q5_K scales and mins of one block in a vector: bytes 0–7 the 8 scales, 8–15 the 8 mins (snug_k4_unpack's
+ * values), from the block's first 16 bytes (f16 d, f16 dmin, the 12 packed scale bytes; the same for both types)
+ * through snug_tile_k4_unpack's shuffles. In the VNNI Q4_K kernels, unpacking in general registers and assembling
+ * the vector with inserts took ~30 % of the time (decode, one thread, rows in L2: 38 → 55 GB/s without any
+ * unpacking); with the shuffles 46 GB/s. The AVX2 kernels keep the general-register unpack: a 128-bit version of
+ * these shuffles measured 3 % slower there, where the vector shuffle ports are the busy ones (AVX-512 without VNNI:
+ * no difference). */
+SNUG_TILE_INLINE __m128i snug_k4_scale_bytes(const void *block) {
+    const __m128i head = _mm_loadu_si128((const __m128i *)block);
+    return _mm512_castsi512_si128(snug_tile_k4_unpack(_mm512_castsi128_si512(head)));
 }
 
 /* Row r's 128-bit lane of v in every lane. */
