@@ -4,9 +4,10 @@
  * piped and compared byte for byte; the plan summary, timings and reasons for stopping go to stderr. A failed write
  * to stdout stops the generation at once (exit 1): no token is computed that nobody can read.
  *
- * The prompt comes from -p TEXT, -p - (stdin) or -f FILE (a regular file), and is bounded before it is read whole
- * (input.c): by the context it could be tokenized into — the requested --ctx, else the trained context — × the
- * vocabulary's longest token while reading, then by the planned context before tokenizing.
+ * The prompt comes from -p TEXT, -p - (stdin) or -f FILE (a regular file). Read from stdin or a file it is bounded
+ * before it is read whole (input.c): by the largest context it could be tokenized into — the requested --ctx, else
+ * the trained context — × the vocabulary's longest token. Then the tokenizer refuses, counting tokens, a prompt the
+ * planned context cannot hold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,18 +148,17 @@ static void sample_memory(const run_options *o, uint64_t *peak) {
     if (now > *peak) *peak = now;
 }
 
-/* Reads the prompt from where the options say, bounded by `limit` (-p TEXT is already in memory: only checked). */
+/* Reads the prompt from where the options say, bounded by `limit`. -p TEXT is already in memory, and the kernel bounds
+ * one argument (MAX_ARG_STRLEN, 128 KiB on Linux): it is left to the tokenizer, whose refusal counts tokens. */
 static snug_status read_prompt(const run_options *o, const cli_input_limit *limit, cli_text *prompt, snug_error *err) {
     if (o->prompt_from_stdin) return cli_read_stdin(limit, true, prompt, err);
     if (o->prompt_file) return cli_read_text_file(o->prompt_file, limit, true, prompt, err);
     const char *text = o->prompt ? o->prompt : "";
-    size_t len = strlen(text);
-    if (len > cli_input_limit_bytes(limit)) return cli_input_too_long("the prompt", len, false, limit, err);
+    prompt->len = strlen(text);
     prompt->bytes = strdup(text);
-    prompt->len = len;
     if (!prompt->bytes) {
         err->status = SNUG_E_OUT_OF_MEMORY;
-        snprintf(err->message, sizeof err->message, "out of memory copying the prompt (%zu bytes)", len);
+        snprintf(err->message, sizeof err->message, "out of memory copying the prompt (%zu bytes)", prompt->len);
         return SNUG_E_OUT_OF_MEMORY;
     }
     return SNUG_OK;
@@ -178,8 +178,8 @@ int cli_run(int argc, char **argv) {
     snug_model_desc desc;
     snug_model_describe(model, &desc);
 
-    /* While reading, the context is not planned yet: bound by the largest it may be (an explicit --ctx, else the
-     * trained one, which the default and --ctx max never exceed). */
+    /* The context is not planned yet: bound by the largest it may be (an explicit --ctx, else the trained one, which
+     * the default and --ctx max never exceed). */
     char limit_what[128], limit_hint[160];
     cli_input_limit limit = {o.context.n_ctx > 0 ? o.context.n_ctx : desc.n_ctx_train,
                              cli_model_token_bytes_max(model, desc.n_vocab), limit_what, limit_hint};
@@ -204,15 +204,6 @@ int cli_run(int argc, char **argv) {
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
 
-    /* Now the context is known: a prompt it cannot hold is refused before it is tokenized. */
-    limit.n_ctx = snug_context_n_ctx(ctx);
-    snprintf(limit_what, sizeof limit_what, "the planned context of %d tokens", limit.n_ctx);
-    snprintf(limit_hint, sizeof limit_hint, "use a larger --ctx (the model was trained with %d) or a shorter prompt",
-             desc.n_ctx_train);
-    if (prompt.len > cli_input_limit_bytes(&limit)) {
-        cli_input_too_long("the prompt", prompt.len, false, &limit, &err);
-        goto fail;
-    }
     double t_loaded = cli_now_s();
     uint64_t peak_anon = 0;
     sample_memory(&o, &peak_anon);
