@@ -52,6 +52,7 @@ typedef struct child_options {
     const char *stdin_path;  /* NULL: /dev/null */
     const char *stdout_path; /* NULL: captured; else opened for writing (/dev/full) */
     bool stdout_unread_pipe; /* stdout is a pipe whose read end is already closed */
+    const char *stderr_path; /* NULL: captured; else opened for writing (/dev/full) */
     rlim_t address_space;    /* RLIMIT_AS, 0: unchanged */
     rlim_t file_size;        /* RLIMIT_FSIZE, 0: unchanged */
 } child_options;
@@ -93,7 +94,13 @@ static void child_exec(const char *const argv[], const child_options *o, int out
     } else {
         dup2(out_pipe[1], 1);
     }
-    dup2(err_pipe[1], 2);
+    if (o->stderr_path) {
+        int err = open(o->stderr_path, O_WRONLY);
+        if (err < 0) _exit(126);
+        dup2(err, 2);
+    } else {
+        dup2(err_pipe[1], 2);
+    }
     close(out_pipe[0]);
     close(err_pipe[0]);
     execv(argv[0], (char *const *)argv);
@@ -497,6 +504,15 @@ Test(cli_io, full_stdout_fails_quantize_and_writes_no_output) {
     check_full_stdout(argv, NULL);
     cr_expect_eq(count_entries(dir, NULL, 0), 1, "a quantize whose report was lost leaves no output");
     remove_tree_files(dir);
+}
+
+Test(cli_io, full_stderr_fails_the_command) {
+    /* Nothing can be said about it, but the exit code: 1, where it was 0. */
+    const char *argv[] = {test_snug_bin(), "run", DEMO_MODEL, "-p", "Once", "-n", "4", "--temp", "0", NULL};
+    child_options o = {.stdout_path = "/dev/null", .stderr_path = "/dev/full"};
+    child c = run_child(argv, &o);
+    cr_expect_eq(c.exit_code, 1, "snug run with stderr on /dev/full: exit %d, expected 1", c.exit_code);
+    child_free(&c);
 }
 
 /* A reader that went away: snug must not die of SIGPIPE without a word. */
