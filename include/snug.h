@@ -500,14 +500,31 @@ typedef struct snug_quantize_tensor_report {
     uint64_t done_elements, total_elements; /* progress over the whole file */
 } snug_quantize_tensor_report;
 
-typedef void (*snug_quantize_callback)(void *user, const snug_quantize_tensor_report *report);
+/* Called after each tensor is written. Return SNUG_OK to go on; any other status (with err filled in) stops the
+ * quantization, which then returns that status and error, and leaves the output path as it was. */
+typedef snug_status (*snug_quantize_callback)(void *user, const snug_quantize_tensor_report *report, snug_error *err);
 
 /* Quantizes the weight matrices of an F32 / F16 / BF16 GGUF model to `target`: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
  * Q5_K, Q6_K, or the mixes Q4_K_M and Q5_K_M (Q4_K / Q5_K with Q6_K for the output matrix and for attn_v and
  * ffn_down in the first and last eighth of the layers and every third between, as llama.cpp defines them).
- * Vectors (norms) are copied. Threads: 0 = all processors. The output loads in llama.cpp too. */
+ * Vectors (norms) are copied. Threads: 0 = all processors. The output loads in llama.cpp too.
+ *
+ * The input is opened read-only and never written. An output that is the input (the same device and inode, after
+ * following links: a symlink, a hard link, "dir/./in.gguf") is refused with SNUG_E_ARGUMENT, as is a NaN or an
+ * infinity in any source tensor (named, with the index of its first such element). The output is written to a
+ * temporary file next to it and renamed into place only when complete and synced: on any error the output path is
+ * left exactly as it was. */
 snug_status snug_quantize_model(const char *in_path, const char *out_path, const char *target, int32_t n_threads,
                                 snug_quantize_callback callback, void *user, snug_error *err);
+
+/* ---- files snug writes ------------------------------------------------------------------------------------------ */
+
+/* Every file snug writes (snug_quantize_model, the GGUF writer) goes to a temporary file in the destination's folder,
+ * renamed over the destination only when complete and fsync'ed. This removes the temporary files of every such write
+ * in progress in this process, leaving the destinations as they were. It is async-signal-safe (atomic loads and
+ * unlink only): call it from a SIGINT / SIGTERM handler, then end the process (re-raise the signal); a write in
+ * progress cannot finish after it. */
+void snug_remove_temporary_files(void);
 
 #ifdef __cplusplus
 }

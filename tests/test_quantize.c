@@ -38,13 +38,15 @@ typedef struct collected {
     uint64_t last_done, total;
 } collected;
 
-static void collect(void *user, const snug_quantize_tensor_report *r) {
+static snug_status collect(void *user, const snug_quantize_tensor_report *r, snug_error *err) {
+    (void)err;
     collected *c = user;
     c->tensors++;
     if (r->relative_rmse > c->worst_rmse) c->worst_rmse = r->relative_rmse;
     cr_assert_geq(r->done_elements, c->last_done, "progress must not go backwards");
     c->last_done = r->done_elements;
     c->total = r->total_elements;
+    return SNUG_OK;
 }
 
 static const char *quantize(const char *target, collected *c) {

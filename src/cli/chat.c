@@ -11,7 +11,10 @@
  *
  * Memory: no allocation after the plan. Token ids go to the context's planned token buffer; a line is read into a
  * fixed buffer of SNUG_DEFAULT_MAX_INPUT_BYTES (what the tokenizer scratch is planned for) and a longer one is
- * refused whole.
+ * refused whole. From a terminal the rest of such a line is skipped (the terminal bounds a line); from anything else
+ * (a pipe, a file, /dev/zero) reading stops there with an error, since the line may never end.
+ *
+ * Output: a failed write to stdout (EPIPE, ENOSPC, EIO) stops the reply at once and ends the session with exit 1.
  *
  * Signals: SIGINT stops the reply being generated; at the prompt, a second Ctrl-C in a row exits (as EOF or /exit).
  */
@@ -127,9 +130,12 @@ typedef struct line_reader {
     size_t start, end; /* unread bytes of block */
     char line[CHAT_LINE_BYTES + 1];
     size_t len;
+    size_t limit; /* longest line accepted, <= CHAT_LINE_BYTES */
 } line_reader;
 
-static line_status read_line(line_reader *r) {
+/* Reads one line. A line longer than r->limit is LINE_TOO_LONG: with skip_long_line the rest of it is read and
+ * dropped first, otherwise reading stops right after its first r->limit + 1 bytes. */
+static line_status read_line(line_reader *r, bool skip_long_line) {
     r->len = 0;
     bool too_long = false, any = false;
     for (;;) {
@@ -146,10 +152,12 @@ static line_status read_line(line_reader *r) {
         char c = r->block[r->start++];
         any = true;
         if (c == '\n') break;
-        if (r->len < CHAT_LINE_BYTES)
+        if (r->len < r->limit) {
             r->line[r->len++] = c;
-        else
+        } else {
             too_long = true;
+            if (!skip_long_line) return LINE_TOO_LONG;
+        }
     }
     if (r->len > 0 && r->line[r->len - 1] == '\r') r->len--;
     r->line[r->len] = '\0';
@@ -168,7 +176,7 @@ typedef struct chat_session {
     size_t turn_index; /* user turns in the KV cache since the start or the last /reset */
 } chat_session;
 
-typedef enum turn_result { TURN_DONE, TURN_REFUSED, TURN_FAILED } turn_result;
+typedef enum turn_result { TURN_DONE, TURN_REFUSED, TURN_FAILED, TURN_STDOUT_FAILED } turn_result;
 
 static bool is_stop(const chat_session *s, snug_token token) {
     for (size_t i = 0; i < s->n_stops; i++)
@@ -221,13 +229,13 @@ static turn_result chat_turn(chat_session *s, const char *text, size_t bytes, sn
         char piece[CHAT_PIECE_BYTES];
         size_t len = snug_token_to_piece(s->model, prev, token, piece, sizeof piece);
         fwrite(piece, 1, len, stdout);
-        fflush(stdout);
+        if (!cli_stdout_ok()) return TURN_STDOUT_FAILED; /* nobody can read the rest of the reply */
         if (snug_context_decode(s->ctx, &token, 1, err) != SNUG_OK) return TURN_FAILED;
         prev = token;
         generated++;
     }
     fputc('\n', stdout);
-    fflush(stdout);
+    if (!cli_stdout_ok()) return TURN_STDOUT_FAILED;
     if (interrupted) fprintf(stderr, "snug: reply stopped (Ctrl-C)\n");
     return TURN_DONE;
 }
@@ -300,6 +308,15 @@ int cli_chat(int argc, char **argv) {
     sigaction(SIGINT, &action, NULL);
 
     static line_reader reader; /* 20 KiB: static rather than on the stack */
+    /* A line is bounded by the tokenizer scratch (CHAT_LINE_BYTES) and by what the whole context could ever hold. */
+    char limit_what[96];
+    snug_model_desc desc;
+    snug_model_describe(s.model, &desc);
+    cli_input_limit limit = {snug_context_n_ctx(s.ctx), cli_model_token_bytes_max(s.model, desc.n_vocab), limit_what,
+                             "use a larger --ctx, or shorter lines"};
+    snprintf(limit_what, sizeof limit_what, "the context of %d tokens", limit.n_ctx);
+    const bool context_bound = cli_input_limit_bytes(&limit) < CHAT_LINE_BYTES;
+    reader.limit = context_bound ? (size_t)cli_input_limit_bytes(&limit) : CHAT_LINE_BYTES;
     size_t refused = 0;
     bool interrupted_at_prompt = false;
     for (;;) {
@@ -308,7 +325,7 @@ int cli_chat(int argc, char **argv) {
             fflush(stderr);
         }
         interrupted = 0;
-        line_status ls = read_line(&reader);
+        line_status ls = read_line(&reader, terminal);
         if (ls == LINE_INTERRUPTED) {
             if (interrupted_at_prompt) {
                 fputc('\n', stderr);
@@ -325,9 +342,22 @@ int cli_chat(int argc, char **argv) {
             code = SNUG_EXIT_FAILURE;
             goto done;
         }
+        if (ls == LINE_TOO_LONG && !terminal) {
+            /* From a pipe or a file the line may never end (/dev/zero): stop, having read limit + 1 bytes of it. */
+            if (context_bound) {
+                cli_input_too_long("a line of stdin", reader.limit, true, &limit, &err);
+                goto fail;
+            }
+            fprintf(stderr,
+                    "snug: error (context-full): a line of stdin is more than %zu bytes, the most one turn may be (the "
+                    "tokenizer scratch is planned for %d); stopped reading it\n",
+                    reader.limit, CHAT_LINE_BYTES);
+            code = SNUG_EXIT_BAD_INPUT;
+            goto done;
+        }
         if (ls == LINE_TOO_LONG) {
-            fprintf(stderr, "snug: the line is longer than %d bytes, the most one turn may be; nothing was sent\n",
-                    CHAT_LINE_BYTES);
+            fprintf(stderr, "snug: the line is longer than %zu bytes, the most one turn may be; nothing was sent\n",
+                    reader.limit);
             refused++;
             continue;
         }
@@ -347,6 +377,10 @@ int cli_chat(int argc, char **argv) {
         if (reader.len == 0) continue;
         turn_result r = chat_turn(&s, reader.line, reader.len, &err);
         if (r == TURN_FAILED) goto fail;
+        if (r == TURN_STDOUT_FAILED) {
+            code = cli_stdout_failed();
+            goto done;
+        }
         if (r == TURN_REFUSED) refused++;
     }
     code = (!terminal && refused > 0) ? SNUG_EXIT_BAD_INPUT : SNUG_EXIT_OK;

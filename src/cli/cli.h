@@ -1,7 +1,8 @@
 /* cli.h — shared pieces of the `snug` command line: exit codes, error reporting, option parsing.
  *
- * Exit codes (documented in the README): 0 ok, 1 anything else, 2 bad input (file, option, prompt), 3 the plan does
- * not fit in memory, 4 device failure. The CLI is the only place that prints or exits.
+ * Exit codes (documented in the README): 0 ok, 1 anything else (a failed write to stdout or stderr included), 2 bad
+ * input (file, option, prompt), 3 the plan does not fit in memory, 4 device failure. The CLI is the only place that
+ * prints or exits.
  */
 #ifndef SNUG_CLI_CLI_H
 #define SNUG_CLI_CLI_H
@@ -49,6 +50,48 @@ double cli_now_s(void);
  * and the weights are large enough for the wait to show (CLI_PROGRESS_MIN_BYTES). */
 #define CLI_PROGRESS_MIN_BYTES (256ull << 20)
 void cli_prefetch_weights(const snug_model *model);
+
+/* ---- checked output (output.c) -------------------------------------------------------------------------------
+ * Every write to stdout and stderr is checked: stdio keeps an error flag per stream, and cli_stdout_ok() flushes and
+ * reads it wherever a command must stop at once (each generated token); cli_finish() checks both streams when a
+ * command ends. SIGPIPE is ignored (cli_output_init), so a closed pipe is an EPIPE error with a message, not a silent
+ * death. */
+void cli_output_init(void);
+/* Flushes stdout; false when this or any earlier write to it failed (the reason is kept for the message). */
+bool cli_stdout_ok(void);
+/* Says on stderr (once) that writing to stdout failed, and why; returns SNUG_EXIT_FAILURE. */
+int cli_stdout_failed(void);
+/* The exit code of a command that returned `code`: stdout is flushed and closed, and a failed write to stdout (with
+ * a message on stderr) or to stderr turns an exit code of 0 into SNUG_EXIT_FAILURE. */
+int cli_finish(int code);
+
+/* ---- bounded input (input.c) ----------------------------------------------------------------------------------
+ * A text is bounded by what a context could ever hold: n_ctx tokens × the vocabulary's longest token in bytes. */
+typedef struct cli_input_limit {
+    int32_t n_ctx;        /* tokens */
+    uint64_t token_bytes; /* the vocabulary's longest token, decoded, in bytes */
+    const char *what;     /* "a context of 256 tokens", for the message */
+    const char *hint;     /* what would fix it, or NULL */
+} cli_input_limit;
+
+typedef struct cli_text {
+    char *bytes; /* malloc'd, NUL-terminated (the text itself may hold NUL bytes) */
+    size_t len;
+} cli_text;
+
+/* The longest token of a vocabulary, as text, in bytes (at least 1). */
+uint64_t cli_model_token_bytes_max(const snug_model *model, int32_t n_vocab);
+uint64_t cli_vocab_token_bytes_max(const snug_vocab *vocab);
+uint64_t cli_input_limit_bytes(const cli_input_limit *limit);
+/* Fills err (SNUG_E_CONTEXT_FULL) for a text of `bytes` (more: "more than `bytes`") over the limit. */
+snug_status cli_input_too_long(const char *what, uint64_t bytes, bool more, const cli_input_limit *limit,
+                               snug_error *err);
+/* Reads stdin to its end, never more than the limit + 1 byte; drop_newline removes one final '\n'. */
+snug_status cli_read_stdin(const cli_input_limit *limit, bool drop_newline, cli_text *out, snug_error *err);
+/* Reads a regular file (anything else is refused at once, without blocking), within the limit. */
+snug_status cli_read_text_file(const char *path, const cli_input_limit *limit, bool drop_newline, cli_text *out,
+                               snug_error *err);
+void cli_text_free(cli_text *text);
 
 int cli_run(int argc, char **argv);
 int cli_info(int argc, char **argv);

@@ -1,7 +1,13 @@
 /* run.c — `snug run`: load a model, plan and create a context, prefill the prompt, stream generated text.
  *
  * stdout carries the text only (the prompt as given, then the generated pieces, nothing appended), so it can be
- * piped and compared byte for byte; the plan summary, timings and reasons for stopping go to stderr.
+ * piped and compared byte for byte; the plan summary, timings and reasons for stopping go to stderr. A failed write
+ * to stdout stops the generation at once (exit 1): no token is computed that nobody can read.
+ *
+ * The prompt comes from -p TEXT, -p - (stdin) or -f FILE (a regular file). Read from stdin or a file it is bounded
+ * before it is read whole (input.c): by the largest context it could be tokenized into — the requested --ctx, else
+ * the trained context — × the vocabulary's longest token. Then the tokenizer refuses, counting tokens, a prompt the
+ * planned context cannot hold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +18,10 @@
 
 typedef struct run_options {
     const char *model_path;
-    const char *prompt;
-    int64_t n_predict; /* < 0: until end of text or a full context */
+    const char *prompt;      /* -p TEXT */
+    bool prompt_from_stdin;  /* -p - */
+    const char *prompt_file; /* -f FILE */
+    int64_t n_predict;       /* < 0: until end of text or a full context */
     snug_sampler_params sampling;
     bool seed_given;
     bool report_memory;
@@ -28,7 +36,9 @@ static void run_usage(FILE *out) {
             "the beginning-of-text token. It stops at end of text, after N tokens, or when the context is full.\n"
             "\n"
             "options:\n"
-            "  -p, --prompt TEXT      prompt (printed first, as given)\n"
+            "  -p, --prompt TEXT      prompt (printed first, as given); '-' reads it from stdin\n"
+            "  -f, --file FILE        prompt from a regular file (a FIFO or device is refused: use -p - < it)\n"
+            "                         -p - and -f drop one final newline, as llama.cpp's -f does\n"
             "  -n, --n-predict N      tokens to generate (default: until end of text or a full context)\n"
             "  --temp T               temperature; 0 = greedy (default 0.8)\n"
             "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
@@ -41,7 +51,9 @@ static void run_usage(FILE *out) {
             "                         and compare it with the plan, on stderr\n"
             "%s"
             "\n"
-            "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3.\n",
+            "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3. A prompt\n"
+            "longer than the context could ever hold (context × the vocabulary's longest token, in bytes) is refused\n"
+            "with exit code 2, without reading more of it than that.\n",
             cli_plan_options_help());
 }
 
@@ -69,8 +81,16 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
         }
         if (!v) return cli_usage_error("run", "option %s needs a value", a);
         i++;
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
-            o->prompt = v;
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0 || strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
+            if (o->prompt || o->prompt_from_stdin || o->prompt_file)
+                return cli_usage_error("run", "give the prompt once: -p TEXT, -p - (stdin) or -f FILE");
+            if (a[1] == 'f' || strcmp(a, "--file") == 0) {
+                o->prompt_file = v;
+            } else if (strcmp(v, "-") == 0) {
+                o->prompt_from_stdin = true;
+            } else {
+                o->prompt = v;
+            }
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
             if (!cli_parse_i64(v, -1, INT32_MAX, &o->n_predict))
                 return cli_usage_error("run", "-n must be -1 or a count of tokens, got '%s'", v);
@@ -128,6 +148,22 @@ static void sample_memory(const run_options *o, uint64_t *peak) {
     if (now > *peak) *peak = now;
 }
 
+/* Reads the prompt from where the options say, bounded by `limit`. -p TEXT is already in memory, and the kernel bounds
+ * one argument (MAX_ARG_STRLEN, 128 KiB on Linux): it is left to the tokenizer, whose refusal counts tokens. */
+static snug_status read_prompt(const run_options *o, const cli_input_limit *limit, cli_text *prompt, snug_error *err) {
+    if (o->prompt_from_stdin) return cli_read_stdin(limit, true, prompt, err);
+    if (o->prompt_file) return cli_read_text_file(o->prompt_file, limit, true, prompt, err);
+    const char *text = o->prompt ? o->prompt : "";
+    prompt->len = strlen(text);
+    prompt->bytes = strdup(text);
+    if (!prompt->bytes) {
+        err->status = SNUG_E_OUT_OF_MEMORY;
+        snprintf(err->message, sizeof err->message, "out of memory copying the prompt (%zu bytes)", prompt->len);
+        return SNUG_E_OUT_OF_MEMORY;
+    }
+    return SNUG_OK;
+}
+
 int cli_run(int argc, char **argv) {
     run_options o = {0};
     int code = parse_run_options(argc, argv, &o);
@@ -136,13 +172,28 @@ int cli_run(int argc, char **argv) {
     snug_error err = {0};
     snug_model *model = NULL;
     snug_context *ctx = NULL;
+    cli_text prompt = {0};
     double t_start = cli_now_s();
     if (snug_model_load(o.model_path, &model, &err) != SNUG_OK) return cli_report(&err);
-    cli_prefetch_weights(model);
     snug_model_desc desc;
     snug_model_describe(model, &desc);
-    size_t prompt_bytes = o.prompt ? strlen(o.prompt) : 0;
-    if (prompt_bytes > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = prompt_bytes;
+
+    /* The context is not planned yet: bound by the largest it may be (an explicit --ctx, else the trained one, which
+     * the default and --ctx max never exceed). */
+    char limit_what[128], limit_hint[160];
+    cli_input_limit limit = {o.context.n_ctx > 0 ? o.context.n_ctx : desc.n_ctx_train,
+                             cli_model_token_bytes_max(model, desc.n_vocab), limit_what, limit_hint};
+    if (limit.n_ctx <= 0) limit.n_ctx = SNUG_DEFAULT_CTX;
+    snprintf(limit_what, sizeof limit_what, "a context of %d tokens%s", limit.n_ctx,
+             o.context.n_ctx > 0 ? " (--ctx)" : " (the model's trained context)");
+    snprintf(limit_hint, sizeof limit_hint,
+             "shorten the prompt, or allow a longer one with --ctx N (the model was "
+             "trained with %d)",
+             desc.n_ctx_train);
+    if (read_prompt(&o, &limit, &prompt, &err) != SNUG_OK) goto fail;
+
+    cli_prefetch_weights(model);
+    if (prompt.len > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = prompt.len;
     snug_plan *plan = NULL;
     if (snug_plan_create(snug_model_gguf(model), &o.context, &plan, &err) != SNUG_OK) goto fail;
     char summary[512];
@@ -152,6 +203,7 @@ int cli_run(int argc, char **argv) {
         snug_plan_fits(plan) ? snug_context_create_planned(model, plan, &ctx, &err) : snug_plan_refusal(plan, &err);
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
+
     double t_loaded = cli_now_s();
     uint64_t peak_anon = 0;
     sample_memory(&o, &peak_anon);
@@ -161,8 +213,8 @@ int cli_run(int argc, char **argv) {
 
     size_t cap, n_prompt = 0;
     snug_token *prompt_tokens = snug_context_token_buffer(ctx, &cap);
-    if (snug_context_tokenize(ctx, o.prompt ? o.prompt : "", prompt_bytes, true, false, prompt_tokens, cap, &n_prompt,
-                              &err) != SNUG_OK) {
+    if (snug_context_tokenize(ctx, prompt.bytes, prompt.len, true, false, prompt_tokens, cap, &n_prompt, &err) !=
+        SNUG_OK) {
         if (err.status == SNUG_E_CONTEXT_FULL) {
             snprintf(err.hint, sizeof err.hint,
                      "the prompt must fit in the context (--ctx %d); the model was trained with %d",
@@ -186,8 +238,8 @@ int cli_run(int argc, char **argv) {
         goto fail;
     }
 
-    fputs(o.prompt ? o.prompt : "", stdout);
-    fflush(stdout);
+    fwrite(prompt.bytes, 1, prompt.len, stdout);
+    if (!cli_stdout_ok()) goto stdout_failed;
     double t_prefill = cli_now_s();
     if (snug_context_decode(ctx, prompt_tokens, n_prompt, &err) != SNUG_OK) goto fail;
     double t_decode = cli_now_s();
@@ -207,7 +259,7 @@ int cli_run(int argc, char **argv) {
         char piece[256];
         size_t len = snug_token_to_piece(model, prev, token, piece, sizeof piece);
         fwrite(piece, 1, len, stdout);
-        fflush(stdout);
+        if (!cli_stdout_ok()) goto stdout_failed; /* nobody can read what would come next */
         generated++;
         prev = token;
         if (o.n_predict >= 0 && generated == o.n_predict) break; /* no need to run the last token */
@@ -235,12 +287,20 @@ int cli_run(int argc, char **argv) {
                 (unsigned long long)peak_anon, (unsigned long long)planned,
                 planned ? 100.0 * ((double)peak_anon - (double)planned) / (double)planned : 0.0);
     }
+    cli_text_free(&prompt);
     snug_context_free(ctx);
     snug_model_free(model);
     return SNUG_EXIT_OK;
+stdout_failed:
+    code = cli_stdout_failed();
+    cli_text_free(&prompt);
+    snug_context_free(ctx);
+    snug_model_free(model);
+    return code;
 fail:
     fflush(stdout);
     code = cli_report(&err);
+    cli_text_free(&prompt);
     snug_context_free(ctx);
     snug_model_free(model);
     return code;

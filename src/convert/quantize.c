@@ -10,12 +10,20 @@
  * token_embd.weight when the output is tied to it), and for attn_v.weight and ffn_down.weight in layer i when
  * i < n/8, i >= 7n/8 or (i − n/8) % 3 == 2; the base type elsewhere. A row length that is not a multiple of 256
  * falls back as llama.cpp does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0.
+ *
+ * Safety: the input is mapped read-only and never written. An output that is the input (same device and inode after
+ * following links; path strings say nothing) is refused before anything is written. The output goes through the
+ * writer's stream, i.e. a temporary file renamed into place only when complete (atomic_file.h), so an error, a
+ * caller that stops, or a signal handler calling snug_remove_temporary_files() leaves the output path as it was.
+ * A NaN or infinity in a source tensor is refused (quantizing it would hide it behind a finite-looking RMSE).
  */
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 #include "cpu/quant.h"
@@ -76,16 +84,70 @@ typedef struct error_sums {
     double error2, signal2;
 } error_sums;
 
-/* Quantizes rows [0, rows) of src (type from) into dst (type to), accumulating the squared error. */
+static bool is_float_type(uint32_t type) {
+    return type == SNUG_TYPE_F32 || type == SNUG_TYPE_F16 || type == SNUG_TYPE_BF16;
+}
+
+static snug_status non_finite(const snug_tensor_info *t, uint64_t index, float value, snug_error *err) {
+    const uint64_t n = t->ne[0];
+    snug_fail(err, SNUG_E_FORMAT, "tensor '%s' (%s): element %llu (row %llu, column %llu) is %s; refusing to quantize",
+              t->name, snug_type_name(t->type), (unsigned long long)index, (unsigned long long)(index / n),
+              (unsigned long long)(index % n),
+              isnan(value) ? "NaN"
+              : value > 0  ? "+Inf"
+                           : "-Inf");
+    snug_hint(err, "the source model is damaged: a non-finite weight would make every output it touches NaN");
+    return SNUG_E_FORMAT;
+}
+
+/* Row r of a float source tensor, decoded to f32. */
+static void source_row(const snug_tensor_info *t, int64_t r, float *x) {
+    uint64_t src_row_bytes = 0;
+    snug_type_row_bytes(t->type, t->ne[0], &src_row_bytes);
+    snug_dequantize_row(t->type, (const uint8_t *)t->data + (uint64_t)r * src_row_bytes, x, (int64_t)t->ne[0]);
+}
+
+/* The value at flat index `index` of a float source tensor (for the message about it). */
+static float source_value(const snug_tensor_info *t, uint64_t index) {
+    float *x = malloc((size_t)t->ne[0] * sizeof *x);
+    if (!x) return NAN;
+    source_row(t, (int64_t)(index / t->ne[0]), x);
+    float v = x[index % t->ne[0]];
+    free(x);
+    return v;
+}
+
+/* Checks a tensor that is copied unchanged: F32 / F16 / BF16 ones must be finite too. */
+static snug_status check_copied(const snug_tensor_info *t, snug_error *err) {
+    if (!is_float_type(t->type)) return SNUG_OK;
+    const int64_t n = (int64_t)t->ne[0], rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+    float *x = malloc((size_t)n * sizeof *x);
+    if (!x) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
+    for (int64_t r = 0; r < rows; r++) {
+        source_row(t, r, x);
+        for (int64_t i = 0; i < n; i++) {
+            if (!isfinite(x[i])) {
+                float v = x[i];
+                free(x);
+                return non_finite(t, (uint64_t)(r * n + i), v, err);
+            }
+        }
+    }
+    free(x);
+    return SNUG_OK;
+}
+
+/* Quantizes rows [0, rows) of src (type from) into dst (type to), accumulating the squared error. Every source value
+ * must be finite: the lowest index of one that is not is reported. */
 static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t *dst, uint64_t dst_row_bytes,
                                  int32_t n_threads, error_sums *sums, snug_error *err) {
     const int64_t n = (int64_t)t->ne[0];
     const int64_t rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-    uint64_t src_row_bytes = 0;
-    snug_type_row_bytes(t->type, t->ne[0], &src_row_bytes);
     double error2 = 0, signal2 = 0;
     bool failed = false;
-#pragma omp parallel num_threads(n_threads) reduction(+ : error2, signal2) reduction(|| : failed)
+    uint64_t first_bad = UINT64_MAX;
+#pragma omp parallel num_threads(n_threads) reduction(+ : error2, signal2) reduction(|| : failed) \
+    reduction(min : first_bad)
     {
         float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
         failed = !x || !y;
@@ -93,7 +155,15 @@ static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t
         for (int64_t r = 0; r < rows; r++) {
             if (failed) continue;
             uint8_t *out = dst + (uint64_t)r * dst_row_bytes;
-            snug_dequantize_row(t->type, (const uint8_t *)t->data + (uint64_t)r * src_row_bytes, x, n);
+            source_row(t, r, x);
+            bool finite = true;
+            for (int64_t i = 0; i < n && finite; i++) {
+                if (!isfinite(x[i])) {
+                    finite = false;
+                    if ((uint64_t)(r * n + i) < first_bad) first_bad = (uint64_t)(r * n + i);
+                }
+            }
+            if (!finite) continue;
             if (!snug_quantize_row(to, x, out, n) || !snug_dequantize_row(to, out, y, n)) {
                 failed = true;
                 continue;
@@ -107,12 +177,30 @@ static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t
         free(x);
         free(y);
     }
+    if (first_bad != UINT64_MAX) return non_finite(t, first_bad, source_value(t, first_bad), err);
     if (failed) {
         return snug_fail(err, SNUG_E_UNSUPPORTED, "tensor '%s': cannot quantize %s to %s (or out of memory)", t->name,
                          snug_type_name(t->type), snug_type_name(to));
     }
     sums->error2 = error2;
     sums->signal2 = signal2;
+    return SNUG_OK;
+}
+
+/* Refuses an output that is the input: the same device and inode once links are followed (a symlink, a hard link,
+ * "q/./in.gguf"). An output that does not exist yet cannot be the input. */
+static snug_status check_output_is_not_input(const char *in_path, const char *out_path, snug_error *err) {
+    struct stat in, out;
+    if (stat(in_path, &in) != 0) return snug_fail(err, SNUG_E_IO, "%s: cannot stat: %s", in_path, strerror(errno));
+    if (stat(out_path, &out) != 0) return SNUG_OK;
+    if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+        snug_fail(err, SNUG_E_ARGUMENT,
+                  "%s and %s are the same file (device %llu, inode %llu); refusing to replace the "
+                  "input with its own quantization",
+                  out_path, in_path, (unsigned long long)in.st_dev, (unsigned long long)in.st_ino);
+        snug_hint(err, "name a different output file");
+        return SNUG_E_ARGUMENT;
+    }
     return SNUG_OK;
 }
 
@@ -131,6 +219,10 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
     snug_gguf *in;
     snug_status st = snug_gguf_open(in_path, 0, &in, err);
     if (st != SNUG_OK) return st;
+    if ((st = check_output_is_not_input(in_path, out_path, err)) != SNUG_OK) {
+        snug_gguf_close(in);
+        return st;
+    }
 
     /* Layers and whether the output matrix is separate, for the mix rules. */
     int n_layer = 0;
@@ -193,6 +285,8 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
             bytes = row_bytes * t->ne[1] * t->ne[2] * t->ne[3];
             st = quantize_rows(t, types[i], buffer, row_bytes, n_threads, &sums, err);
             data = buffer;
+        } else {
+            st = check_copied(t, err);
         }
         if (st == SNUG_OK) st = snug_gguf_stream_tensor(stream, data, bytes, err);
         done_elements += elements;
@@ -204,12 +298,15 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
                                                   sums.signal2 > 0 ? sqrt(sums.error2 / sums.signal2) : 0.0,
                                                   done_elements,
                                                   total_elements};
-            callback(user, &report);
+            st = callback(user, &report, err);
         }
     }
-    snug_status closed = snug_gguf_stream_close(stream, st == SNUG_OK ? err : NULL);
-    if (st == SNUG_OK) st = closed;
-    if (st != SNUG_OK) remove(out_path); /* never leave a half-written model behind */
+    /* Only a complete file is renamed into place; otherwise the temporary file goes and the output is untouched. */
+    if (st == SNUG_OK) {
+        st = snug_gguf_stream_close(stream, err);
+    } else {
+        snug_gguf_stream_abort(stream);
+    }
 done:
     free(buffer);
     free(types);

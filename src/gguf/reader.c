@@ -482,10 +482,34 @@ done:
     return st;
 }
 
+/* What a path that is not a regular file is, for the message that refuses it. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
+static snug_status refuse_kind(const char *path, mode_t mode, snug_error *err) {
+    snug_fail(err, SNUG_E_IO, "%s: is %s, not a regular file", path, file_kind(mode));
+    snug_hint(err, "a model or vocabulary must be a regular GGUF file (it is mapped into memory); save a stream to a "
+                   "file first");
+    return SNUG_E_IO;
+}
+
+/* Opening never blocks: O_NONBLOCK makes open() of a FIFO return at once (instead of waiting for a writer) and has no
+ * effect on a regular file, which is all we then accept; a socket fails open() with ENXIO and is named from stat(). */
 snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, snug_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return snug_fail(err, SNUG_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return refuse_kind(path, st.st_mode, err);
+        return snug_fail(err, SNUG_E_IO, "%s: cannot open: %s", path, strerror(e));
+    }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
@@ -494,7 +518,7 @@ snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, sn
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return snug_fail(err, SNUG_E_IO, "%s: not a regular file", path);
+        return refuse_kind(path, sb.st_mode, err);
     }
     snug_gguf *g = calloc(1, sizeof *g);
     if (!g) {

@@ -1,4 +1,5 @@
-/* writer.c — GGUF writer (see writer.h). Layout as the reader expects it (reader.c has the format summary). */
+/* writer.c — GGUF writer (see writer.h). Layout as the reader expects it (reader.c has the format summary).
+ * Files are written through atomic_file.h: a temporary file renamed into place only when complete and synced. */
 #include "gguf/writer.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "gguf/atomic_file.h"
 #include "gguf/gguf.h"
 
 typedef struct byte_buffer {
@@ -152,51 +154,71 @@ bool snug_gguf_writer_tensor(snug_gguf_writer *w, const char *name, uint32_t typ
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
-snug_status snug_gguf_writer_write(const snug_gguf_writer *w, const char *path, bool header_only, snug_error *err) {
-    byte_buffer head = {0};
-    bool ok = put(&head, SNUG_GGUF_MAGIC, 4) && put_u32(&head, w->version) && put_u64(&head, w->n_tensors) &&
-              put_u64(&head, w->n_kv) && put(&head, w->kv.data, w->kv.len);
+/* Header, metadata and tensor infos, in memory (a few MB at most: a vocabulary's strings). */
+static snug_status build_header(const snug_gguf_writer *w, byte_buffer *head, const char *path, snug_error *err) {
+    *head = (byte_buffer){0};
+    bool ok = put(head, SNUG_GGUF_MAGIC, 4) && put_u32(head, w->version) && put_u64(head, w->n_tensors) &&
+              put_u64(head, w->n_kv) && put(head, w->kv.data, w->kv.len);
     uint64_t offset = 0;
     for (uint64_t i = 0; ok && i < w->n_tensors; i++) {
         const pending_tensor *t = &w->tensors[i];
-        ok = put_str(&head, t->name) && put_u32(&head, t->n_dims);
-        for (uint32_t d = 0; ok && d < t->n_dims; d++) ok = put_u64(&head, t->ne[d]);
-        ok = ok && put_u32(&head, t->type) && put_u64(&head, offset);
+        ok = put_str(head, t->name) && put_u32(head, t->n_dims);
+        for (uint32_t d = 0; ok && d < t->n_dims; d++) ok = put_u64(head, t->ne[d]);
+        ok = ok && put_u32(head, t->type) && put_u64(head, offset);
         offset = align_up(offset + t->bytes, w->alignment);
     }
     if (!ok) {
-        free(head.data);
+        free(head->data);
+        *head = (byte_buffer){0};
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory building the GGUF header", path);
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        free(head.data);
-        return snug_fail(err, SNUG_E_IO, "%s: cannot create: %s", path, strerror(errno));
-    }
-    static const uint8_t zeros[256];
-    uint64_t pos = head.len;
-    ok = fwrite(head.data, 1, head.len, f) == head.len;
-    free(head.data);
-    /* Pad to the data section, then each tensor followed by padding to the next aligned offset. */
-    uint64_t data_start = align_up(pos, w->alignment);
-    for (; ok && !header_only && pos < data_start; pos++) ok = fwrite(zeros, 1, 1, f) == 1;
-    for (uint64_t i = 0; ok && !header_only && i < w->n_tensors; i++) {
-        const pending_tensor *t = &w->tensors[i];
-        if (t->data) {
-            ok = fwrite(t->data, 1, t->bytes, f) == t->bytes;
-        } else {
-            for (uint64_t b = 0; ok && b < t->bytes; b += sizeof zeros) {
-                uint64_t chunk = t->bytes - b < sizeof zeros ? t->bytes - b : sizeof zeros;
-                ok = fwrite(zeros, 1, chunk, f) == chunk;
-            }
-        }
-        pos += t->bytes;
-        uint64_t next = i + 1 < w->n_tensors ? align_up(pos - data_start, w->alignment) + data_start : pos;
-        for (; ok && pos < next; pos++) ok = fwrite(zeros, 1, 1, f) == 1;
-    }
-    if (fclose(f) != 0) ok = false;
-    if (!ok) return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", path, strerror(errno));
     return SNUG_OK;
+}
+
+/* Opens the temporary file and writes the header, then (with pad) the padding up to the data section. */
+static snug_status begin_file(const snug_gguf_writer *w, const char *path, bool pad, snug_atomic_file *af,
+                              snug_error *err) {
+    byte_buffer head;
+    snug_status st = build_header(w, &head, path, err);
+    if (st != SNUG_OK) return st;
+    st = snug_atomic_file_open(af, path, err);
+    if (st != SNUG_OK) {
+        free(head.data);
+        return st;
+    }
+    st = snug_atomic_file_write(af, head.data, head.len, err);
+    if (st == SNUG_OK && pad) st = snug_atomic_file_zeros(af, align_up(head.len, w->alignment) - head.len, err);
+    free(head.data);
+    if (st != SNUG_OK) snug_atomic_file_abort(af);
+    return st;
+}
+
+snug_status snug_gguf_writer_write(const snug_gguf_writer *w, const char *path, bool header_only, snug_error *err) {
+    snug_atomic_file *af = malloc(sizeof *af);
+    if (!af) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
+    /* A header-only file ends at its tensor table, without the padding to the data section. */
+    snug_status st = begin_file(w, path, !header_only, af, err);
+    if (st != SNUG_OK) {
+        free(af);
+        return st;
+    }
+    /* Each tensor followed by padding to the next aligned offset (none after the last). */
+    uint64_t data_written = 0;
+    for (uint64_t i = 0; st == SNUG_OK && !header_only && i < w->n_tensors; i++) {
+        const pending_tensor *t = &w->tensors[i];
+        st = t->data ? snug_atomic_file_write(af, t->data, t->bytes, err) : snug_atomic_file_zeros(af, t->bytes, err);
+        data_written += t->bytes;
+        uint64_t next = i + 1 < w->n_tensors ? align_up(data_written, w->alignment) : data_written;
+        if (st == SNUG_OK) st = snug_atomic_file_zeros(af, next - data_written, err);
+        data_written = next;
+    }
+    if (st == SNUG_OK) {
+        st = snug_atomic_file_commit(af, err);
+    } else {
+        snug_atomic_file_abort(af);
+    }
+    free(af);
+    return st;
 }
 
 bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64_t index) {
@@ -212,43 +234,22 @@ bool snug_gguf_writer_copy_kv(snug_gguf_writer *w, const snug_gguf *from, uint64
 
 struct snug_gguf_stream {
     const snug_gguf_writer *w;
-    FILE *f;
-    char path[512];
+    snug_atomic_file file;
     uint64_t next_tensor;
     uint64_t data_written; /* bytes since the data section start */
+    bool failed;           /* a write failed: closing discards the file */
 };
-
-static bool write_zeros(FILE *f, uint64_t n) {
-    static const uint8_t zeros[256];
-    while (n > 0) {
-        uint64_t chunk = n < sizeof zeros ? n : sizeof zeros;
-        if (fwrite(zeros, 1, chunk, f) != chunk) return false;
-        n -= chunk;
-    }
-    return true;
-}
 
 snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, snug_gguf_stream **out,
                                   snug_error *err) {
     *out = NULL;
-    snug_status st = snug_gguf_writer_write(w, path, true, err); /* header and tensor table */
-    if (st != SNUG_OK) return st;
     snug_gguf_stream *s = calloc(1, sizeof *s);
-    if (!s) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory");
+    if (!s) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
     s->w = w;
-    snprintf(s->path, sizeof s->path, "%s", path);
-    s->f = fopen(path, "r+b");
-    if (!s->f || fseek(s->f, 0, SEEK_END) != 0) {
-        if (s->f) fclose(s->f);
+    snug_status st = begin_file(w, path, true, &s->file, err);
+    if (st != SNUG_OK) {
         free(s);
-        return snug_fail(err, SNUG_E_IO, "%s: cannot reopen for writing: %s", path, strerror(errno));
-    }
-    long header = ftell(s->f);
-    uint64_t data_start = align_up((uint64_t)header, w->alignment);
-    if (header < 0 || !write_zeros(s->f, data_start - (uint64_t)header)) {
-        fclose(s->f);
-        free(s);
-        return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", path, strerror(errno));
+        return st;
     }
     *out = s;
     return SNUG_OK;
@@ -256,14 +257,19 @@ snug_status snug_gguf_stream_open(const snug_gguf_writer *w, const char *path, s
 
 snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint64_t bytes, snug_error *err) {
     const snug_gguf_writer *w = s->w;
+    if (s->failed) return snug_fail(err, SNUG_E_INTERNAL, "%s: writing after a failed write", s->file.path);
     if (s->next_tensor >= w->n_tensors || w->tensors[s->next_tensor].bytes != bytes) {
-        return snug_fail(err, SNUG_E_INTERNAL, "%s: tensor %llu written with %llu bytes, declared otherwise", s->path,
-                         (unsigned long long)s->next_tensor, (unsigned long long)bytes);
+        s->failed = true;
+        return snug_fail(err, SNUG_E_INTERNAL, "%s: tensor %llu written with %llu bytes, declared otherwise",
+                         s->file.path, (unsigned long long)s->next_tensor, (unsigned long long)bytes);
     }
     uint64_t padded =
         s->next_tensor + 1 < w->n_tensors ? align_up(s->data_written + bytes, w->alignment) : s->data_written + bytes;
-    if (fwrite(data, 1, bytes, s->f) != bytes || !write_zeros(s->f, padded - s->data_written - bytes)) {
-        return snug_fail(err, SNUG_E_IO, "%s: write failed: %s", s->path, strerror(errno));
+    snug_status st = snug_atomic_file_write(&s->file, data, bytes, err);
+    if (st == SNUG_OK) st = snug_atomic_file_zeros(&s->file, padded - s->data_written - bytes, err);
+    if (st != SNUG_OK) {
+        s->failed = true;
+        return st;
     }
     s->data_written = padded;
     s->next_tensor++;
@@ -272,12 +278,23 @@ snug_status snug_gguf_stream_tensor(snug_gguf_stream *s, const void *data, uint6
 
 snug_status snug_gguf_stream_close(snug_gguf_stream *s, snug_error *err) {
     snug_status st = SNUG_OK;
-    if (s->next_tensor != s->w->n_tensors) {
-        st = snug_fail(err, SNUG_E_INTERNAL, "%s: %llu of %llu tensors written", s->path,
+    if (s->failed) {
+        st = snug_fail(err, SNUG_E_INTERNAL, "%s: closing a stream whose writes failed", s->file.path);
+    } else if (s->next_tensor != s->w->n_tensors) {
+        st = snug_fail(err, SNUG_E_INTERNAL, "%s: %llu of %llu tensors written", s->file.path,
                        (unsigned long long)s->next_tensor, (unsigned long long)s->w->n_tensors);
     }
-    if (fclose(s->f) != 0 && st == SNUG_OK)
-        st = snug_fail(err, SNUG_E_IO, "%s: close failed: %s", s->path, strerror(errno));
+    if (st == SNUG_OK) {
+        st = snug_atomic_file_commit(&s->file, err);
+    } else {
+        snug_atomic_file_abort(&s->file);
+    }
     free(s);
     return st;
+}
+
+void snug_gguf_stream_abort(snug_gguf_stream *s) {
+    if (!s) return;
+    snug_atomic_file_abort(&s->file);
+    free(s);
 }

@@ -14,11 +14,17 @@
  * Matrices are stored as F16 (default) or Q8_0, vectors (the RMSNorm weights) as F32, as snug and llama.cpp expect.
  * The keys are those of a llama.cpp-converted Llama with a SentencePiece vocabulary (see ../shared/models/SOURCES.md
  * for stories260K). Tensor names and shapes are not checked here: snug_model_load checks them when the file is used.
+ * The GGUF is written atomically (a temporary file renamed into place when complete; src/gguf/atomic_file.h): an
+ * error, Ctrl-C or SIGTERM leaves OUT.gguf as it was.
  * This is a build tool, not library code: it prints and exits.
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "cpu/quant.h"
@@ -94,22 +100,35 @@ static char *read_str(reader *r, const char *what) {
     return copy;
 }
 
+/* The whole dump, from a regular file only: a FIFO or a device could block or never end (O_NONBLOCK keeps even the
+ * open from waiting for a FIFO's writer). */
 static unsigned char *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return NULL;
+    struct stat st;
     unsigned char *data = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n + 1)) != NULL) {
-            if (fread(data, 1, (size_t)n, f) != (size_t)n) {
-                free(data);
-                data = NULL;
-            }
-            *size = (size_t)n;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (data = malloc((size_t)st.st_size + 1)) != NULL) {
+        size_t got = 0;
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+            if (n <= 0) break;
+            got += (size_t)n;
         }
+        if (got != (size_t)st.st_size) {
+            free(data);
+            data = NULL;
+        }
+        *size = got;
     }
-    fclose(f);
+    close(fd);
     return data;
+}
+
+/* Ctrl-C or SIGTERM while the GGUF is written: remove the temporary file, then end by the same signal. */
+static void on_fatal_signal(int signal_number) {
+    snug_remove_temporary_files();
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
 }
 
 typedef struct hparams {
@@ -249,6 +268,9 @@ int main(int argc, char **argv) {
     if (r.pos != r.size) die("%s", "trailing bytes after the last tensor", &r);
 
     snug_error err = {0};
+    signal(SIGINT, on_fatal_signal);
+    signal(SIGTERM, on_fatal_signal);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit fails the write (EFBIG): the writer removes its temporary file */
     snug_status st = snug_gguf_writer_write(w, argv[2], false, &err);
     snug_gguf_writer_free(w);
     free(name);
