@@ -23,18 +23,22 @@ typedef struct shape {
 } shape;
 
 /* Llama-3.2-3B: 28 layers, 24 heads, 8 KV heads, head dim 128, trained 131072, vocab 128256, tied (issue 3). */
-static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 8192, 128256, 131072, true, SNUG_TYPE_F16};
+static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 8192, 128256, 131072, true,
+                                 SNUG_TYPE_F16};
 /* Llama-3.1-8B: 32 layers, 32 heads, 8 KV heads, head dim 128, feed-forward 14336, trained 131072. */
-static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false, SNUG_TYPE_Q4_0};
+static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false,
+                                 SNUG_TYPE_Q4_0};
 /* Qwen2.5-0.5B: 24 layers, 14 heads, 2 KV heads, head dim 64, feed-forward 4864, vocab 151936, trained 32768. */
-static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true, SNUG_TYPE_Q8_0};
+static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true,
+                                 SNUG_TYPE_Q8_0};
 
 /* Qwen3-0.6B: 28 layers, 16 heads of 128 (q_dim 2048 over n_embd 1024), 8 KV heads, feed-forward 3072, vocab 151936,
  * trained 40960, tied. KV per token: 2 × 28 × 8 × 128 × 2 bytes = 114,688. */
-static const shape qwen3_06b = {"qwen3-0.6b.gguf", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, true, SNUG_TYPE_Q8_0,
-                                128};
+static const shape qwen3_06b = {"qwen3-0.6b.gguf", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, true,
+                                SNUG_TYPE_Q8_0,    128};
 /* Phi-3-mini-4k: 32 layers, 32 heads of 96 without grouping, feed-forward 8192, vocab 32064, trained 4096. */
-static const shape phi3_mini = {"phi-3-mini-4k.gguf", "phi3", 32, 3072, 32, 32, 8192, 32064, 4096, false, SNUG_TYPE_Q4_0};
+static const shape phi3_mini = {"phi-3-mini-4k.gguf", "phi3", 32, 3072, 32, 32, 8192, 32064, 4096, false,
+                                SNUG_TYPE_Q4_0};
 
 static const char *write_header_only(const shape *s) {
     static char path[4096];
@@ -161,8 +165,8 @@ Test(plan, llama32_3b_trained_context_refused_on_m2_16g_with_alternatives) {
     json_t *first = json_array_get(alternatives, 0);
     char ctx[16];
     snprintf(ctx, sizeof ctx, "%lld", (long long)integer(first, "context"));
-    const char *again[] = {"--device", "apple-m2-16g", "--ctx", ctx, "--kv",
-                           json_string_value(json_object_get(first, "kv_type")), NULL};
+    const char *again[] = {
+        "--device", "apple-m2-16g", "--ctx", ctx, "--kv", json_string_value(json_object_get(first, "kv_type")), NULL};
     plan_result r2 = plan(file, again);
     cr_assert_eq(r2.exit_code, 0, "the first alternative (%s) must fit: %s",
                  json_string_value(json_object_get(first, "text")), r2.err);
@@ -266,8 +270,8 @@ Test(plan, json_has_the_documented_fields) {
     const char *file = write_header_only(&qwen25_05b);
     const char *args[] = {"--device", "nvidia-rtx-4060", NULL};
     plan_result r = plan(file, args);
-    const char *keys[] = {"fits", "context", "kv_type", "budget_bytes", "total_bytes", "items", "kernels",
-                          "alternatives"};
+    const char *keys[] = {"fits",        "context", "kv_type", "budget_bytes",
+                          "total_bytes", "items",   "kernels", "alternatives"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         cr_assert_not_null(json_object_get(r.json, keys[i]), "missing key %s", keys[i]);
     }
@@ -294,9 +298,10 @@ Test(plan, run_refuses_header_only_and_oversized_plans) {
     cr_assert_eq(r.exit_code, 2, "%s", r.err);
     test_run_free(&r);
     const char *model = test_shared_file("models/stories260K.gguf");
-    /* About 4.5 MiB at context 2048 (1.25 MiB of it KV); a 4 MiB budget holds it only at a shorter context. */
-    const char *tight[] = {test_snug_bin(), "run",        model, "--mem", "600MiB", "--headroom", "596MiB",
-                           "--ctx",         "2048",       "-n",  "1",     NULL};
+    /* About 8.7 MiB at context 2048 on one thread (1.25 MiB of it KV, ~3.5 MiB the program's own code); an 8 MiB
+     * budget holds it only at a shorter context. */
+    const char *tight[] = {test_snug_bin(), "run", model,   "--mem", "8MiB", "--headroom", "0",
+                           "--threads",     "1",   "--ctx", "2048",  "-n",   "1",          NULL};
     r = test_run(tight);
     cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);
     cr_assert_not_null(strstr(r.err, "does not fit"), "%s", r.err);

@@ -24,6 +24,7 @@
 #include "model/tokenizer.h"
 #include "plan/hw.h"
 #include "plan/memory.h"
+#include "plan/process.h"
 
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -116,7 +117,8 @@ static const char *buffer_line(snug_buffer_id id) {
 static bool host_side(const char *line) {
     return strcmp(line, "token_ids") == 0 || strcmp(line, "tokenizer_scratch") == 0 || strcmp(line, "sampler") == 0 ||
            strcmp(line, "tokenizer_tables") == 0 || strcmp(line, "model_index") == 0 ||
-           strcmp(line, "runtime_overhead") == 0;
+           strcmp(line, "runtime_overhead") == 0 || strcmp(line, "runtime_code") == 0 ||
+           strcmp(line, "model_header") == 0;
 }
 
 static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency residency, bool in_arena) {
@@ -140,6 +142,7 @@ typedef struct header_facts {
     uint64_t weight_bytes_by_type[SNUG_TYPE_ID_LIMIT];
     uint64_t tokenizer_table_bytes;
     uint64_t model_index_bytes;
+    uint64_t header_bytes; /* the file before its tensor data: metadata, vocabulary, tensor table (mapped) */
     uint32_t weight_types[SNUG_TYPE_ID_LIMIT];
     int n_weight_types;
     uint32_t compute_type;
@@ -170,8 +173,10 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     }
     add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
     add_line(p, "model_index", SNUG_RESIDENCY_ANON, false)->bytes = h->model_index_bytes;
+    add_line(p, "model_header", SNUG_RESIDENCY_MMAP, false)->bytes = h->header_bytes;
     add_line(p, "runtime_overhead", SNUG_RESIDENCY_ANON, false)->bytes =
         SNUG_RUNTIME_OVERHEAD_BYTES + (uint64_t)(p->n_threads - 1) * SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES;
+    add_line(p, "runtime_code", SNUG_RESIDENCY_MMAP, false)->bytes = p->runtime_code_bytes;
 
     p->total_bytes = p->anon_bytes = p->mmap_bytes = 0;
     for (int i = 0; i < p->n_lines; i++) {
@@ -384,6 +389,8 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         h->tokenizer_table_bytes = (uint64_t)p->shape.n_vocab * 32;
     }
     h->model_index_bytes = g->index_bytes + (uint64_t)p->shape.n_layer * sizeof(snug_layer_weights);
+    /* The reader walks all of it and the tokenizer's pieces point into it, so its pages stay resident. */
+    h->header_bytes = snug_gguf_data_offset(g);
     return SNUG_OK;
 }
 
@@ -523,6 +530,10 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
         return snug_fail(err, SNUG_E_ARGUMENT, "q8_0 KV needs a head size that is a multiple of 32; this model's is %d",
                          p->shape.head_dim);
     }
+    uint64_t code_bytes = 0;
+    p->runtime_code_measured = snug_process_code_resident_bytes(&code_bytes);
+    p->runtime_code_bytes =
+        p->runtime_code_measured ? code_bytes + SNUG_RUNTIME_CODE_AFTER_PLAN_BYTES : SNUG_RUNTIME_CODE_ESTIMATE_BYTES;
     set_budget(p);
     choose_context(p, &h);
     if (!p->fits) {
@@ -608,6 +619,6 @@ void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
              "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
              "budget on %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
-             (double)p->mmap_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
+             (double)p->shape.weight_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
              p->fits ? "fits" : "DOES NOT FIT");
 }
