@@ -182,8 +182,8 @@ int cli_run(int argc, char **argv) {
         snprintf(err.message, sizeof err.message,
                  "the prompt is %zu tokens; the context holds %d, leaving no room to generate", n_prompt,
                  snug_context_n_ctx(ctx));
-        snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (the model was trained with %d)", n_prompt + 1,
-                 desc.n_ctx_train);
+        snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (%s the model's trained context of %d)",
+                 n_prompt + 1, n_prompt + 1 > (size_t)desc.n_ctx_train ? "above" : "within", desc.n_ctx_train);
         goto fail;
     }
 

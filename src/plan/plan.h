@@ -63,6 +63,7 @@ typedef struct snug_plan_alternative {
     uint32_t kv_type;
     int32_t n_parallel;
     uint64_t total_bytes;
+    bool above_trained; /* n_ctx is beyond the model's trained context (the text says so too) */
 } snug_plan_alternative;
 
 struct snug_plan {
@@ -82,15 +83,19 @@ struct snug_plan {
     uint64_t act_row_bytes; /* the largest encoded activation row of any weight matrix (the matmul scratch per token) */
     uint64_t runtime_code_bytes; /* the runtime_code line: measured resident program pages + what runs later */
     bool runtime_code_measured;  /* false: smaps was unreadable and the line is SNUG_RUNTIME_CODE_ESTIMATE_BYTES */
-    char context_reason[240];
+    char context_reason[320];
+    bool context_above_trained; /* n_ctx > the trained context (context_reason says so) */
     char kv_reason[200];
 
-    /* Budget and totals. */
-    uint64_t memory_bytes; /* min(available, --mem) × working-set fraction, before headroom */
-    uint64_t headroom_bytes;
-    uint64_t budget_bytes; /* memory_bytes − headroom */
-    uint64_t total_bytes;  /* all counted lines */
-    uint64_t anon_bytes;   /* anonymous lines (arena + host tables + overhead) */
+    /* Budget and totals (plan.c, set_budget). */
+    uint64_t memory_bytes;          /* --mem, else the device's available memory × working-set fraction */
+    uint64_t headroom_bytes;        /* taken from memory_bytes: --headroom, or the default for detected memory only */
+    uint64_t budget_bytes;          /* memory_bytes − headroom, capped at detected_budget_bytes */
+    uint64_t mem_limit_bytes;       /* --mem (0: none) */
+    uint64_t detected_budget_bytes; /* the device's usable memory − its headroom */
+    bool mem_capped;                /* --mem asked for more than detected_budget_bytes, which is the budget */
+    uint64_t total_bytes;           /* all counted lines */
+    uint64_t anon_bytes;            /* anonymous lines (arena + host tables + overhead) */
     uint64_t mmap_bytes;
     uint64_t arena_bytes;
 
