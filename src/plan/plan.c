@@ -228,14 +228,15 @@ static void find_overflow(snug_plan *p) {
     }
     const snug_plan_line *kv = snug_plan_find_line(p, "kv_cache");
     uint64_t others = p->total_bytes - (kv ? kv->bytes : 0);
-    if (others > p->budget_bytes) {
-        /* Even without a KV cache nothing fits: name the largest other item (the weights of one type, in any real
-         * case) with its own bytes, against what the rest leaves for it. */
-        const snug_plan_line *largest = NULL;
-        for (int i = 0; i < p->n_lines; i++) {
-            const snug_plan_line *l = &p->lines[i];
-            if (l->counted && l != kv && (!largest || l->bytes > largest->bytes)) largest = l;
-        }
+    /* The largest counted item besides the KV cache (the weights of one type, in any real case). */
+    const snug_plan_line *largest = NULL;
+    for (int i = 0; i < p->n_lines; i++) {
+        const snug_plan_line *l = &p->lines[i];
+        if (l->counted && l != kv && (!largest || l->bytes > largest->bytes)) largest = l;
+    }
+    if (largest && others > p->budget_bytes) {
+        /* Even without a KV cache nothing fits: name that item with its own bytes, against what the rest leaves
+         * for it. */
         uint64_t rest = others - largest->bytes;
         snprintf(p->overflow_item, sizeof p->overflow_item, "%s", largest->name);
         p->overflow_needed_bytes = largest->bytes;
