@@ -38,7 +38,7 @@ static void run_usage(FILE *out) {
             "  --repeat-last-n N      how many recent tokens the penalty looks at (default 64)\n"
             "  --seed S               random seed (default: from the clock; printed on stderr)\n"
             "  --report-memory        measure the process's anonymous memory (after load, prefill and every token)\n"
-            "                         and compare it with the plan, on stderr\n"
+            "                         and its peak RSS, and compare them with the plan, on stderr\n"
             "%s"
             "\n"
             "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3.\n",

@@ -265,7 +265,8 @@ static const char *norm_fault_detail(char *buf, size_t cap, const float *x, cons
     }
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(out[i])) {
-            snprintf(buf, cap, "output %lld is %f: a norm weight is not finite", (long long)i, (double)out[i]);
+            snprintf(buf, cap, "output %lld is %f: a norm weight is not finite, or too large", (long long)i,
+                     (double)out[i]);
             break;
         }
     }
