@@ -213,6 +213,11 @@ typedef int32_t snug_token;
  * tokenizer. Weights stay in the mapped file. */
 snug_status snug_model_load(const char *path, snug_model **out, snug_error *err);
 void snug_model_free(snug_model *model);
+/* Checks an opened file as snug_model_load would — architecture, hyper-parameters, every tensor's presence, type,
+ * shape and alignment, the vocabulary (tokens, types, scores, special ids, merges, pre-tokenizer) — and keeps
+ * nothing. Works on a header-only file (only the data's presence is not checked), so `snug plan` refuses what
+ * `snug run` would refuse, with the same message, which starts with `name` (the path; NULL: no prefix). */
+snug_status snug_model_check(const snug_gguf *gguf, const char *name, snug_error *err);
 const snug_gguf *snug_model_gguf(const snug_model *model);
 
 /* Reads the model's tensor data into memory now (the page cache behind the mapping) instead of at the first token,
@@ -264,8 +269,9 @@ typedef struct snug_context_params {
     int32_t n_threads;        /* 0: all online processors */
     uint64_t max_input_bytes; /* longest text that snug_context_tokenize must accept; 0: default */
     const char *device;       /* NULL or "host": this machine as detected; else a device profile name */
-    uint64_t mem_limit_bytes; /* 0: none; else memory is min(available, this) (--mem) */
-    bool headroom_set;        /* false: headroom = max(5% of memory, 512 MiB) */
+    uint64_t mem_limit_bytes; /* 0: none; else the plan may use this much (--mem), less an explicit headroom, capped
+                               * by the device's usable memory less its headroom */
+    bool headroom_set;        /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
     uint64_t headroom_bytes;  /* kept free of the budget when headroom_set */
 } snug_context_params;
 
@@ -287,6 +293,8 @@ snug_status snug_plan_create(const snug_gguf *gguf, const snug_context_params *p
 void snug_plan_free(snug_plan *plan);
 
 bool snug_plan_fits(const snug_plan *plan);
+/* Whether snug can run the file's architecture (a plan is made for others too; snug_model_check then refuses). */
+bool snug_plan_runnable(const snug_plan *plan);
 int32_t snug_plan_n_ctx(const snug_plan *plan);
 const char *snug_plan_kv_type_name(const snug_plan *plan); /* "f16", "q8_0", "f32" */
 uint64_t snug_plan_total_bytes(const snug_plan *plan);

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "convert/synth.h"
+#include "gguf/gguf.h"
+#include "gguf/types.h"
+#include "gguf/writer.h"
 #include "snug.h"
 #include "support/support.h"
 
@@ -23,18 +26,22 @@ typedef struct shape {
 } shape;
 
 /* Llama-3.2-3B: 28 layers, 24 heads, 8 KV heads, head dim 128, trained 131072, vocab 128256, tied (issue 3). */
-static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 8192, 128256, 131072, true, SNUG_TYPE_F16};
+static const shape llama32_3b = {"llama-3.2-3b.gguf", "llama", 28, 3072, 24, 8, 8192, 128256, 131072, true,
+                                 SNUG_TYPE_F16};
 /* Llama-3.1-8B: 32 layers, 32 heads, 8 KV heads, head dim 128, feed-forward 14336, trained 131072. */
-static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false, SNUG_TYPE_Q4_0};
+static const shape llama31_8b = {"llama-3.1-8b.gguf", "llama", 32, 4096, 32, 8, 14336, 128256, 131072, false,
+                                 SNUG_TYPE_Q4_0};
 /* Qwen2.5-0.5B: 24 layers, 14 heads, 2 KV heads, head dim 64, feed-forward 4864, vocab 151936, trained 32768. */
-static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true, SNUG_TYPE_Q8_0};
+static const shape qwen25_05b = {"qwen2.5-0.5b.gguf", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, true,
+                                 SNUG_TYPE_Q8_0};
 
 /* Qwen3-0.6B: 28 layers, 16 heads of 128 (q_dim 2048 over n_embd 1024), 8 KV heads, feed-forward 3072, vocab 151936,
  * trained 40960, tied. KV per token: 2 × 28 × 8 × 128 × 2 bytes = 114,688. */
-static const shape qwen3_06b = {"qwen3-0.6b.gguf", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, true, SNUG_TYPE_Q8_0,
-                                128};
+static const shape qwen3_06b = {"qwen3-0.6b.gguf", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, true,
+                                SNUG_TYPE_Q8_0,    128};
 /* Phi-3-mini-4k: 32 layers, 32 heads of 96 without grouping, feed-forward 8192, vocab 32064, trained 4096. */
-static const shape phi3_mini = {"phi-3-mini-4k.gguf", "phi3", 32, 3072, 32, 32, 8192, 32064, 4096, false, SNUG_TYPE_Q4_0};
+static const shape phi3_mini = {"phi-3-mini-4k.gguf", "phi3", 32, 3072, 32, 32, 8192, 32064, 4096, false,
+                                SNUG_TYPE_Q4_0};
 
 static const char *write_header_only(const shape *s) {
     static char path[4096];
@@ -101,6 +108,11 @@ static json_int_t item_bytes(json_t *plan_json, const char *name) {
 
 static json_int_t integer(json_t *obj, const char *key) { return json_integer_value(json_object_get(obj, key)); }
 
+static const char *bytes_arg(char *buf, size_t cap, json_int_t bytes) {
+    snprintf(buf, cap, "%lld", (long long)bytes);
+    return buf;
+}
+
 /* Bytes of the KV cache by the formula, per element type (q8_0: 34 bytes per 32 elements). */
 static uint64_t kv_formula(const shape *s, uint64_t ctx, const char *kv) {
     uint64_t head_dim = (uint64_t)(s->head_dim ? s->head_dim : s->n_embd / s->n_head);
@@ -161,8 +173,8 @@ Test(plan, llama32_3b_trained_context_refused_on_m2_16g_with_alternatives) {
     json_t *first = json_array_get(alternatives, 0);
     char ctx[16];
     snprintf(ctx, sizeof ctx, "%lld", (long long)integer(first, "context"));
-    const char *again[] = {"--device", "apple-m2-16g", "--ctx", ctx, "--kv",
-                           json_string_value(json_object_get(first, "kv_type")), NULL};
+    const char *again[] = {
+        "--device", "apple-m2-16g", "--ctx", ctx, "--kv", json_string_value(json_object_get(first, "kv_type")), NULL};
     plan_result r2 = plan(file, again);
     cr_assert_eq(r2.exit_code, 0, "the first alternative (%s) must fit: %s",
                  json_string_value(json_object_get(first, "text")), r2.err);
@@ -266,8 +278,8 @@ Test(plan, json_has_the_documented_fields) {
     const char *file = write_header_only(&qwen25_05b);
     const char *args[] = {"--device", "nvidia-rtx-4060", NULL};
     plan_result r = plan(file, args);
-    const char *keys[] = {"fits", "context", "kv_type", "budget_bytes", "total_bytes", "items", "kernels",
-                          "alternatives"};
+    const char *keys[] = {"fits",        "context", "kv_type", "budget_bytes",
+                          "total_bytes", "items",   "kernels", "alternatives"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         cr_assert_not_null(json_object_get(r.json, keys[i]), "missing key %s", keys[i]);
     }
@@ -294,13 +306,244 @@ Test(plan, run_refuses_header_only_and_oversized_plans) {
     cr_assert_eq(r.exit_code, 2, "%s", r.err);
     test_run_free(&r);
     const char *model = test_shared_file("models/stories260K.gguf");
-    /* About 4.5 MiB at context 2048 (1.25 MiB of it KV); a 4 MiB budget holds it only at a shorter context. */
-    const char *tight[] = {test_snug_bin(), "run",        model, "--mem", "600MiB", "--headroom", "596MiB",
-                           "--ctx",         "2048",       "-n",  "1",     NULL};
+    /* A budget 512 KiB short of the plan at context 2048 on one thread (the KV cache is 1.25 MiB of it, so a
+     * shorter context fits). Taken from the plan itself: the program's own code, a few MiB of it, is measured. */
+    const char *planned[] = {"--ctx", "2048", "--threads", "1", NULL};
+    plan_result p = plan(model, planned);
+    cr_assert_eq(p.exit_code, 0, "%s", p.err);
+    char mem[32];
+    bytes_arg(mem, sizeof mem, integer(p.json, "total_bytes") - (512 << 10));
+    plan_free(&p);
+    const char *tight[] = {test_snug_bin(), "run", model,   "--mem", mem,  "--headroom", "0",
+                           "--threads",     "1",   "--ctx", "2048",  "-n", "1",          NULL};
     r = test_run(tight);
     cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);
     cr_assert_not_null(strstr(r.err, "does not fit"), "%s", r.err);
     cr_assert_not_null(strstr(r.err, "hint: --ctx"), "%s", r.err);
     cr_assert_str_eq(r.out, "");
     test_run_free(&r);
+}
+
+/* ---- alternatives, the overflow line, --mem and contexts beyond the trained one ---------------------------------- */
+
+static json_int_t weights_bytes(json_t *plan_json) {
+    json_t *items = json_object_get(plan_json, "items");
+    json_int_t sum = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        if (strncmp(json_string_value(json_object_get(item, "name")), "weights_", 8) == 0)
+            sum += json_integer_value(json_object_get(item, "bytes"));
+    }
+    return sum;
+}
+
+/* The alternative whose text contains `needle`, or NULL. */
+static json_t *alternative_with(json_t *plan_json, const char *needle) {
+    size_t i;
+    json_t *alt;
+    json_array_foreach(json_object_get(plan_json, "alternatives"), i, alt) {
+        if (strstr(json_string_value(json_object_get(alt, "text")), needle)) return alt;
+    }
+    return NULL;
+}
+
+/* A Q4_K_M-style header-only file of Llama-3.1-8B's shape: Q4_K matrices, with Q6_K for every attn_v and ffn_down,
+ * token_embd and output (a real Q4_K_M file puts Q6_K in some of those layers only; either way it is a Q4_K_M file,
+ * at about 5.1 bits per weight here). */
+static const char *write_q4_k_m_8b(void) {
+    static char path[4096];
+    snprintf(path, sizeof path, "%s", test_tmp_path("llama-3.1-8b-q4_k_m.gguf"));
+    if (access(path, R_OK) == 0) return path;
+    shape s = llama31_8b;
+    s.file = "llama-3.1-8b-q4_k.gguf";
+    s.weight_type = SNUG_TYPE_Q4_K;
+    const char *q4_k = write_header_only(&s); /* token_embd and output are Q4_K too: retyped below */
+    snug_gguf *src;
+    snug_error err = {0};
+    cr_assert_eq(snug_gguf_open(q4_k, SNUG_GGUF_ALLOW_MISSING_DATA, &src, &err), SNUG_OK, "%s", err.message);
+    snug_gguf_writer *w = snug_gguf_writer_create(3, 32);
+    bool ok = w != NULL;
+    for (uint64_t i = 0; ok && i < snug_gguf_kv_count(src); i++) ok = snug_gguf_writer_copy_kv(w, src, i);
+    for (uint64_t i = 0; ok && i < snug_gguf_tensor_count(src); i++) {
+        const snug_tensor_info *t = snug_gguf_tensor(src, i);
+        bool q6 = strstr(t->name, "attn_v.weight") || strstr(t->name, "ffn_down.weight") ||
+                  strcmp(t->name, "token_embd.weight") == 0 || strcmp(t->name, "output.weight") == 0;
+        uint32_t type = t->type == SNUG_TYPE_Q4_K && q6 ? SNUG_TYPE_Q6_K : t->type;
+        uint64_t row_bytes;
+        ok = snug_type_row_bytes(type, t->ne[0], &row_bytes) &&
+             snug_gguf_writer_tensor(w, t->name, type, t->n_dims, t->ne, NULL, row_bytes * t->ne[1]);
+    }
+    cr_assert(ok);
+    cr_assert_eq(snug_gguf_writer_write(w, path, true, &err), SNUG_OK, "%s", err.message);
+    snug_gguf_writer_free(w);
+    snug_gguf_close(src);
+    return path;
+}
+
+/* Plans for an 80 GB A100 (a profile: the same numbers on every machine; its host-side items are not counted). */
+#define ROOMY_DEVICE "nvidia-a100-80g"
+
+/* A plan that misses its budget by `short_bytes`: first planned with room to spare, then with --mem set to its
+ * total minus short_bytes (and no headroom). */
+static plan_result plan_short_by(const char *file, json_int_t short_bytes, const char *ctx) {
+    const char *roomy[] = {"--device", ROOMY_DEVICE, "--ctx", ctx, "--kv", "f16", NULL};
+    plan_result r = plan(file, roomy);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char mem[32];
+    bytes_arg(mem, sizeof mem, integer(r.json, "total_bytes") - short_bytes);
+    plan_free(&r);
+    const char *tight[] = {"--device", ROOMY_DEVICE, "--mem", mem,   "--headroom", "0",
+                           "--ctx",    ctx,          "--kv",  "f16", NULL};
+    r = plan(file, tight);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    return r;
+}
+
+/* A Q4_K_M file is not offered "a Q4_K_M file of this model", a Q8_0 file not "a Q8_0 file" — even where a
+ * bits-per-weight guess (4.85 for Q4_K_M; 8.5 for Q8_0, norms included) comes out smaller than the file. */
+Test(plan, alternatives_never_name_the_files_own_type) {
+    plan_result r = plan_short_by(write_q4_k_m_8b(), 64ll << 20, "4096");
+    cr_expect_null(alternative_with(r.json, "Q4_K_M"), "a Q4_K_M file was offered a Q4_K_M file: %s",
+                   json_string_value(json_object_get(alternative_with(r.json, "Q4_K_M"), "text")));
+    plan_free(&r);
+    /* 8B at Q8_0: its 266k norm weights are F32, so 8.5 bits per weight guesses ~0.8 MB less than the file. */
+    r = plan_short_by(write_header_only(&(shape){"llama-3.1-8b-q8_0.gguf", "llama", 32, 4096, 32, 8, 14336, 128256,
+                                                 131072, false, SNUG_TYPE_Q8_0}),
+                      300 << 10, "4096");
+    cr_expect_null(alternative_with(r.json, "Q8_0 file"), "a Q8_0 file was offered a Q8_0 file: %s",
+                   json_string_value(json_object_get(alternative_with(r.json, "Q8_0 file"), "text")));
+    cr_expect_not_null(alternative_with(r.json, "Q4_0 file"), "a smaller type is still offered");
+    plan_free(&r);
+}
+
+/* TinyLlama-1.1B's shape at F16: 22 layers, embedding 2048, 32 heads of 64, 4 KV heads, feed-forward 5632, vocab
+ * 32000, untied. Every row length is a multiple of 256, so each type's blocks tile the matrices exactly. */
+static const shape tinyllama_f16 = {"tinyllama-f16.gguf", "llama", 22, 2048, 32, 4, 5632, 32000, 2048, false,
+                                    SNUG_TYPE_F16};
+
+/* Bytes of TinyLlama's weights when every matrix takes `bytes_per_256` bytes per 256 weights, except the output
+ * matrix (output_per_256) and, in the layers listed in more_bits, attn_v and ffn_down (more_bits_per_256); the
+ * norms stay F32. */
+static uint64_t tinyllama_bytes(uint64_t bytes_per_256, uint64_t output_per_256, uint64_t more_bits_per_256,
+                                const bool more_bits[22]) {
+    const uint64_t E = 2048, F = 5632, V = 32000, kv = 4 * 64;
+    uint64_t total = (2 * E * 22 + E) * 4; /* attn_norm, ffn_norm per layer; output_norm */
+    total += E * V / 256 * bytes_per_256;  /* token_embd */
+    total += E * V / 256 * output_per_256; /* output */
+    for (int l = 0; l < 22; l++) {
+        uint64_t special = more_bits[l] ? more_bits_per_256 : bytes_per_256;
+        total += (E * E * 2 + E * kv + E * F * 2) / 256 * bytes_per_256; /* q, o, k, gate, up */
+        total += (E * kv + F * E) / 256 * special;                       /* v, down */
+    }
+    return total;
+}
+
+/* Each smaller file type is sized from the file's own tensors: Q8_0 34 and Q4_0 18 bytes per 32 weights, Q4_K 144
+ * and Q6_K 210 per 256; the output matrix Q6_K in Q4_0 and Q4_K_M files, and Q4_K_M's attn_v and ffn_down Q6_K in
+ * the first and last eighth of the layers and every third one between (for 22 layers: 0, 1, 4, 7, 10, 13, 16, 19,
+ * 20, 21) — the layout llama.cpp's quantize writes. Norms are not quantized. */
+Test(plan, weight_alternatives_use_the_files_real_bytes) {
+    /* Room for a Q8_0 file (about half of F16) but not for this one. */
+    plan_result r = plan_short_by(write_header_only(&tinyllama_f16), 400ll << 20, "2048");
+    json_int_t total = integer(r.json, "total_bytes"), weights = weights_bytes(r.json);
+    bool none[22] = {false}, more[22] = {false};
+    const int more_layers[] = {0, 1, 4, 7, 10, 13, 16, 19, 20, 21};
+    for (size_t i = 0; i < sizeof more_layers / sizeof *more_layers; i++) more[more_layers[i]] = true;
+    const struct {
+        const char *name;
+        uint64_t bytes;
+    } expected[] = {
+        {"Q8_0 file", tinyllama_bytes(34 * 8, 34 * 8, 34 * 8, none)},
+        {"Q4_K_M file", tinyllama_bytes(144, 210, 210, more)},
+        {"Q4_0 file", tinyllama_bytes(18 * 8, 210, 18 * 8, none)},
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) {
+        json_t *alt = alternative_with(r.json, expected[i].name);
+        cr_assert_not_null(alt, "no '%s' alternative", expected[i].name);
+        json_int_t bytes = integer(alt, "total_bytes") - (total - weights);
+        cr_expect_eq(bytes, (json_int_t)expected[i].bytes, "%s: %lld bytes of weights, expected %llu", expected[i].name,
+                     (long long)bytes, (unsigned long long)expected[i].bytes);
+    }
+    plan_free(&r);
+}
+
+/* When the weights alone do not fit, the overflow names one item and gives that item's bytes, not all weights'. */
+Test(plan, overflow_names_one_item_with_its_own_bytes) {
+    const char *args[] = {"--device", ROOMY_DEVICE, "--mem", "3GiB", "--headroom", "0", NULL};
+    plan_result r = plan(write_q4_k_m_8b(), args);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    json_t *overflow = json_object_get(r.json, "overflow");
+    const char *item = json_string_value(json_object_get(overflow, "item"));
+    cr_assert_str_eq(item, "weights_q4_k", "the largest item");
+    cr_expect_eq(integer(overflow, "needed_bytes"), item_bytes(r.json, "weights_q4_k"),
+                 "needed %lld bytes; weights_q4_k is %lld (all weights: %lld)",
+                 (long long)integer(overflow, "needed_bytes"), (long long)item_bytes(r.json, "weights_q4_k"),
+                 (long long)weights_bytes(r.json));
+    cr_expect_gt(integer(overflow, "needed_bytes"), integer(overflow, "available_bytes"));
+    plan_free(&r);
+}
+
+/* --mem SIZE is what the plan may use: the default headroom is not taken from it, and the report says --mem. */
+Test(plan, mem_is_what_the_plan_may_use) {
+    const char *file = write_header_only(&qwen25_05b);
+    const char *args[] = {"--device", ROOMY_DEVICE, "--mem", "600M", NULL};
+    plan_result r = plan(file, args);
+    cr_expect_eq(integer(r.json, "budget_bytes"), 600ll << 20);
+    cr_expect_eq(integer(r.json, "headroom_bytes"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "budget_source")), "--mem");
+    plan_free(&r);
+    /* An explicit --headroom is still kept free of it. */
+    const char *with_headroom[] = {"--device", ROOMY_DEVICE, "--mem", "600M", "--headroom", "100M", NULL};
+    r = plan(file, with_headroom);
+    cr_expect_eq(integer(r.json, "budget_bytes"), 500ll << 20);
+    plan_free(&r);
+    /* More than the device offers: its own budget (80 GB less 4 GB of headroom), and the report says so. */
+    const char *too_much[] = {"--device", ROOMY_DEVICE, "--mem", "1TiB", NULL};
+    r = plan(file, too_much);
+    cr_expect_lt(integer(r.json, "budget_bytes"), 80ll << 30);
+    cr_expect_str_eq(json_string_value(json_object_get(r.json, "budget_source")), "detected (--mem capped)");
+    plan_free(&r);
+    /* On this machine, the text report names --mem, not the detected memory's source. */
+    const char *argv[] = {test_snug_bin(), "plan", file, "--mem", "600M", NULL};
+    test_run_result t = test_run(argv);
+    const char *budget = strstr(t.out, "budget ");
+    cr_assert_not_null(budget, "%s", t.out);
+    char line[256];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(budget, "\n"), budget);
+    cr_expect_not_null(strstr(line, "--mem"), "%s", line);
+    cr_expect_null(strstr(line, "meminfo"), "%s", line);
+    cr_expect_not_null(strstr(line, "600.0 MiB"), "%s", line);
+    test_run_free(&t);
+}
+
+/* A context beyond the trained one is flagged: the chosen context, and a --ctx alternative. The synthetic model was
+ * trained at 256 tokens. */
+Test(plan, context_above_the_trained_one_is_flagged) {
+    const char *file = test_tmp_path("trained-256.gguf");
+    snug_synth_params p = snug_synth_default_params();
+    p.header_only = true;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(file, &p, &err), SNUG_OK, "%s", err.message);
+    const char *at_1024[] = {"--ctx", "1024", NULL};
+    plan_result r = plan(file, at_1024);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(json_is_true(json_object_get(r.json, "context_above_trained")));
+    cr_expect_not_null(
+        strstr(json_string_value(json_object_get(r.json, "context_reason")), "above the trained context 256"), "%s",
+        json_string_value(json_object_get(r.json, "context_reason")));
+    plan_free(&r);
+    const char *at_256[] = {"--ctx", "256", NULL};
+    r = plan(file, at_256);
+    cr_expect(json_is_false(json_object_get(r.json, "context_above_trained")));
+    plan_free(&r);
+    /* 65536 tokens of f16 KV are 16 MiB here (2 × 2 layers × 32 × 2 bytes a token); 4 MiB less fits ~49152. */
+    r = plan_short_by(file, 4ll << 20, "65536");
+    json_t *alt = alternative_with(r.json, "--ctx");
+    cr_assert_not_null(alt, "no --ctx alternative");
+    cr_expect_gt(integer(alt, "context"), 256);
+    cr_expect(json_is_true(json_object_get(alt, "above_trained")));
+    cr_expect_not_null(strstr(json_string_value(json_object_get(alt, "text")), "above the trained context 256"), "%s",
+                       json_string_value(json_object_get(alt, "text")));
+    plan_free(&r);
 }

@@ -1,7 +1,9 @@
 /* plan.c — `snug plan`: the memory plan of a model on this machine or a device profile, without loading it.
  *
- * Reads only the GGUF header and tensor table (a header-only file works: "will this fit?" before a download).
- * Exit 0 when the plan fits, 3 when it does not (with the overflowing item and alternatives), 2 for bad input.
+ * Reads only the GGUF header and tensor table (a header-only file works: "will this fit?" before a download). A file
+ * of an architecture snug runs is first checked as `snug run` would load it (snug_model_check): one that run refuses
+ * is refused here with the same message and exit code. Exit 0 when the plan fits, 3 when it does not (with the
+ * overflowing item and alternatives), 2 for bad input.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,11 @@ int cli_plan(int argc, char **argv) {
     if (snug_gguf_open(path, SNUG_GGUF_ALLOW_MISSING_DATA, &gguf, &err) != SNUG_OK) return cli_report(&err);
     snug_plan *plan;
     if (snug_plan_create(gguf, &params, &plan, &err) != SNUG_OK) {
+        snug_gguf_close(gguf);
+        return cli_report(&err);
+    }
+    if (snug_plan_runnable(plan) && snug_model_check(gguf, path, &err) != SNUG_OK) {
+        snug_plan_free(plan);
         snug_gguf_close(gguf);
         return cli_report(&err);
     }

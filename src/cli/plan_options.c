@@ -103,7 +103,7 @@ const char *cli_plan_options_help(void) {
            "  --batch N              prompt tokens per forward step (default 256)\n"
            "  --threads N            compute threads (default: the physical cores)\n"
            "  --device NAME          plan for a device profile instead of this machine ('snug hw --profiles')\n"
-           "  --mem SIZE             use at most this much memory (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = "
-           "1000^n)\n"
-           "  --headroom SIZE        keep this much free (default max(5% of memory, 512 MiB))\n";
+           "  --mem SIZE             the plan may use SIZE (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = 1000^n); no\n"
+           "                         headroom is taken from it, and it is capped by what the device offers\n"
+           "  --headroom SIZE        keep this much free (default for detected memory: max(5% of it, 512 MiB))\n";
 }

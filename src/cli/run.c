@@ -48,7 +48,7 @@ static void run_usage(FILE *out) {
             "  --repeat-last-n N      how many recent tokens the penalty looks at (default 64)\n"
             "  --seed S               random seed (default: from the clock; printed on stderr)\n"
             "  --report-memory        measure the process's anonymous memory (after load, prefill and every token)\n"
-            "                         and compare it with the plan, on stderr\n"
+            "                         and its peak RSS, and compare them with the plan, on stderr\n"
             "%s"
             "\n"
             "Before loading, snug plans every byte; a plan that does not fit is refused with exit code 3. A prompt\n"
@@ -129,14 +129,15 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
     return -1;
 }
 
-/* Anonymous resident memory of this process (RssAnon in /proc/self/status), in bytes; 0 if unknown. */
-static uint64_t rss_anon_bytes(void) {
+/* The "KEY: N kB" line of /proc/self/status (RssAnon, VmHWM), in bytes; 0 if unknown. */
+static uint64_t status_bytes(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
     char line[256];
     unsigned long long kib = 0;
+    size_t key_len = strlen(key);
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "RssAnon: %llu kB", &kib) == 1) break;
+        if (strncmp(line, key, key_len) == 0 && sscanf(line + key_len, ": %llu kB", &kib) == 1) break;
     }
     fclose(f);
     return (uint64_t)kib * 1024;
@@ -144,7 +145,7 @@ static uint64_t rss_anon_bytes(void) {
 
 static void sample_memory(const run_options *o, uint64_t *peak) {
     if (!o->report_memory) return;
-    uint64_t now = rss_anon_bytes();
+    uint64_t now = status_bytes("RssAnon");
     if (now > *peak) *peak = now;
 }
 
@@ -233,8 +234,8 @@ int cli_run(int argc, char **argv) {
         snprintf(err.message, sizeof err.message,
                  "the prompt is %zu tokens; the context holds %d, leaving no room to generate", n_prompt,
                  snug_context_n_ctx(ctx));
-        snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (the model was trained with %d)", n_prompt + 1,
-                 desc.n_ctx_train);
+        snprintf(err.hint, sizeof err.hint, "use --ctx %zu or more (%s the model's trained context of %d)",
+                 n_prompt + 1, n_prompt + 1 > (size_t)desc.n_ctx_train ? "above" : "within", desc.n_ctx_train);
         goto fail;
     }
 
@@ -286,6 +287,12 @@ int cli_run(int argc, char **argv) {
         fprintf(stderr, "snug: memory: peak anonymous RSS %llu bytes, plan %llu bytes anonymous (%+.2f%%)\n",
                 (unsigned long long)peak_anon, (unsigned long long)planned,
                 planned ? 100.0 * ((double)peak_anon - (double)planned) / (double)planned : 0.0);
+        /* VmHWM: the peak of all resident pages (mapped weights, program code, anonymous memory) so far. */
+        uint64_t peak_rss = status_bytes("VmHWM");
+        uint64_t total = snug_plan_total_bytes(snug_context_get_plan(ctx));
+        fprintf(stderr, "snug: memory: peak RSS %llu bytes, plan total %llu bytes (%+.2f%%)\n",
+                (unsigned long long)peak_rss, (unsigned long long)total,
+                total ? 100.0 * ((double)peak_rss - (double)total) / (double)total : 0.0);
     }
     cli_text_free(&prompt);
     snug_context_free(ctx);

@@ -43,8 +43,9 @@ static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 static void choose_active(void) { active_kernels = snug_attention_kernels_for(snug_isa_active()); }
 
 /* The reference for one (token, head) row: one vec_dot per key (or a decoded key row and a plain dot product),
- * softmax with libm expf, then one decoded V row at a time. scratch: snug_attention_scratch_floats() floats. */
-static void attend_row_reference(float *oh, const float *qh, const uint8_t *k, const uint8_t *v, int64_t n_pos,
+ * softmax with libm expf, then one decoded V row at a time. scratch: snug_attention_scratch_floats() floats.
+ * False when the row broke down (snug_attention). */
+static bool attend_row_reference(float *oh, const float *qh, const uint8_t *k, const uint8_t *v, int64_t n_pos,
                                  const snug_attention_shape *shape, float scale, float *scratch) {
     const int32_t head_dim = shape->head_dim;
     const uint64_t row_bytes = shape->row_bytes;
@@ -60,7 +61,7 @@ static void attend_row_reference(float *oh, const float *qh, const uint8_t *k, c
             scores[j] = snug_dot_f32(qh, k_row, head_dim) * scale;
         }
     }
-    snug_softmax(scores, n_pos);
+    const bool softmax_ok = snug_softmax(scores, n_pos);
     memset(oh, 0, (size_t)head_dim * sizeof *oh);
     for (int64_t j = 0; j < n_pos; j++) {
         const uint8_t *vj = v + (uint64_t)j * row_bytes;
@@ -73,17 +74,21 @@ static void attend_row_reference(float *oh, const float *qh, const uint8_t *k, c
 #pragma omp simd
         for (int32_t d = 0; d < head_dim; d++) oh[d] += p * v_row[d];
     }
+    return softmax_ok && !snug_any_nonfinite(oh, head_dim);
 }
 
 /* The kernels' path for n_q rows that share a KV head and n_pos (attention.h, SNUG_ATTENTION_BLOCK_KEYS): q and out
- * rows of head_dim one after another; k and v at the head's slice of position 0. */
-static void attend_rows(const snug_attention_kernels *kernels, float *out, const float *q, int32_t n_q,
-                        const uint8_t *k, const uint8_t *v, int64_t n_pos, const snug_attention_shape *shape,
-                        float scale) {
+ * rows of head_dim one after another; k and v at the head's slice of position 0. Returns −1, or the first of the
+ * n_q rows that broke down (snug_attention). */
+static int32_t attend_rows(const snug_attention_kernels *kernels, float *out, const float *q, int32_t n_q,
+                           const uint8_t *k, const uint8_t *v, int64_t n_pos, const snug_attention_shape *shape,
+                           float scale) {
     const int32_t head_dim = shape->head_dim;
     const uint64_t row_bytes = shape->row_bytes;
     float p[SNUG_ATTENTION_BLOCK_KEYS], max[SNUG_ATTENTION_GROUP_MAX_ROWS] = {0},
                                         sum[SNUG_ATTENTION_GROUP_MAX_ROWS] = {0};
+    bool finite_max[SNUG_ATTENTION_GROUP_MAX_ROWS];
+    for (int32_t r = 0; r < n_q; r++) finite_max[r] = true;
     for (int64_t j0 = 0; j0 < n_pos; j0 += SNUG_ATTENTION_BLOCK_KEYS) {
         const int64_t n_block = n_pos - j0 < SNUG_ATTENTION_BLOCK_KEYS ? n_pos - j0 : SNUG_ATTENTION_BLOCK_KEYS;
         const uint8_t *k_block = k + (uint64_t)j0 * row_bytes, *v_block = v + (uint64_t)j0 * row_bytes;
@@ -91,6 +96,7 @@ static void attend_rows(const snug_attention_kernels *kernels, float *out, const
             const float block_max = kernels->scores(p, q + (int64_t)r * head_dim, k_block, row_bytes, n_block, head_dim,
                                                     shape->kv_type, scale);
             /* The first block writes the row; later ones rescale what the earlier blocks left. */
+            finite_max[r] &= isfinite(block_max) != 0; /* a NaN score shows in the sum instead (exp_sum) */
             const float new_max = j0 == 0 || block_max > max[r] ? block_max : max[r];
             const float rescale = j0 == 0 ? 0.0f : expf(max[r] - new_max);
             const float block_sum = kernels->exp_sum(p, n_block, new_max);
@@ -100,15 +106,19 @@ static void attend_rows(const snug_attention_kernels *kernels, float *out, const
                                   rescale);
         }
     }
+    int32_t first_bad = -1;
     for (int32_t r = 0; r < n_q; r++) {
         const float inv = 1.0f / sum[r];
         float *o = out + (int64_t)r * head_dim;
         for (int32_t d = 0; d < head_dim; d++) o[d] *= inv;
+        const bool ok = finite_max[r] && sum[r] > 0.0f && isfinite(sum[r]) && !snug_any_nonfinite(o, head_dim);
+        if (!ok && first_bad < 0) first_bad = r;
     }
+    return first_bad;
 }
 
-void snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
-                    int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads) {
+int64_t snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
+                       int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads) {
     const snug_attention_kernels *kernels = shape->kernels;
     if (!kernels) {
         pthread_once(&active_once, choose_active);
@@ -120,6 +130,7 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
     const uint64_t row_bytes = shape->row_bytes;
     const int64_t per_thread = snug_attention_scratch_floats(shape->n_ctx, head_dim);
     const float scale = 1.0f / sqrtf((float)head_dim);
+    int64_t first_bad = INT64_MAX; /* the first (token × n_head + head) row that broke down */
     if (kernels->scores) {
         /* Units of (KV head, token, slice of the group's query heads). Whole groups share the most reads; they are
          * split when there would be too few units for the threads (decode on many cores). A row's result does not
@@ -137,12 +148,14 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
                     const int32_t h = kv * group + slice * rows;
                     const int32_t n_q = group - slice * rows < rows ? group - slice * rows : rows;
                     const uint64_t offset = head_offset_bytes(shape->kv_type, (int64_t)kv * head_dim);
-                    attend_rows(kernels, out + t * q_dim + (int64_t)h * head_dim, q + t * q_dim + (int64_t)h * head_dim,
-                                n_q, k_cache + offset, v_cache + offset, pos0 + t + 1, shape, scale);
+                    const int32_t bad = attend_rows(kernels, out + t * q_dim + (int64_t)h * head_dim,
+                                                    q + t * q_dim + (int64_t)h * head_dim, n_q, k_cache + offset,
+                                                    v_cache + offset, pos0 + t + 1, shape, scale);
+                    if (bad >= 0) snug_note_first(&first_bad, t * n_head + h + bad);
                 }
             }
         }
-        return;
+        return first_bad == INT64_MAX ? -1 : first_bad;
     }
     /* Heads outer: a causal batch's token t reads t + 1 positions, so splitting by tokens would leave the thread
      * with the later tokens most of the work; every head has the same. */
@@ -155,7 +168,9 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
             const uint64_t slice = head_offset_bytes(shape->kv_type, (int64_t)(h / group) * head_dim);
             const int64_t n_pos = pos0 + t + 1;
             if (!kernels->scores) {
-                attend_row_reference(oh, qh, k_cache + slice, v_cache + slice, n_pos, shape, scale, thread_scratch);
+                if (!attend_row_reference(oh, qh, k_cache + slice, v_cache + slice, n_pos, shape, scale,
+                                          thread_scratch))
+                    snug_note_first(&first_bad, t * n_head + h);
                 continue;
             }
             /* The scores fill the first n_pos floats of the thread's scratch. */
@@ -164,6 +179,8 @@ void snug_attention(float *out, const float *q, const uint8_t *k_cache, const ui
                 kernels->scores(scores, qh, k_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, scale);
             const float sum = kernels->exp_sum(scores, n_pos, max);
             kernels->weighted_sum(oh, scores, v_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, 1.0f / sum);
+            if (!(isfinite(max) && sum > 0.0f && isfinite(sum))) snug_note_first(&first_bad, t * n_head + h);
         }
     }
+    return first_bad == INT64_MAX ? -1 : first_bad;
 }

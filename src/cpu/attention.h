@@ -45,7 +45,7 @@ typedef struct snug_attention_kernels {
                     int32_t head_dim, uint32_t kv_type, float scale);
     /* x[i] = e^(x[i] − shift) for i < n; returns Σ_i of the new x[i]. The exponential is a polynomial after range
      * reduction: within SNUG_ATTENTION_EXP_REL_ERROR of e^x relative for −87.3 <= x <= 88.3 (e^x a normal f32),
-     * and within 2^−126 absolute below (0 for −∞). */
+     * and within 2^−126 absolute below (0 for −∞). A NaN input gives NaN (and a NaN sum), never a clamped value. */
     float (*exp_sum)(float *x, int64_t n, float shift);
     /* out[d] = out_scale · out[d] + Σ_j p[j] · v_j[d] for d < head_dim; out is not read when out_scale is 0. */
     void (*weighted_sum)(float *out, const float *p, const uint8_t *v, uint64_t row_bytes, int64_t n_pos,
@@ -79,9 +79,12 @@ static inline int64_t snug_attention_scratch_floats(int64_t n_ctx, int32_t head_
 }
 
 /* out (n_tokens, n_head × head_dim) from q (n_tokens, n_head × head_dim) and the layer's cache rows.
- * scratch holds n_threads × snug_attention_scratch_floats() floats. */
-void snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
-                    int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads);
+ * scratch holds n_threads × snug_attention_scratch_floats() floats.
+ * Returns −1, or the first row (token × n_head + head) that broke down: its scores' maximum not finite (an infinite
+ * q·k), their exponentials' sum not a positive finite number (a NaN score), or an output not finite (an infinite or
+ * NaN value row). Checked once per row and block of keys, and by a bit test per output element (ops.h). */
+int64_t snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
+                       int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads);
 
 /* Encodes one position's row of n_kv floats into the cache's type. */
 void snug_kv_store(uint32_t kv_type, const float *src, uint8_t *dst_row, int64_t n_kv);

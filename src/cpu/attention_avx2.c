@@ -135,7 +135,9 @@ static float scores_avx2(float *scores, const float *q, const uint8_t *k, uint64
 #define F32_MANT_BITS 23
 ALWAYS_INLINE __m256 exp8(__m256 x) {
     const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_INPUT_MIN), _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_INPUT_MIN)), _mm256_set1_ps(EXP_INPUT_MAX));
+    /* max/min return their second operand when either is NaN: x goes second, so a NaN passes through the clamp
+     * (and the result is NaN) instead of becoming EXP_INPUT_MIN. */
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_INPUT_MAX), _mm256_max_ps(_mm256_set1_ps(EXP_INPUT_MIN), x));
     const __m256 n =
         _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x);

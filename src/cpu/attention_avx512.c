@@ -119,7 +119,9 @@ static float scores_avx512(float *scores, const float *q, const uint8_t *k, uint
 #define EXP_LN2_HI    0.693359375f
 #define EXP_LN2_LO    -2.12194440e-4f
 ALWAYS_INLINE __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EXP_INPUT_MIN)), _mm512_set1_ps(EXP_INPUT_MAX));
+    /* max/min return their second operand when either is NaN: x goes second, so a NaN passes through the clamp
+     * (and the result is NaN) instead of becoming EXP_INPUT_MIN. */
+    x = _mm512_min_ps(_mm512_set1_ps(EXP_INPUT_MAX), _mm512_max_ps(_mm512_set1_ps(EXP_INPUT_MIN), x));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x);

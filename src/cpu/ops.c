@@ -1,6 +1,7 @@
 /* ops.c — scalar reference implementations of the per-vector operations (see ops.h). */
 #include "cpu/ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -17,7 +18,7 @@ float snug_dot_f32(const float *a, const float *b, int64_t n) {
     return sum;
 }
 
-void snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps) {
+bool snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps) {
     /* double: n can be 8192 and the values large. Four partial sums: one chain of dependent double additions made
      * this the longest step a decode token runs on one thread. */
     double partial[4] = {0.0, 0.0, 0.0, 0.0};
@@ -29,6 +30,7 @@ void snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, fl
     const double sum_squares = (partial[0] + partial[1]) + (partial[2] + partial[3]);
     float scale = (float)(1.0 / sqrt(sum_squares / (double)n + (double)eps));
     for (i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+    return sum_squares <= (double)FLT_MAX && !snug_any_nonfinite(out, n); /* false for a NaN sum too */
 }
 
 /* Rotates pair i of every head of vec by (c, s). */
@@ -63,20 +65,22 @@ void snug_rope(float *vec, int32_t n_heads, int32_t head_dim, int64_t pos, const
     snug_rope_qk(vec, n_heads, NULL, 0, head_dim, pos, p);
 }
 
-void snug_softmax(float *x, int64_t n) {
+bool snug_softmax(float *x, int64_t n) {
     float max = -INFINITY;
     for (int64_t i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
+        x[i] = expf(x[i] - max); /* a NaN score gives NaN here, and a NaN sum */
         sum += x[i];
     }
     float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    return isfinite(max) && sum > 0.0 && isfinite(sum);
 }
 
-void snug_swiglu(float *gate, const float *up, int64_t n) {
+bool snug_swiglu(float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    return !snug_any_nonfinite(gate, n);
 }
 
 void snug_add(float *x, const float *y, int64_t n) {

@@ -2,14 +2,49 @@
  *
  * Shapes are in comments as (rows, columns). All functions work in place or out of place on float arrays the caller
  * owns (arena buffers); none allocates.
+ *
+ * No silent garbage (DESIGN.md, contract item 4): the operations whose results feed a quantizer or a maximum —
+ * where an infinity or a NaN would turn into finite nonsense — return false when what they computed is not finite,
+ * and the forward pass (engine/context.c) turns that into SNUG_E_NUMERIC naming the layer, step and position. The
+ * checks are a comparison per vector or a bit test per element, never a branch per element.
  */
 #ifndef SNUG_CPU_OPS_H
 #define SNUG_CPU_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
-/* out = x / sqrt(mean(x²) + eps) ⊙ weight, for one vector of n. */
-void snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
+/* 1 when x is an infinity or a NaN (its exponent bits are all ones), else 0: no branch, so a loop can OR it up. */
+static inline uint32_t snug_nonfinite_bit(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+/* 1 when any of x[0 .. n) is an infinity or a NaN. A separate pass over data just written (it is in L1), so that it
+ * vectorises (omp simd: a bit test per element, no branch) where the loop that wrote it does not. */
+static inline uint32_t snug_any_nonfinite(const float *x, int64_t n) {
+    uint32_t nonfinite = 0;
+#pragma omp simd reduction(| : nonfinite)
+    for (int64_t i = 0; i < n; i++) nonfinite |= snug_nonfinite_bit(x[i]);
+    return nonfinite;
+}
+
+/* Lowers *first to value if value is smaller, atomically: threads that find a fault each report it, the smallest
+ * (the earliest token) wins. */
+static inline void snug_note_first(int64_t *first, int64_t value) {
+    int64_t seen = __atomic_load_n(first, __ATOMIC_RELAXED);
+    while (value < seen &&
+           !__atomic_compare_exchange_n(first, &seen, value, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/* out = x / sqrt(mean(x²) + eps) ⊙ weight, for one vector of n. The sum of squares is kept in double, so it is
+ * exact enough and never overflows; but the model computes in f32, where that sum must be finite too: false when it
+ * is beyond FLT_MAX (an activation of RMS above ~1.8e19 / sqrt(n) — f32 engines then normalise to 0 — or an inf or
+ * NaN in x), or when an output is not finite (a weight that is). out is then meaningless. */
+bool snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
 
 typedef enum snug_rope_mode {
     SNUG_ROPE_NORMAL = 0, /* rotates adjacent pairs (x[2i], x[2i+1]): llama GGUF files (Q/K permuted at conversion) */
@@ -30,11 +65,13 @@ void snug_rope(float *vec, int32_t n_heads, int32_t head_dim, int64_t pos, const
 void snug_rope_qk(float *q, int32_t n_q_heads, float *k, int32_t n_k_heads, int32_t head_dim, int64_t pos,
                   const snug_rope_params *p);
 
-/* x = softmax(x) over n, computed stably (max subtracted). */
-void snug_softmax(float *x, int64_t n);
+/* x = softmax(x) over n, computed stably (max subtracted). False when the maximum is not finite (an infinite score,
+ * or every score −∞) or the sum of the exponentials is not a positive finite number (a NaN score): x is then
+ * meaningless. */
+bool snug_softmax(float *x, int64_t n);
 
-/* gate = silu(gate) ⊙ up, for n. silu(z) = z / (1 + e^−z). */
-void snug_swiglu(float *gate, const float *up, int64_t n);
+/* gate = silu(gate) ⊙ up, for n. silu(z) = z / (1 + e^−z). False when a result is not finite. */
+bool snug_swiglu(float *gate, const float *up, int64_t n);
 
 /* x += y, for n. */
 void snug_add(float *x, const float *y, int64_t n);

@@ -11,7 +11,12 @@
  * batches of n_batch tokens, so each weight is read once per batch. Every step runs on all threads: matmuls split
  * rows, the per-token steps (norms, RoPE, KV stores) split the tokens of a batch, and the element-wise ones split
  * runs of elements (a step left to one thread costs the others its time).
+ *
+ * No silent garbage: the norms, the attention rows and SwiGLU report a non-finite result (cpu/ops.h), each step
+ * notes the earliest token that had one, and the batch stops there with SNUG_E_NUMERIC naming the layer, the step
+ * and the position — before a quantizer or a maximum could turn an infinity or a NaN into plausible text.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,25 +212,75 @@ snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part 
 #define ELEMENTWISE_RUN 1024
 
 /* a[i] = op(a[i], b[i]) for i < count, in runs of ELEMENTWISE_RUN split across the threads when there are more than
- * min_runs of them (snug_swiglu and snug_add have this shape). */
-typedef void (*elementwise_fn)(float *a, const float *b, int64_t n);
+ * min_runs of them (snug_swiglu has this shape; add_run wraps snug_add). op returns false for a run with a
+ * non-finite result; returns the index of the first element of the first such run, or −1. */
+typedef bool (*elementwise_fn)(float *a, const float *b, int64_t n);
 
-static void elementwise_parallel(elementwise_fn op, float *a, const float *b, int64_t count, int64_t min_runs,
-                                 int32_t threads) {
+static int64_t elementwise_parallel(elementwise_fn op, float *a, const float *b, int64_t count, int64_t min_runs,
+                                    int32_t threads) {
     const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
+    int64_t first_bad = INT64_MAX;
 #pragma omp parallel for num_threads(threads) schedule(static) if (runs > min_runs)
     for (int64_t r = 0; r < runs; r++) {
         const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
-        op(a + i, b + i, len);
+        if (!op(a + i, b + i, len)) snug_note_first(&first_bad, i);
     }
+    return first_bad == INT64_MAX ? -1 : first_bad;
+}
+
+/* The residual adds are not checked here: the next norm sees what they left (its sum of squares). */
+static bool add_run(float *a, const float *b, int64_t n) {
+    snug_add(a, b, n);
+    return true;
+}
+
+/* The first token of a batch whose step broke down; NO_FAULT: none. */
+#define NO_FAULT INT64_MAX
+
+/* SNUG_E_NUMERIC for a step that produced a non-finite value (cpu/ops.h): which layer (−1: after the last), which
+ * step, which position, and what went wrong. */
+static snug_status numeric_fault(snug_error *err, int32_t layer, const char *step, int64_t position, const char *what) {
+    if (layer >= 0) {
+        snug_fail(err, SNUG_E_NUMERIC, "the computation broke down in layer %d, %s, at position %lld: %s", layer, step,
+                  (long long)position, what);
+    } else {
+        snug_fail(err, SNUG_E_NUMERIC, "the computation broke down after the last layer, %s, at position %lld: %s",
+                  step, (long long)position, what);
+    }
+    snug_hint(err, "the model's weights or activations leave the f32 range; check the file (snug info) or get it "
+                   "again");
+    return SNUG_E_NUMERIC;
+}
+
+/* What a norm that reported a fault (snug_rmsnorm) saw, for the message: its input x and output out, n long. Runs
+ * only after a fault, so it may take its time. */
+static const char *norm_fault_detail(char *buf, size_t cap, const float *x, const float *out, int64_t n) {
+    double sum_squares = 0.0;
+    for (int64_t i = 0; i < n; i++) sum_squares += (double)x[i] * x[i];
+    snprintf(buf, cap, "an output is not finite");
+    if (!(sum_squares <= (double)FLT_MAX)) {
+        snprintf(buf, cap, "the sum of squares of its input is %g, beyond f32 (at most %g)", sum_squares,
+                 (double)FLT_MAX);
+        return buf;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(out[i])) {
+            snprintf(buf, cap, "output %lld is %f: a norm weight is not finite, or too large", (long long)i,
+                     (double)out[i]);
+            break;
+        }
+    }
+    return buf;
 }
 
 /* SwiGLU pays for waking the threads from a few runs on (expf), a residual add (a few loads) only for a batch. */
 #define SWIGLU_MIN_RUNS 2
 #define ADD_MIN_RUNS    8
 
-/* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one. */
-static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0) {
+/* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one.
+ * SNUG_E_NUMERIC when a step's result is not finite (then the logits are not valid). */
+static snug_status forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0,
+                                 snug_error *err) {
     const snug_model *m = ctx->model;
     const snug_model_desc *d = &m->desc;
     const snug_architecture *arch = m->architecture;
@@ -244,8 +299,16 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
         uint8_t *v_cache = ctx->v_cache + (uint64_t)l * (uint64_t)ctx->n_ctx * ctx->kv_row_bytes;
 
         /* Attention block. */
+        int64_t bad = NO_FAULT;
 #pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-        for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps);
+        for (int64_t t = 0; t < n; t++) {
+            if (!snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps)) snug_note_first(&bad, t);
+        }
+        if (bad != NO_FAULT) {
+            char what[160];
+            norm_fault_detail(what, sizeof what, ctx->x + bad * E, ctx->xb + bad * E, E);
+            return numeric_fault(err, l, "attention norm", pos0 + bad, what);
+        }
         const snug_matrix *qkv[] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
         snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, threads);
@@ -258,37 +321,68 @@ static void forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n
                 snug_add(v, w->bv, kv_dim);
             }
             if (arch->qk_norm) { /* qwen3: each head normalised on its own, before RoPE */
+                bool ok = true;
                 for (int32_t h = 0; h < d->n_head; h++) {
                     float *head = q + (int64_t)h * d->head_dim;
-                    snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
+                    ok &= snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
                 }
                 for (int32_t h = 0; h < d->n_head_kv; h++) {
                     float *head = k + (int64_t)h * d->head_dim;
-                    snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
+                    ok &= snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
                 }
+                if (!ok) snug_note_first(&bad, t);
             }
             snug_rope_qk(q, d->n_head, k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
             const uint64_t row = (uint64_t)(pos0 + t) * ctx->kv_row_bytes;
             snug_kv_store(ctx->kv_type, k, k_cache + row, kv_dim);
             snug_kv_store(ctx->kv_type, v, v_cache + row, kv_dim);
         }
-        snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
+        if (bad != NO_FAULT) {
+            return numeric_fault(err, l, "Q/K head norm", pos0 + bad,
+                                 "a head's sum of squares is not finite in f32, or an output is not");
+        }
+        const int64_t bad_row =
+            snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
+        if (bad_row >= 0) {
+            char what[160];
+            snprintf(what, sizeof what,
+                     "head %d: the maximum of its scores, the sum of their exponentials or an output is not finite",
+                     (int)(bad_row % d->n_head));
+            return numeric_fault(err, l, "attention", pos0 + bad_row / d->n_head, what);
+        }
         snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);
-        elementwise_parallel(snug_add, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
+        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
 
         /* Feed-forward block (SwiGLU). */
 #pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-        for (int64_t t = 0; t < n; t++) snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps);
+        for (int64_t t = 0; t < n; t++) {
+            if (!snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps)) snug_note_first(&bad, t);
+        }
+        if (bad != NO_FAULT) {
+            char what[160];
+            norm_fault_detail(what, sizeof what, ctx->x + bad * E, ctx->xb + bad * E, E);
+            return numeric_fault(err, l, "feed-forward norm", pos0 + bad, what);
+        }
         const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
         float *gate_up_out[] = {ctx->hb, ctx->hb2};
         snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, threads);
-        elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, threads);
+        const int64_t bad_element =
+            elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, threads);
+        if (bad_element >= 0) {
+            return numeric_fault(err, l, "feed-forward (SwiGLU)", pos0 + bad_element / F,
+                                 "silu(gate) × up is not finite");
+        }
         snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
-        elementwise_parallel(snug_add, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
+        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
     }
 
-    snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps);
+    if (!snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps)) {
+        char what[160];
+        norm_fault_detail(what, sizeof what, ctx->x + (n - 1) * E, ctx->xb, E);
+        return numeric_fault(err, -1, "output norm", pos0 + n - 1, what);
+    }
     snug_matmul(&m->output, ctx->xb, 1, ctx->logits, ctx->act_encoded, threads);
+    return SNUG_OK;
 }
 
 snug_status snug_context_decode(snug_context *ctx, const snug_token *tokens, size_t n_tokens, snug_error *err) {
@@ -309,7 +403,8 @@ snug_status snug_context_decode(snug_context *ctx, const snug_token *tokens, siz
     ctx->logits_valid = false;
     for (size_t start = 0; start < n_tokens; start += (size_t)ctx->n_batch) {
         size_t n = n_tokens - start < (size_t)ctx->n_batch ? n_tokens - start : (size_t)ctx->n_batch;
-        forward_batch(ctx, tokens + start, (int64_t)n, ctx->n_past);
+        snug_status st = forward_batch(ctx, tokens + start, (int64_t)n, ctx->n_past, err);
+        if (st != SNUG_OK) return st;
         ctx->n_past += (int32_t)n;
     }
     for (size_t i = 0; i < n_tokens; i++) snug_sampler_accept(&ctx->sampler, tokens[i]);

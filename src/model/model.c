@@ -5,6 +5,10 @@
  * qwen3, phi3) are the flags of snug_architecture (hparams.h), one branch each in bind_attention and
  * bind_feed_forward. Every check names the key or tensor and the numbers, so a broken file says what is
  * wrong with it. See model.h for the invariant this establishes.
+ *
+ * All of it reads only the header (metadata and tensor table; alignment is checked on file offsets, not pointers),
+ * so snug_model_check runs the very same checks on a header-only file for `snug plan`: plan refuses what run would
+ * refuse, with the same message.
  */
 #include "model/model.h"
 
@@ -73,9 +77,10 @@ static snug_status bind_vector(loader *ld, const char *name, int64_t n, const ch
         return snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s; snug expects F32 for %s", name,
                          snug_type_name(t->type), what);
     }
-    if ((uintptr_t)t->data % sizeof(float) != 0) {
+    const uint64_t file_offset = snug_gguf_data_offset(ld->gguf) + t->offset; /* the map is page-aligned */
+    if (file_offset % sizeof(float) != 0) {
         return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': F32 data at file offset %llu is not 4-byte aligned",
-                         name, (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset));
+                         name, (unsigned long long)file_offset);
     }
     *out = t->data;
     return SNUG_OK;
@@ -94,10 +99,10 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
         return SNUG_E_UNSUPPORTED;
     }
     uint32_t element_align = t->type == SNUG_TYPE_F32 ? 4 : 1;
-    if ((uintptr_t)t->data % element_align != 0) {
+    const uint64_t file_offset = snug_gguf_data_offset(ld->gguf) + t->offset; /* the map is page-aligned */
+    if (file_offset % element_align != 0) {
         return snug_fail(ld->err, SNUG_E_FORMAT, "tensor '%s': %s data at file offset %llu is not %u-byte aligned",
-                         name, snug_type_name(t->type),
-                         (unsigned long long)(snug_gguf_data_offset(ld->gguf) + t->offset), element_align);
+                         name, snug_type_name(t->type), (unsigned long long)file_offset, element_align);
     }
     uint64_t row_bytes = 0;
     snug_type_row_bytes(t->type, t->ne[0], &row_bytes);
@@ -212,7 +217,8 @@ static snug_status bind_weights(loader *ld) {
         const snug_tensor_info *freqs;
         if ((st = bind_tensor(ld, "rope_freqs.weight", m->rope.n_rot / 2, 0, true, &freqs)) != SNUG_OK) return st;
         if (freqs) {
-            if (freqs->type != SNUG_TYPE_F32 || (uintptr_t)freqs->data % sizeof(float) != 0) {
+            if (freqs->type != SNUG_TYPE_F32 ||
+                (snug_gguf_data_offset(ld->gguf) + freqs->offset) % sizeof(float) != 0) {
                 return snug_fail(ld->err, SNUG_E_UNSUPPORTED,
                                  "tensor 'rope_freqs.weight' must be aligned F32, it is %s",
                                  snug_type_name(freqs->type));
@@ -260,6 +266,44 @@ static void explain_header_only(const char *path, snug_error *err) {
     snug_gguf_close(g);
 }
 
+/* Reads and validates everything of the file m->gguf into m: architecture, hyper-parameters, the tokenizer, the
+ * vocabulary size, every tensor (model.h's invariant, for all but the data's presence). Frees nothing on failure. */
+static snug_status bind_model(snug_model *m, snug_error *err) {
+    char arch[64];
+    loader ld = {m, m->gguf, arch, NULL, err};
+    snug_model_desc *d = &m->desc;
+    snug_status st;
+    if ((st = check_architecture(&ld, arch, sizeof arch)) != SNUG_OK) return st;
+    d->architecture = m->architecture->name;
+    if ((st = snug_hparams_read(m->gguf, arch, d, &m->rope, err)) != SNUG_OK) return st;
+    if ((st = snug_tokenizer_load(&m->tokenizer, m->gguf, err)) != SNUG_OK) return st;
+    d->n_vocab = m->tokenizer.n_vocab;
+    d->bos = m->tokenizer.bos;
+    d->eos = m->tokenizer.eos;
+    d->unk = m->tokenizer.unk;
+    char vocab_name[96];
+    snprintf(vocab_name, sizeof vocab_name, "%s.vocab_size", arch);
+    int64_t vocab_key = snug_gguf_find_key(m->gguf, vocab_name);
+    int64_t vocab_size;
+    if (vocab_key >= 0 && snug_gguf_kv_get_i64(m->gguf, (uint64_t)vocab_key, &vocab_size) && vocab_size != d->n_vocab) {
+        return snug_fail(err, SNUG_E_FORMAT, "%s is %lld but tokenizer.ggml.tokens has %d entries", vocab_name,
+                         (long long)vocab_size, d->n_vocab);
+    }
+    m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
+    ld.used = calloc(snug_gguf_tensor_count(m->gguf) + 1, sizeof *ld.used);
+    if (!m->layers || !ld.used) {
+        free(ld.used);
+        return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory binding %d layers", d->n_layer);
+    }
+    st = bind_weights(&ld);
+    free(ld.used);
+    if (st != SNUG_OK) return st;
+    for (uint64_t i = 0; i < snug_gguf_tensor_count(m->gguf); i++)
+        d->weight_bytes += snug_gguf_tensor(m->gguf, i)->bytes;
+    m->host_bytes = m->gguf->index_bytes + (uint64_t)d->n_layer * sizeof *m->layers + m->tokenizer.table_bytes;
+    return SNUG_OK;
+}
+
 snug_status snug_model_load(const char *path, snug_model **out, snug_error *err) {
     *out = NULL;
     snug_model *m = calloc(1, sizeof *m);
@@ -270,43 +314,25 @@ snug_status snug_model_load(const char *path, snug_model **out, snug_error *err)
         free(m);
         return st;
     }
-    char arch[64];
-    loader ld = {m, m->gguf, arch, NULL, err};
-    snug_model_desc *d = &m->desc;
-    if ((st = check_architecture(&ld, arch, sizeof arch)) != SNUG_OK) goto fail;
-    d->architecture = m->architecture->name;
-    if ((st = snug_hparams_read(m->gguf, arch, d, &m->rope, err)) != SNUG_OK) goto fail;
-    if ((st = snug_tokenizer_load(&m->tokenizer, m->gguf, err)) != SNUG_OK) goto fail;
-    d->n_vocab = m->tokenizer.n_vocab;
-    d->bos = m->tokenizer.bos;
-    d->eos = m->tokenizer.eos;
-    d->unk = m->tokenizer.unk;
-    char vocab_name[96];
-    snprintf(vocab_name, sizeof vocab_name, "%s.vocab_size", arch);
-    int64_t vocab_key = snug_gguf_find_key(m->gguf, vocab_name);
-    int64_t vocab_size;
-    if (vocab_key >= 0 && snug_gguf_kv_get_i64(m->gguf, (uint64_t)vocab_key, &vocab_size) && vocab_size != d->n_vocab) {
-        st = snug_fail(err, SNUG_E_FORMAT, "%s is %lld but tokenizer.ggml.tokens has %d entries", vocab_name,
-                       (long long)vocab_size, d->n_vocab);
-        goto fail;
+    if ((st = bind_model(m, err)) != SNUG_OK) {
+        snug_error_prefix(err, "%s: ", path);
+        snug_model_free(m);
+        return st;
     }
-    m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
-    ld.used = calloc(snug_gguf_tensor_count(m->gguf) + 1, sizeof *ld.used);
-    if (!m->layers || !ld.used) {
-        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory binding %d layers", d->n_layer);
-        goto fail;
-    }
-    if ((st = bind_weights(&ld)) != SNUG_OK) goto fail;
-    free(ld.used);
-    for (uint64_t i = 0; i < snug_gguf_tensor_count(m->gguf); i++)
-        d->weight_bytes += snug_gguf_tensor(m->gguf, i)->bytes;
-    m->host_bytes = m->gguf->index_bytes + (uint64_t)d->n_layer * sizeof *m->layers + m->tokenizer.table_bytes;
     *out = m;
     return SNUG_OK;
-fail:
-    free(ld.used);
-    snug_error_prefix(err, "%s: ", path);
-    snug_model_free(m);
+}
+
+snug_status snug_model_check(const snug_gguf *gguf, const char *name, snug_error *err) {
+    snug_model *m = calloc(1, sizeof *m);
+    if (!m) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", name ? name : "model");
+    /* Borrowed, never written: bind_model only reads the file, and m->gguf is not closed below. */
+    m->gguf = (snug_gguf *)(uintptr_t)gguf;
+    snug_status st = bind_model(m, err);
+    if (st != SNUG_OK && name) snug_error_prefix(err, "%s: ", name);
+    snug_tokenizer_free(&m->tokenizer);
+    free(m->layers);
+    free(m);
     return st;
 }
 

@@ -22,8 +22,10 @@
 #include "model/hparams.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
+#include "plan/download_types.h"
 #include "plan/hw.h"
 #include "plan/memory.h"
+#include "plan/process.h"
 
 #define MIB (1024.0 * 1024.0)
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -35,13 +37,6 @@
 #define MAX_PARALLEL          256
 #define MAX_THREADS           1024
 #define MAX_INPUT_BYTES_LIMIT (1ull << 28)
-/* Bits per weight of common download types, for the "smaller weight type" alternative: Q8_0 and Q4_0 from their
- * block sizes (34 and 18 bytes per 32 weights); Q4_K_M is a mix of Q4_K (4.5) and Q6_K (6.5625) whose files average
- * about 4.85 bits per weight (llama.cpp's quantize table lists 7B models at 4.07 GB for 6.74 B weights → 4.83). */
-static const struct {
-    const char *name;
-    double bits_per_weight;
-} smaller_types[] = {{"Q8_0", 8.5}, {"Q4_K_M", 4.85}, {"Q4_0", 4.5}};
 
 static uint32_t kv_type_id(snug_kv_type kv) {
     switch (kv) {
@@ -116,7 +111,8 @@ static const char *buffer_line(snug_buffer_id id) {
 static bool host_side(const char *line) {
     return strcmp(line, "token_ids") == 0 || strcmp(line, "tokenizer_scratch") == 0 || strcmp(line, "sampler") == 0 ||
            strcmp(line, "tokenizer_tables") == 0 || strcmp(line, "model_index") == 0 ||
-           strcmp(line, "runtime_overhead") == 0;
+           strcmp(line, "runtime_overhead") == 0 || strcmp(line, "runtime_code") == 0 ||
+           strcmp(line, "model_header") == 0;
 }
 
 static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency residency, bool in_arena) {
@@ -137,9 +133,11 @@ static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency r
 
 /* Everything the file's header says, independent of the candidate context. */
 typedef struct header_facts {
+    const snug_gguf *gguf; /* for the tensor table (the "smaller file" alternatives) */
     uint64_t weight_bytes_by_type[SNUG_TYPE_ID_LIMIT];
     uint64_t tokenizer_table_bytes;
     uint64_t model_index_bytes;
+    uint64_t header_bytes; /* the file before its tensor data: metadata, vocabulary, tensor table (mapped) */
     uint32_t weight_types[SNUG_TYPE_ID_LIMIT];
     int n_weight_types;
     uint32_t compute_type;
@@ -170,8 +168,10 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     }
     add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
     add_line(p, "model_index", SNUG_RESIDENCY_ANON, false)->bytes = h->model_index_bytes;
+    add_line(p, "model_header", SNUG_RESIDENCY_MMAP, false)->bytes = h->header_bytes;
     add_line(p, "runtime_overhead", SNUG_RESIDENCY_ANON, false)->bytes =
         SNUG_RUNTIME_OVERHEAD_BYTES + (uint64_t)(p->n_threads - 1) * SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES;
+    add_line(p, "runtime_code", SNUG_RESIDENCY_MMAP, false)->bytes = p->runtime_code_bytes;
 
     p->total_bytes = p->anon_bytes = p->mmap_bytes = 0;
     for (int i = 0; i < p->n_lines; i++) {
@@ -227,28 +227,33 @@ static void find_overflow(snug_plan *p) {
         }
     }
     const snug_plan_line *kv = snug_plan_find_line(p, "kv_cache");
-    uint64_t weights = 0, largest = 0;
-    const char *largest_name = "weights";
-    for (int i = 0; i < p->n_lines; i++) {
-        if (strncmp(p->lines[i].name, "weights_", 8) == 0 && p->lines[i].counted) {
-            weights += p->lines[i].bytes;
-            if (p->lines[i].bytes > largest) {
-                largest = p->lines[i].bytes;
-                largest_name = p->lines[i].name;
-            }
-        }
-    }
     uint64_t others = p->total_bytes - (kv ? kv->bytes : 0);
-    if (others > p->budget_bytes) {
-        snprintf(p->overflow_item, sizeof p->overflow_item, "%s", largest_name);
-        uint64_t rest = others - weights;
-        p->overflow_needed_bytes = weights;
+    /* The largest counted item besides the KV cache (the weights of one type, in any real case). */
+    const snug_plan_line *largest = NULL;
+    for (int i = 0; i < p->n_lines; i++) {
+        const snug_plan_line *l = &p->lines[i];
+        if (l->counted && l != kv && (!largest || l->bytes > largest->bytes)) largest = l;
+    }
+    if (largest && others > p->budget_bytes) {
+        /* Even without a KV cache nothing fits: name that item with its own bytes, against what the rest leaves
+         * for it. */
+        uint64_t rest = others - largest->bytes;
+        snprintf(p->overflow_item, sizeof p->overflow_item, "%s", largest->name);
+        p->overflow_needed_bytes = largest->bytes;
         p->overflow_available_bytes = p->budget_bytes > rest ? p->budget_bytes - rest : 0;
     } else {
         snprintf(p->overflow_item, sizeof p->overflow_item, "kv_cache");
         p->overflow_needed_bytes = kv ? kv->bytes : 0;
         p->overflow_available_bytes = p->budget_bytes - others;
     }
+}
+
+/* ", above the trained context N" when n_ctx is beyond what the model was trained on (its output degrades there). */
+static const char *above_trained_note(const snug_plan *p, int32_t n_ctx, char *buf, size_t cap) {
+    buf[0] = '\0';
+    if (p->shape.n_ctx_train > 0 && n_ctx > p->shape.n_ctx_train)
+        snprintf(buf, cap, ", above the trained context %d", p->shape.n_ctx_train);
+    return buf;
 }
 
 static void add_alternative(snug_plan *p, int32_t n_ctx, uint32_t kv, int32_t par, const char *fmt_text) {
@@ -258,14 +263,16 @@ static void add_alternative(snug_plan *p, int32_t n_ctx, uint32_t kv, int32_t pa
     a->kv_type = kv;
     a->n_parallel = par;
     a->total_bytes = p->total_bytes;
-    char total[32], budget[32];
-    snprintf(a->text, sizeof a->text, "%s (total %s of %s)", fmt_text,
+    a->above_trained = p->shape.n_ctx_train > 0 && n_ctx > p->shape.n_ctx_train;
+    char total[32], budget[32], note[64];
+    snprintf(a->text, sizeof a->text, "%s (total %s of %s%s)", fmt_text,
              snug_format_bytes(total, sizeof total, p->total_bytes),
-             snug_format_bytes(budget, sizeof budget, p->budget_bytes));
+             snug_format_bytes(budget, sizeof budget, p->budget_bytes),
+             above_trained_note(p, n_ctx, note, sizeof note));
 }
 
-/* Ranked alternatives that fit: a smaller context, q8_0 KV, fewer sequences, a smaller weight type. Restores the
- * plan to the refused candidate afterwards. */
+/* Ranked alternatives that fit: a smaller context, q8_0 KV, fewer sequences, a smaller weight type (sized from this
+ * file's tensors, never the type the file already is). Restores the plan to the refused candidate afterwards. */
 static void find_alternatives(snug_plan *p, const header_facts *h) {
     const int32_t want_ctx = p->n_ctx, want_par = p->n_parallel;
     const uint32_t want_kv = p->kv_type;
@@ -302,17 +309,24 @@ static void find_alternatives(snug_plan *p, const header_facts *h) {
     for (int i = 0; i < p->n_lines; i++) {
         if (strncmp(p->lines[i].name, "weights_", 8) == 0 && p->lines[i].counted) weights += p->lines[i].bytes;
     }
-    for (size_t t = 0; t < sizeof smaller_types / sizeof *smaller_types; t++) {
-        uint64_t estimate = (uint64_t)((double)p->n_params * smaller_types[t].bits_per_weight / 8.0);
-        if (estimate >= weights) continue;
-        uint64_t total = p->total_bytes - weights + estimate;
+    for (int t = 0; t < SNUG_DOWNLOAD_TYPE_COUNT; t++) {
+        if (snug_download_type_is_file(h->gguf, (snug_download_type)t)) continue;
+        uint64_t bytes = snug_download_type_bytes(h->gguf, (snug_download_type)t);
+        if (bytes >= weights) continue;
+        uint64_t total = p->total_bytes - weights + bytes;
         if (total <= p->budget_bytes && p->n_alternatives < SNUG_PLAN_MAX_ALTERNATIVES) {
             snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
-            *a = (snug_plan_alternative){
-                .n_ctx = want_ctx, .kv_type = want_kv, .n_parallel = want_par, .total_bytes = total};
+            char note[64];
+            *a = (snug_plan_alternative){.n_ctx = want_ctx,
+                                         .kv_type = want_kv,
+                                         .n_parallel = want_par,
+                                         .total_bytes = total,
+                                         .above_trained = p->shape.n_ctx_train > 0 && want_ctx > p->shape.n_ctx_train};
             snprintf(a->text, sizeof a->text,
-                     "a %s file of this model (~%.2f GiB of weights) at context %d (total ~%.2f GiB of %.2f GiB)",
-                     smaller_types[t].name, gib(estimate), want_ctx, gib(total), gib(p->budget_bytes));
+                     "a %s file of this model (%.2f GiB of weights, this file has %.2f GiB) at context %d (total "
+                     "%.2f GiB of %.2f GiB%s)",
+                     snug_download_type_name((snug_download_type)t), gib(bytes), gib(weights), want_ctx, gib(total),
+                     gib(p->budget_bytes), above_trained_note(p, want_ctx, note, sizeof note));
         }
     }
     build_lines(p, h, want_ctx, want_kv, want_par);
@@ -384,6 +398,8 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         h->tokenizer_table_bytes = (uint64_t)p->shape.n_vocab * 32;
     }
     h->model_index_bytes = g->index_bytes + (uint64_t)p->shape.n_layer * sizeof(snug_layer_weights);
+    /* The reader walks all of it and the tokenizer's pieces point into it, so its pages stay resident. */
+    h->header_bytes = snug_gguf_data_offset(g);
     return SNUG_OK;
 }
 
@@ -421,20 +437,34 @@ static snug_status check_request(const snug_context_params *r, snug_error *err) 
     return SNUG_OK;
 }
 
+/* The budget (docs/plan.md, "Budget"). Detected memory keeps a headroom free (--headroom, or max(5% of the device's
+ * memory, 512 MiB)) for the rest of the system. --mem SIZE is what the plan may use: no default headroom is taken
+ * from it (an explicit --headroom still is), and it is capped by what the device offers after its headroom. */
 static void set_budget(snug_plan *p) {
     const snug_context_params *r = &p->request;
-    uint64_t memory = p->device.available_bytes;
-    uint64_t basis = p->device.memory_bytes; /* what "5% of memory" is taken of */
-    if (r->mem_limit_bytes && r->mem_limit_bytes < memory) memory = r->mem_limit_bytes;
-    if (r->mem_limit_bytes && r->mem_limit_bytes < basis) basis = r->mem_limit_bytes;
-    p->memory_bytes = (uint64_t)((double)memory * p->device.gpu_working_set_fraction);
-    if (r->headroom_set) {
-        p->headroom_bytes = r->headroom_bytes;
-    } else {
-        uint64_t fraction = (uint64_t)((double)basis * HEADROOM_FRACTION);
-        p->headroom_bytes = fraction > HEADROOM_MIN_BYTES ? fraction : HEADROOM_MIN_BYTES;
+    const uint64_t detected = snug_device_usable_bytes(&p->device);
+    uint64_t headroom = r->headroom_set ? r->headroom_bytes : 0;
+    if (!r->headroom_set) {
+        uint64_t fraction = (uint64_t)((double)p->device.memory_bytes * HEADROOM_FRACTION);
+        headroom = fraction > HEADROOM_MIN_BYTES ? fraction : HEADROOM_MIN_BYTES;
     }
+    const uint64_t detected_budget = detected > headroom ? detected - headroom : 0;
+    p->detected_budget_bytes = detected_budget;
+    p->mem_limit_bytes = r->mem_limit_bytes;
+    p->mem_capped = false;
+    if (r->mem_limit_bytes == 0) {
+        p->memory_bytes = detected;
+        p->headroom_bytes = headroom;
+        p->budget_bytes = detected_budget;
+        return;
+    }
+    p->memory_bytes = r->mem_limit_bytes;
+    p->headroom_bytes = r->headroom_set ? r->headroom_bytes : 0;
     p->budget_bytes = p->memory_bytes > p->headroom_bytes ? p->memory_bytes - p->headroom_bytes : 0;
+    if (p->budget_bytes > detected_budget) {
+        p->budget_bytes = detected_budget;
+        p->mem_capped = true;
+    }
 }
 
 /* Applies the context policy (file comment) and records why. */
@@ -507,6 +537,15 @@ static void choose_context(snug_plan *p, const header_facts *h) {
              "default: %d does not fit; %d is the largest multiple of %d that does", target, c, SNUG_CTX_STEP);
 }
 
+/* Says so in context_reason when the chosen context is beyond the trained one. */
+static void flag_above_trained(snug_plan *p) {
+    p->context_above_trained = p->shape.n_ctx_train > 0 && p->n_ctx > p->shape.n_ctx_train;
+    if (!p->context_above_trained) return;
+    size_t len = strlen(p->context_reason);
+    snprintf(p->context_reason + len, sizeof p->context_reason - len,
+             " (above the trained context %d: the model has not seen positions this far)", p->shape.n_ctx_train);
+}
+
 snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p, snug_error *err) {
     memset(p, 0, sizeof *p);
     snug_context_params r = request ? *request : (snug_context_params){0};
@@ -516,6 +555,7 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
     if ((st = resolve_device(&r, &p->device, err)) != SNUG_OK) return st;
     header_facts h;
     memset(&h, 0, sizeof h);
+    h.gguf = gguf;
     if ((st = read_header(gguf, p, &h, err)) != SNUG_OK) return st;
     p->n_threads = r.n_threads ? r.n_threads : snug_physical_cores();
     p->max_input_bytes = r.max_input_bytes ? r.max_input_bytes : SNUG_DEFAULT_MAX_INPUT_BYTES;
@@ -523,8 +563,13 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
         return snug_fail(err, SNUG_E_ARGUMENT, "q8_0 KV needs a head size that is a multiple of 32; this model's is %d",
                          p->shape.head_dim);
     }
+    uint64_t code_bytes = 0;
+    p->runtime_code_measured = snug_process_code_resident_bytes(&code_bytes);
+    p->runtime_code_bytes =
+        p->runtime_code_measured ? code_bytes + SNUG_RUNTIME_CODE_AFTER_PLAN_BYTES : SNUG_RUNTIME_CODE_ESTIMATE_BYTES;
     set_budget(p);
     choose_context(p, &h);
+    flag_above_trained(p);
     if (!p->fits) {
         find_overflow(p);
         find_alternatives(p, &h);
@@ -584,6 +629,7 @@ snug_status snug_plan_create(const snug_gguf *gguf, const snug_context_params *p
 
 void snug_plan_free(snug_plan *p) { free(p); }
 bool snug_plan_fits(const snug_plan *p) { return p->fits; }
+bool snug_plan_runnable(const snug_plan *p) { return p->runnable; }
 int32_t snug_plan_n_ctx(const snug_plan *p) { return p->n_ctx; }
 const char *snug_plan_kv_type_name(const snug_plan *p) { return kv_type_label(p->kv_type); }
 uint64_t snug_plan_total_bytes(const snug_plan *p) { return p->total_bytes; }
@@ -608,6 +654,6 @@ void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
              "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
              "budget on %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
-             (double)p->mmap_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
+             (double)p->shape.weight_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
              p->fits ? "fits" : "DOES NOT FIT");
 }

@@ -63,6 +63,7 @@ typedef struct snug_plan_alternative {
     uint32_t kv_type;
     int32_t n_parallel;
     uint64_t total_bytes;
+    bool above_trained; /* n_ctx is beyond the model's trained context (the text says so too) */
 } snug_plan_alternative;
 
 struct snug_plan {
@@ -80,15 +81,21 @@ struct snug_plan {
     uint32_t kv_type;
     uint64_t max_input_bytes;
     uint64_t act_row_bytes; /* the largest encoded activation row of any weight matrix (the matmul scratch per token) */
-    char context_reason[240];
+    uint64_t runtime_code_bytes; /* the runtime_code line: measured resident program pages + what runs later */
+    bool runtime_code_measured;  /* false: smaps was unreadable and the line is SNUG_RUNTIME_CODE_ESTIMATE_BYTES */
+    char context_reason[320];
+    bool context_above_trained; /* n_ctx > the trained context (context_reason says so) */
     char kv_reason[200];
 
-    /* Budget and totals. */
-    uint64_t memory_bytes; /* min(available, --mem) × working-set fraction, before headroom */
-    uint64_t headroom_bytes;
-    uint64_t budget_bytes; /* memory_bytes − headroom */
-    uint64_t total_bytes;  /* all counted lines */
-    uint64_t anon_bytes;   /* anonymous lines (arena + host tables + overhead) */
+    /* Budget and totals (plan.c, set_budget). */
+    uint64_t memory_bytes;          /* --mem, else the device's available memory × working-set fraction */
+    uint64_t headroom_bytes;        /* taken from memory_bytes: --headroom, or the default for detected memory only */
+    uint64_t budget_bytes;          /* memory_bytes − headroom, capped at detected_budget_bytes */
+    uint64_t mem_limit_bytes;       /* --mem (0: none) */
+    uint64_t detected_budget_bytes; /* the device's usable memory − its headroom */
+    bool mem_capped;                /* --mem asked for more than detected_budget_bytes, which is the budget */
+    uint64_t total_bytes;           /* all counted lines */
+    uint64_t anon_bytes;            /* anonymous lines (arena + host tables + overhead) */
     uint64_t mmap_bytes;
     uint64_t arena_bytes;
 
@@ -114,6 +121,15 @@ struct snug_plan {
  * 2 threads alike; rounded up to 256 KiB, plus a margin per extra thread for its stack. */
 #define SNUG_RUNTIME_OVERHEAD_BYTES            (256ull << 10)
 #define SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES (16ull << 10)
+
+/* The program's own resident pages (line `runtime_code`, file-backed): the code and read-only data of snug and its
+ * shared libraries, measured from /proc/self/smaps when the plan is made (process.h), plus the code a run first
+ * executes after that — the forward pass, the matmul and attention kernels, the sampler, the OpenMP workers. On
+ * Debian 12 x86-64 (gcc 12) that later part was 282–442 KiB over stories260K and the demo model with 1 and
+ * 2 threads (smaps at the plan and at the end of `snug run -n 100`), rounded up to 512 KiB. When smaps cannot be
+ * read the whole item is the estimate below: 3.4–3.6 MiB measured at the end of the same runs, rounded up. */
+#define SNUG_RUNTIME_CODE_AFTER_PLAN_BYTES (512ull << 10)
+#define SNUG_RUNTIME_CODE_ESTIMATE_BYTES   (4ull << 20)
 
 /* Builds the plan. Fails only for a request or file that makes no sense (SNUG_E_ARGUMENT / SNUG_E_FORMAT); a plan
  * that does not fit is a successful result with fits == false. */

@@ -50,6 +50,31 @@ static const char *kv_label(uint32_t type) {
     return type == SNUG_TYPE_Q8_0 ? "q8_0" : type == SNUG_TYPE_F32 ? "f32" : "f16";
 }
 
+/* Where the budget comes from: detected memory less its headroom, or --mem (which carries no default headroom). */
+static void append_budget(text_buffer *b, const snug_plan *p) {
+    char memory[32], headroom[32], budget[32], detected[32];
+    snug_format_bytes(memory, sizeof memory, p->memory_bytes);
+    snug_format_bytes(headroom, sizeof headroom, p->headroom_bytes);
+    snug_format_bytes(budget, sizeof budget, p->budget_bytes);
+    snug_format_bytes(detected, sizeof detected, snug_device_usable_bytes(&p->device));
+    const char *working_set = p->device.gpu_working_set_fraction < 1.0 ? ", GPU working set" : "";
+    if (p->mem_limit_bytes == 0) {
+        append(b, "budget   %s usable (%s%s) − %s headroom = %s\n", memory, p->device.memory_source, working_set,
+               headroom, budget);
+    } else if (p->mem_capped) {
+        char detected_headroom[32];
+        snug_format_bytes(detected_headroom, sizeof detected_headroom,
+                          snug_device_usable_bytes(&p->device) - p->detected_budget_bytes);
+        append(b, "budget   %s usable (%s%s) − %s headroom = %s: --mem %s is more than that\n", detected,
+               p->device.memory_source, working_set, detected_headroom, budget, memory);
+    } else if (p->headroom_bytes > 0) {
+        append(b, "budget   %s (--mem) − %s headroom (--headroom) = %s\n", memory, headroom, budget);
+    } else {
+        append(b, "budget   %s (--mem: the plan may use all of it; the default headroom applies to detected memory)\n",
+               budget);
+    }
+}
+
 char *snug_plan_render_text(const snug_plan *p) {
     text_buffer b = {0};
     char s1[32], s2[32], s3[32];
@@ -61,11 +86,7 @@ char *snug_plan_render_text(const snug_plan *p) {
         p->runnable ? "" : " (snug plans this architecture but cannot run it yet)");
     snug_format_bytes(s1, sizeof s1, p->device.memory_bytes);
     append(&b, "device   %s: %s, %s memory\n", p->device.name, p->device.description, s1);
-    snug_format_bytes(s1, sizeof s1, p->memory_bytes);
-    snug_format_bytes(s2, sizeof s2, p->headroom_bytes);
-    snug_format_bytes(s3, sizeof s3, p->budget_bytes);
-    append(&b, "budget   %s usable (%s%s) − %s headroom = %s\n", s1, p->device.memory_source,
-           p->device.gpu_working_set_fraction < 1.0 ? ", GPU working set" : "", s2, s3);
+    append_budget(&b, p);
     append(&b, "context  %d tokens × %d sequence%s, KV %s, batch %d, %d threads — %s\n", p->n_ctx, p->n_parallel,
            p->n_parallel == 1 ? "" : "s", kv_label(p->kv_type), p->n_batch, p->n_threads, p->context_reason);
     if (p->kv_reason[0]) append(&b, "kv       %s\n", p->kv_reason);
@@ -126,6 +147,12 @@ char *snug_plan_render_json(const snug_plan *p) {
     json_object_set_new(root, "mmap_bytes", json_integer((json_int_t)p->mmap_bytes));
     json_object_set_new(root, "arena_bytes", json_integer((json_int_t)p->arena_bytes));
     json_object_set_new(root, "headroom_bytes", json_integer((json_int_t)p->headroom_bytes));
+    json_object_set_new(root, "budget_source",
+                        json_string(p->mem_limit_bytes == 0 ? "detected"
+                                    : p->mem_capped         ? "detected (--mem capped)"
+                                                            : "--mem"));
+    json_object_set_new(root, "mem_limit_bytes", json_integer((json_int_t)p->mem_limit_bytes));
+    json_object_set_new(root, "context_above_trained", json_boolean(p->context_above_trained));
     json_t *device = json_pack("{s:s, s:s, s:I, s:I, s:s, s:f}", "name", p->device.name, "description",
                                p->device.description, "memory_bytes", (json_int_t)p->device.memory_bytes,
                                "available_bytes", (json_int_t)p->device.available_bytes, "memory_source",
@@ -166,9 +193,10 @@ char *snug_plan_render_json(const snug_plan *p) {
     json_t *alternatives = json_array();
     for (int a = 0; a < p->n_alternatives; a++) {
         const snug_plan_alternative *alt = &p->alternatives[a];
-        json_array_append_new(alternatives, json_pack("{s:s, s:i, s:s, s:i, s:I}", "text", alt->text, "context",
-                                                      alt->n_ctx, "kv_type", kv_label(alt->kv_type), "parallel",
-                                                      alt->n_parallel, "total_bytes", (json_int_t)alt->total_bytes));
+        json_array_append_new(alternatives,
+                              json_pack("{s:s, s:i, s:s, s:i, s:I, s:b}", "text", alt->text, "context", alt->n_ctx,
+                                        "kv_type", kv_label(alt->kv_type), "parallel", alt->n_parallel, "total_bytes",
+                                        (json_int_t)alt->total_bytes, "above_trained", alt->above_trained));
     }
     json_object_set_new(root, "alternatives", alternatives);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
