@@ -35,6 +35,8 @@ enum {
     LLAMA_SPACE = 29871,        /* "▁" */
     LLAMA_HELLO = 15043,        /* "▁Hello" */
     LLAMA_WORLD = 3186,         /* "▁world" */
+    LLAMA_SPACE_HELLO = 22172,  /* "▁hello" */
+    PHI3_SPACE_HI = 6324,       /* "▁Hi" */
     PHI3_ENDOFTEXT = 32000,
     PHI3_ASSISTANT = 32001,
     PHI3_END = 32007,
@@ -214,14 +216,10 @@ Test(encode, parse_special_turns_control_text_into_tokens) {
     const char *text = "<s>hello</s>";
     size_t n, bytes;
     int32_t *ids = encode_ok(&v.tok, text, strlen(text), false, true, &n);
-    cr_assert_geq(n, 3);
-    cr_expect_eq(ids[0], LLAMA_BOS);
-    cr_expect_eq(ids[n - 1], LLAMA_EOS);
-    /* The text between them is not at the start of the text, so it gets no dummy-prefix space. */
-    char *middle = decode_all(&v.tok, ids + 1, n - 2, &bytes);
-    cr_expect_str_eq(middle, "hello");
-    cr_expect_neq(ids[1], LLAMA_SPACE);
-    free(middle);
+    /* As in llama.cpp (and SentencePiece run on each piece of text between special tokens), text that follows a
+     * special token gets the dummy-prefix space: "hello" becomes "▁hello", one piece (22172). */
+    cr_assert_eq(snug_tokenizer_find(&v.tok, "\xE2\x96\x81hello", 8), LLAMA_SPACE_HELLO);
+    expect_ids(ids, n, (const int32_t[]){LLAMA_BOS, LLAMA_SPACE_HELLO, LLAMA_EOS}, 3, "<s>hello</s>");
     free(ids);
 
     ids = encode_ok(&v.tok, text, strlen(text), false, false, &n);
@@ -248,16 +246,14 @@ Test(encode, parse_special_with_phi3_chat_tokens) {
     const char *text = "<|user|>\nHi<|end|>\n<|assistant|>";
     size_t n;
     int32_t *ids = encode_ok(&v.tok, text, strlen(text), true, true, &n);
-    cr_assert_geq(n, 5);
-    cr_expect_eq(ids[0], LLAMA_BOS);
-    cr_expect_eq(ids[1], PHI3_USER);
-    cr_expect_eq(ids[2], LLAMA_FIRST_BYTE_TOKEN + '\n', "no prefix space after a special token: got %d", ids[2]);
-    cr_expect_eq(ids[n - 1], PHI3_ASSISTANT);
-    int ends = 0;
-    for (size_t i = 0; i < n; i++) ends += ids[i] == PHI3_END;
-    cr_expect_eq(ends, 1);
+    /* llama.cpp strips the whitespace after Phi-3's special tokens (RSTRIP, set for models whose general.name holds
+     * "phi3"; this file's is "Phi3"), and "Hi" then follows a special token: dummy prefix, "▁Hi" (6324). */
+    cr_assert_eq(snug_tokenizer_find(&v.tok, "\xE2\x96\x81Hi", 5), PHI3_SPACE_HI);
+    expect_ids(ids, n, (const int32_t[]){LLAMA_BOS, PHI3_USER, PHI3_SPACE_HI, PHI3_END, PHI3_ASSISTANT}, 5,
+               "phi-3 chat markers");
     free(ids);
-    /* "</s>" is USER_DEFINED in phi-3: split out with parse_special, plain text without. */
+    /* "</s>" is USER_DEFINED in phi-3, but its text is an end-of-generation marker, which llama.cpp makes a control
+     * token: split out with parse_special, plain text without. */
     ids = encode_ok(&v.tok, "a</s>", 5, false, true, &n);
     cr_expect(n >= 2 && ids[n - 1] == LLAMA_EOS, "last id %d", n ? ids[n - 1] : -1);
     free(ids);

@@ -88,7 +88,7 @@ typedef struct vocab_shape {
 
 /* Byte offsets of each table inside the block. */
 typedef struct table_layout {
-    uint64_t pieces, scores, kinds, index, special, merges, block, total;
+    uint64_t pieces, scores, kinds, index, special, special_flags, bucket_start, bucket_ranks, merges, block, total;
 } table_layout;
 
 static bool is_special_kind(int64_t kind) {
@@ -224,7 +224,10 @@ static table_layout plan_tables(const vocab_shape *shape) {
     t.kinds = align_up(t.scores + n * sizeof(float));
     t.index = align_up(t.kinds + n * sizeof(uint8_t));
     t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(snug_tokenizer_slot));
-    t.merges = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.special_flags = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.bucket_start = align_up(t.special_flags + (uint64_t)shape->n_special * sizeof(uint8_t));
+    t.bucket_ranks = align_up(t.bucket_start + (uint64_t)(SNUG_SPECIAL_BUCKETS + 1) * sizeof(uint32_t));
+    t.merges = align_up(t.bucket_ranks + (uint64_t)shape->n_special * sizeof(uint32_t));
     t.block = align_up(t.merges + (uint64_t)shape->merge_slots * sizeof(snug_bpe_merge));
     t.total = t.block + shape->n_patterns * SNUG_BPE_REGEX_BYTES_ESTIMATE;
     return t;
@@ -476,6 +479,8 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
         return snug_fail(err, SNUG_E_INTERNAL, "counted %u special tokens, planned %u", n_special, tok->n_special);
     }
     sort_specials(tok, tok->special_ids, n_special);
+    st = snug_tokenizer_special_fill(tok, gguf, err);
+    if (st != SNUG_OK) return st;
 
     st = read_special_id(gguf, KEY_BOS, tok->n_vocab, &tok->bos, err);
     if (st == SNUG_OK) st = read_special_id(gguf, KEY_EOS, tok->n_vocab, &tok->eos, err);
@@ -520,6 +525,9 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
     tok->index_slots = shape.index_slots;
     tok->special_ids = table_at(block, layout.special);
     tok->n_special = shape.n_special;
+    tok->special_flags = table_at(block, layout.special_flags);
+    tok->special_bucket_start = table_at(block, layout.bucket_start);
+    tok->special_bucket_ranks = table_at(block, layout.bucket_ranks);
     tok->merges = shape.merge_slots > 0 ? table_at(block, layout.merges) : NULL;
     tok->merge_slots = shape.merge_slots;
 
@@ -541,18 +549,16 @@ void snug_tokenizer_free(snug_tokenizer *tok) {
 snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_text_part *parts, size_t n_parts,
                                         bool add_bos, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                         size_t cap, size_t *n_tokens, snug_error *err) {
-    /* Parts after the start of the text continue it: they are encoded by a copy of the tokenizer that adds no dummy
-     * prefix (the copy shares every table; nothing is allocated). */
-    snug_tokenizer continuing = *tok;
-    continuing.add_space_prefix = false;
-    bool at_start = true;
+    /* One state runs through the parts, so they tokenize as one text would: the dummy-prefix space at the start and
+     * after special tokens only, and a stripping token's stripping goes on into the next part. */
+    snug_encode_state state = {true, false};
     size_t total = 0;
     *n_tokens = 0;
     for (size_t i = 0; i < n_parts; i++) {
         size_t got = 0;
-        snug_status st = snug_tokenizer_encode(at_start ? tok : &continuing, parts[i].text, parts[i].bytes,
-                                               add_bos && i == 0, parts[i].parse_special, scratch, scratch_bytes,
-                                               tokens + total, cap - total, &got, err);
+        snug_status st = snug_tokenizer_encode_continue(tok, parts[i].text, parts[i].bytes, add_bos && i == 0,
+                                                        parts[i].parse_special, &state, scratch, scratch_bytes,
+                                                        tokens + total, cap - total, &got, err);
         total += got;
         *n_tokens = total;
         if (st == SNUG_E_CONTEXT_FULL) {
@@ -561,7 +567,6 @@ snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_te
             return st;
         }
         if (st != SNUG_OK) return st;
-        if (parts[i].bytes > 0) at_start = false;
     }
     return SNUG_OK;
 }
@@ -600,28 +605,4 @@ size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_
         i += (uint32_t)used;
     }
     return written;
-}
-
-/* A later, shorter token may only take bytes no earlier token took; since earlier tokens are at least as long, a span
- * overlapping one of theirs must contain its first or last byte, so checking those two is enough. */
-void snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, int32_t *claims) {
-    for (size_t i = 0; i < bytes; i++) claims[i] = SNUG_CLAIM_NONE;
-    for (uint32_t s = 0; s < tok->n_special; s++) {
-        const int32_t id = tok->special_ids[s];
-        const snug_tokenizer_piece *piece = &tok->pieces[id];
-        const size_t len = piece->bytes;
-        if (len == 0 || len > bytes) continue;
-        for (size_t from = 0; from + len <= bytes;) {
-            const char *hit = memmem(text + from, bytes - from, piece->text, len);
-            if (hit == NULL) break;
-            const size_t at = (size_t)(hit - text);
-            if (claims[at] == SNUG_CLAIM_NONE && claims[at + len - 1] == SNUG_CLAIM_NONE) {
-                claims[at] = id;
-                for (size_t k = 1; k < len; k++) claims[at + k] = SNUG_CLAIM_TAIL;
-                from = at + len;
-            } else {
-                from = at + 1;
-            }
-        }
-    }
 }

@@ -17,16 +17,10 @@
  *   4. Emit each remaining symbol's id; a symbol that is not a piece (only single characters can be: every merge
  *      produces a piece) falls back to the <0xHH> token of each of its bytes, or to the unknown token.
  *
- * parse_special splits the text first at occurrences of CONTROL, USER_DEFINED and UNKNOWN token texts, as llama.cpp's
- * tokenizer_st_partition does: tokens are tried longest text first (ties: lowest id), each taking every leftmost
- * non-overlapping occurrence not already taken by an earlier one; those spans become the tokens themselves and the
- * text between them is encoded as above. Two deliberate differences from current llama.cpp, both following the
- * interface in tokenizer.h:
- *   - the dummy-prefix space goes only to a fragment that starts the text (llama.cpp also adds one after every
- *     special token, which turns "<|assistant|>\n" into "<|assistant|>", "▁", "\n");
- *   - with parse_special off nothing is split (llama.cpp still splits USER_DEFINED tokens, e.g. phi-3's "</s>").
- * The cost of the split is O(n_special × text) memmem scans, cheap for the tens to hundreds of specials SentencePiece
- * vocabularies have.
+ * Added and special tokens are split out of the text first (tokenizer_special.c, llama.cpp's tokenizer_st_partition):
+ * USER_DEFINED tokens always, CONTROL and UNKNOWN ones with parse_special; the text between them is encoded as
+ * above, and as in llama.cpp each piece of text that starts the text or follows a special token gets the dummy-prefix
+ * space ("<s>hello" is <s>, "▁hello"). Whitespace a token strips (phi-3's RSTRIP) belongs to no piece.
  *
  * Memory: encoding uses only the caller's scratch, laid out by plan_scratch() for the text's size; it never allocates.
  * snug_tokenizer_scratch_bytes(max) bounds every region for any text of up to `max` bytes:
@@ -272,21 +266,49 @@ static snug_status encode_fragment(spm_encoder *e, const char *text, size_t byte
 
 /* ---- special tokens ------------------------------------------------------------------------------------------- */
 
-static snug_status encode_with_specials(spm_encoder *e, const char *text, size_t bytes, snug_error *err) {
-    snug_tokenizer_claim_specials(e->tok, text, bytes, e->claims);
+/* Splits the text at special tokens (snug_tokenizer_claim_specials) and encodes the text between them. As in
+ * llama.cpp, a piece of text gets the dummy-prefix space when it starts the text or follows a special token
+ * (state->after_special); whitespace a token stripped belongs to no piece. */
+static snug_status encode_text(spm_encoder *e, const char *text, size_t bytes, bool parse_special,
+                               snug_encode_state *state, snug_error *err) {
+    const snug_tokenizer *tok = e->tok;
+    if (state->strip_leading) {
+        while (bytes > 0 && snug_tokenizer_is_space(*text)) {
+            text++;
+            bytes--;
+        }
+        if (bytes == 0) return SNUG_OK; /* all of it stripped: the next text continues the stripping */
+        state->strip_leading = false;
+    }
+    if (bytes == 0) return SNUG_OK;
+    if (tok->n_special == 0 || !snug_tokenizer_claim_specials(tok, text, bytes, parse_special, e->claims)) {
+        const bool prefix = tok->add_space_prefix && state->after_special;
+        state->after_special = false;
+        return encode_fragment(e, text, bytes, prefix, err);
+    }
+    int32_t last_token = -1;
     for (size_t i = 0; i < bytes;) {
         const int32_t claim = e->claims[i];
         if (claim >= 0) {
             emit(e, claim);
-            i += e->tok->pieces[claim].bytes;
+            i += tok->pieces[claim].bytes;
+            state->after_special = true;
+            last_token = claim;
+            continue;
+        }
+        if (claim != SNUG_CLAIM_NONE) { /* stripped whitespace */
+            i++;
             continue;
         }
         size_t end = i;
         while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
-        snug_status st = encode_fragment(e, text + i, end - i, e->tok->add_space_prefix && i == 0, err);
+        snug_status st = encode_fragment(e, text + i, end - i, tok->add_space_prefix && state->after_special, err);
         if (st != SNUG_OK) return st;
+        state->after_special = false;
         i = end;
     }
+    /* Ending on a token that strips after itself: its stripping goes on into the next text. */
+    state->strip_leading = state->after_special && last_token >= 0 && snug_tokenizer_special_rstrips(tok, last_token);
     return SNUG_OK;
 }
 
@@ -295,9 +317,18 @@ static snug_status encode_with_specials(spm_encoder *e, const char *text, size_t
 snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
                                   bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                   size_t cap, size_t *n_tokens, snug_error *err) {
+    snug_encode_state state = {true, false};
+    return snug_tokenizer_encode_continue(tok, text, text_bytes, add_bos, parse_special, &state, scratch, scratch_bytes,
+                                          tokens, cap, n_tokens, err);
+}
+
+snug_status snug_tokenizer_encode_continue(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
+                                           bool parse_special, snug_encode_state *state, void *scratch,
+                                           uint64_t scratch_bytes, int32_t *tokens, size_t cap, size_t *n_tokens,
+                                           snug_error *err) {
     if (tok->kind == SNUG_TOKENIZER_BPE) {
-        return snug_tokenizer_bpe_encode(tok, text, text_bytes, add_bos, parse_special, scratch, scratch_bytes, tokens,
-                                         cap, n_tokens, err);
+        return snug_tokenizer_bpe_encode(tok, text, text_bytes, add_bos, parse_special, state, scratch, scratch_bytes,
+                                         tokens, cap, n_tokens, err);
     }
     *n_tokens = 0;
     if ((uint64_t)text_bytes > MAX_TEXT_BYTES) {
@@ -328,12 +359,7 @@ snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, s
     };
 
     if (add_bos && tok->bos >= 0) emit(&e, tok->bos);
-    snug_status st = SNUG_OK;
-    if (parse_special && tok->n_special > 0) {
-        st = encode_with_specials(&e, text, text_bytes, err);
-    } else if (text_bytes > 0) {
-        st = encode_fragment(&e, text, text_bytes, tok->add_space_prefix, err);
-    }
+    snug_status st = encode_text(&e, text, text_bytes, parse_special, state, err);
     if (st != SNUG_OK) return st;
     if (e.count > cap) {
         *n_tokens = cap;
