@@ -356,8 +356,39 @@ static void free_builder(builder *b) {
     free(b->spaced);
 }
 
+/* The text of added token `i` (raw text, as converters write added tokens): whitespace runs first, then HTML tags,
+ * then DeepSeek-style placeholders "<｜place▁holder▁no▁N｜>". A tag that is also a piece is skipped (*skip). */
+static void added_text(const builder *b, uint32_t i, char *out, size_t cap, bool *skip) {
+    static const char *const tags[] = {"a",      "b",     "i",      "p",      "ul",    "ol",   "li",      "div",
+                                       "span",   "table", "tr",     "td",     "th",    "code", "pre",     "em",
+                                       "h1",     "h2",    "h3",     "br",     "img",   "html", "body",    "head",
+                                       "title",  "form",  "input",  "button", "label", "nav",  "section", "header",
+                                       "footer", "main",  "strong", "small",  "sub",   "sup",  "script",  "style"};
+    enum { SPACE_RUNS = 23, TAB_RUNS = 7, INDENT_RUNS = 15, N_TAGS = sizeof tags / sizeof tags[0] };
+    *skip = false;
+    if (i < SPACE_RUNS) { /* 2 … 24 spaces */
+        memset(out, ' ', i + 2);
+        out[i + 2] = '\0';
+    } else if ((i -= SPACE_RUNS) < TAB_RUNS) { /* 2 … 8 tabs */
+        memset(out, '\t', i + 2);
+        out[i + 2] = '\0';
+    } else if ((i -= TAB_RUNS) < INDENT_RUNS) { /* a newline and 2 … 16 spaces */
+        out[0] = '\n';
+        memset(out + 1, ' ', i + 2);
+        out[i + 3] = '\0';
+    } else if ((i -= INDENT_RUNS) < 2 * N_TAGS) {
+        snprintf(out, cap, "<%s%s>", i % 2 ? "/" : "", tags[i / 2]);
+        uint32_t slot; /* ASCII without spaces is its own byte-level spelling: it must not be a piece already */
+        *skip = find_piece(b, out, strlen(out), &slot) >= 0;
+    } else {
+        snprintf(out, cap, "<\xEF\xBD\x9Cplace\xE2\x96\x81holder\xE2\x96\x81no\xE2\x96\x81%u\xEF\xBD\x9C>",
+                 i - 2 * N_TAGS);
+    }
+}
+
 static snug_status write_file(const builder *b, const snug_synth_vocab_params *p, const char *path, snug_error *err) {
-    const uint32_t n_tokens = b->n_pieces + p->n_control;
+    const uint32_t n_tokens = b->n_pieces + p->n_user + p->n_control;
+    const uint32_t first_control = b->n_pieces + p->n_user;
     char **tokens = calloc(n_tokens, sizeof *tokens);
     char **merges = calloc(b->n_merges ? b->n_merges : 1, sizeof *merges);
     int32_t *types = malloc(n_tokens * sizeof *types);
@@ -367,6 +398,15 @@ static snug_status write_file(const builder *b, const snug_synth_vocab_params *p
         ok = (tokens[i] = mapped(b, i, NULL)) != NULL;
         types[i] = 1; /* NORMAL */
     }
+    for (uint32_t i = 0, k = 0; ok && i < p->n_user; k++) {
+        char text[96];
+        bool skip;
+        added_text(b, k, text, sizeof text, &skip);
+        if (skip) continue;
+        ok = (tokens[b->n_pieces + i] = strdup(text)) != NULL;
+        types[b->n_pieces + i] = 4; /* USER_DEFINED */
+        i++;
+    }
     for (uint32_t i = 0; ok && i < p->n_control; i++) {
         char name[64];
         if (i < 2) {
@@ -374,8 +414,8 @@ static snug_status write_file(const builder *b, const snug_synth_vocab_params *p
         } else {
             snprintf(name, sizeof name, "<|reserved_special_token_%u|>", i - 2);
         }
-        ok = (tokens[b->n_pieces + i] = strdup(name)) != NULL;
-        types[b->n_pieces + i] = 3; /* CONTROL */
+        ok = (tokens[first_control + i] = strdup(name)) != NULL;
+        types[first_control + i] = 3; /* CONTROL */
     }
     for (uint32_t i = 0; ok && i < b->n_merges; i++)
         ok = (merges[i] = mapped(b, b->merge_left[i], &b->merge_right[i])) != NULL;
@@ -394,8 +434,8 @@ static snug_status write_file(const builder *b, const snug_synth_vocab_params *p
          snug_gguf_writer_strings(w, "tokenizer.ggml.tokens", (const char *const *)tokens, n_tokens) &&
          snug_gguf_writer_i32s(w, "tokenizer.ggml.token_type", types, n_tokens) &&
          snug_gguf_writer_strings(w, "tokenizer.ggml.merges", (const char *const *)merges, b->n_merges) &&
-         snug_gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", b->n_pieces) &&
-         snug_gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", b->n_pieces + 1);
+         snug_gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", first_control) &&
+         snug_gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", first_control + 1);
     snug_status st =
         ok ? snug_gguf_writer_write(w, path, false, err)
            : snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory writing a vocabulary of %u tokens", n_tokens);
@@ -412,9 +452,9 @@ snug_status snug_synth_vocab_write(const char *path, const snug_synth_vocab_para
     if (p->n_control < 2) return snug_fail(err, SNUG_E_ARGUMENT, "a synthetic vocabulary needs 2 control tokens");
     const uint32_t merges_cap = p->n_merges + fixed_merges_bound();
     const uint64_t n_pieces = (uint64_t)N_BYTES + merges_cap + p->n_extra;
-    if (n_pieces + p->n_control > (1u << 30)) {
+    if (n_pieces + p->n_user + p->n_control > (1u << 30)) {
         return snug_fail(err, SNUG_E_ARGUMENT, "%llu tokens is more than a vocabulary may have",
-                         (unsigned long long)(n_pieces + p->n_control));
+                         (unsigned long long)(n_pieces + p->n_user + p->n_control));
     }
     builder b = {.rng = p->seed, .pieces_cap = 1024, .bytes_cap = 4096};
     b.set_slots = 1;

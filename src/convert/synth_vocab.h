@@ -10,6 +10,8 @@
  *     more often than long ones. A space only ever starts a piece (as GPT-2-style pre-tokenizers leave it), every
  *     part and result is a piece, and no result repeats, so every rule is live;
  *   - n_extra whole-word tokens no rule makes (real vocabularies have such pieces; ignore_merges emits them whole);
+ *   - n_user added tokens (USER_DEFINED, raw text): runs of 2-24 spaces, 2-8 tabs, a newline and 2-16 spaces (as
+ *     GPT-NeoX-style vocabularies add them), HTML tags, then DeepSeek-style "<｜place▁holder▁no▁N｜>";
  *   - n_control CONTROL tokens "<|reserved_special_token_N|>"; BOS and EOS are the first two of them.
  * Deterministic: the same parameters give the same file, byte for byte. Tool code: it allocates as it goes.
  */
@@ -23,6 +25,7 @@
 typedef struct snug_synth_vocab_params {
     uint32_t n_merges;  /* merge rules (at least the ~1,500 fixed ones; fewer is an argument error) */
     uint32_t n_extra;   /* whole-word tokens that no merge produces */
+    uint32_t n_user;    /* added (USER_DEFINED) tokens */
     uint32_t n_control; /* control tokens at the end (at least 2: BOS and EOS) */
     const char *pre;    /* tokenizer.ggml.pre; NULL: "llama-bpe" */
     uint64_t seed;

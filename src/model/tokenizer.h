@@ -172,6 +172,12 @@ snug_status snug_tokenizer_special_fill(snug_tokenizer *tok, const snug_gguf *gg
  * id, its other bytes SNUG_CLAIM_TAIL, whitespace dropped by LSTRIP / RSTRIP SNUG_CLAIM_STRIPPED, the rest
  * SNUG_CLAIM_NONE. Returns false, leaving claims unwritten, when no candidate occurs in the text. */
 enum { SNUG_CLAIM_NONE = -1, SNUG_CLAIM_TAIL = -2, SNUG_CLAIM_STRIPPED = -3 };
+/* Scratch the split needs for a text of `bytes`: the claims (an int32 a byte, 16-byte aligned) and after them a
+ * bitmap of the bytes taken (a bit a byte), so that refusing an occurrence reads 1/32 as much memory. */
+static inline uint64_t snug_tokenizer_claim_bytes(uint64_t bytes) {
+    return (bytes * sizeof(int32_t) + 15) / 16 * 16 + (bytes + 63) / 64 * sizeof(uint64_t);
+}
+/* claims must be 16-byte aligned and snug_tokenizer_claim_bytes(bytes) long. */
 bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
                                    int32_t *claims);
 /* Whether special token `id` strips the whitespace after it (SNUG_SPECIAL_RSTRIP). */

@@ -412,7 +412,7 @@ static uint64_t align_up(uint64_t value) { return (value + SCRATCH_ALIGN - 1) / 
 
 static scratch_layout plan_scratch(const snug_tokenizer *tok, uint64_t text_bytes) {
     scratch_layout s;
-    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? text_bytes * sizeof(int32_t) : 0;
+    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? snug_tokenizer_claim_bytes(text_bytes) : 0;
     const uint64_t symbols = text_bytes + 1;
     s.heap_cap = HEAP_PAIRS_PER_SYMBOL * symbols;
     s.claims = 0;

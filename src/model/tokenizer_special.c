@@ -29,7 +29,8 @@
  * of them costs one quick pass (vocabularies have hundreds of specials, DeepSeek's and Gemma's thousands).
  *
  * Memory: the flags (a byte a special) and the buckets live in the tokenizer's table block; a bitset of the
- * candidates seen (up to MAX_FILTERED_SPECIALS) lives on the stack during one call. Nothing is allocated.
+ * candidates seen (up to MAX_FILTERED_SPECIALS) lives on the stack during one call; the claims and a bitmap of the
+ * bytes taken are the caller's scratch (snug_tokenizer_claim_bytes). Nothing is allocated.
  */
 #include <string.h>
 
@@ -223,21 +224,25 @@ bool snug_tokenizer_special_rstrips(const snug_tokenizer *tok, int32_t id) {
     return false;
 }
 
-/* Claims one occurrence of rank r at `at` and strips around it as its flags say. */
-static void claim(const snug_tokenizer *tok, uint32_t r, const char *text, size_t bytes, size_t at, int32_t *claims) {
+/* Claims one occurrence of rank r at `at` and strips around it as its flags say; marks every byte it takes. */
+static void claim(const snug_tokenizer *tok, uint32_t r, const char *text, size_t bytes, size_t at, int32_t *claims,
+                  uint64_t *taken) {
     const int32_t id = tok->special_ids[r];
     const size_t len = tok->pieces[id].bytes;
     claims[at] = id;
     for (size_t k = 1; k < len; k++) claims[at + k] = SNUG_CLAIM_TAIL;
+    size_t first = at, end = at + len;
     if (tok->special_flags[r] & SNUG_SPECIAL_RSTRIP) {
-        for (size_t j = at + len; j < bytes && claims[j] == SNUG_CLAIM_NONE && is_space(text[j]); j++) {
-            claims[j] = SNUG_CLAIM_STRIPPED;
+        for (; end < bytes && claims[end] == SNUG_CLAIM_NONE && is_space(text[end]); end++) {
+            claims[end] = SNUG_CLAIM_STRIPPED;
         }
     }
     if (tok->special_flags[r] & SNUG_SPECIAL_LSTRIP) {
-        for (size_t j = at; j-- > 0 && claims[j] == SNUG_CLAIM_NONE && is_space(text[j]);)
-            claims[j] = SNUG_CLAIM_STRIPPED;
+        for (; first > 0 && claims[first - 1] == SNUG_CLAIM_NONE && is_space(text[first - 1]); first--) {
+            claims[first - 1] = SNUG_CLAIM_STRIPPED;
+        }
     }
+    for (size_t i = first; i < end; i++) taken[i / 64] |= (uint64_t)1 << (i % 64);
 }
 
 /* The first pass: marks in `seen` the candidates that occur somewhere in the text; returns how many. */
@@ -269,6 +274,8 @@ static uint32_t find_candidates(const snug_tokenizer *tok, const char *text, siz
 /* A later, shorter token may only take bytes no earlier token took (or stripped); since earlier tokens are at least
  * as long, a span overlapping one of theirs must contain its first or last byte, so checking those two is enough
  * (stripped whitespace borders the token that stripped it, so the same holds for it). */
+static bool is_taken(const uint64_t *taken, size_t i) { return taken[i / 64] >> (i % 64) & 1; }
+
 bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
                                    int32_t *claims) {
     if ((parse_special ? tok->n_special : tok->n_plain_special) == 0 || bytes == 0) return false;
@@ -278,7 +285,9 @@ bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, 
         memset(seen, 0, ((size_t)tok->n_special + 63) / 64 * sizeof *seen);
         if (find_candidates(tok, text, bytes, parse_special, seen) == 0) return false;
     }
+    uint64_t *taken = (uint64_t *)((uint8_t *)claims + (bytes * sizeof(int32_t) + 15) / 16 * 16);
     for (size_t i = 0; i < bytes; i++) claims[i] = SNUG_CLAIM_NONE;
+    memset(taken, 0, (bytes + 63) / 64 * sizeof *taken);
     bool any = false;
     for (uint32_t r = 0; r < tok->n_special; r++) {
         if (filtered ? !(seen[r / 64] >> (r % 64) & 1)
@@ -292,13 +301,19 @@ bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, 
             const char *hit = memmem(text + from, bytes - from, piece->text, len);
             if (hit == NULL) break;
             const size_t at = (size_t)(hit - text);
-            if (claims[at] == SNUG_CLAIM_NONE && claims[at + len - 1] == SNUG_CLAIM_NONE) {
-                claim(tok, r, text, bytes, at, claims);
+            if (!is_taken(taken, at) && !is_taken(taken, at + len - 1)) {
+                claim(tok, r, text, bytes, at, claims, taken);
                 any = true;
                 from = at + len;
-            } else {
-                from = at + 1;
+                continue;
             }
+            /* Refused: it starts or ends on a taken byte c. By the argument above, every occurrence starting after
+             * `at` up to c holds c without holding the first or last byte of c's span, which cannot be, and none may
+             * start on a taken byte: the next candidate starts at the first free byte after c. (A search from at + 1,
+             * as llama.cpp's walk amounts to, finds the same; in runs of spaces taken by longer runs it would stop at
+             * every byte.) */
+            from = is_taken(taken, at) ? at : at + len - 1;
+            while (from < bytes && is_taken(taken, from)) from++;
         }
     }
     return any;

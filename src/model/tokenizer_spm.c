@@ -76,7 +76,7 @@ static uint64_t align_up(uint64_t value) { return (value + SCRATCH_ALIGN - 1) / 
 static scratch_layout plan_scratch(const snug_tokenizer *tok, uint64_t text_bytes) {
     scratch_layout s;
     /* No tokenizer (a plan made from a header alone): assume the worst case, special tokens present. */
-    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? text_bytes * sizeof(int32_t) : 0;
+    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? snug_tokenizer_claim_bytes(text_bytes) : 0;
     s.symbol_cap = text_bytes + 1; /* + the dummy-prefix symbol */
     s.heap_cap = HEAP_PAIRS_PER_SYMBOL * s.symbol_cap;
     s.claims = 0;
