@@ -20,7 +20,7 @@ BEGIN = "<!-- bench:begin (written by make bench; edits inside are overwritten) 
 END = "<!-- bench:end -->"
 TOK_BEGIN = "<!-- bench-tokenizer:begin (written by make bench; edits inside are overwritten) -->"
 TOK_END = "<!-- bench-tokenizer:end -->"
-TOK_VOCABS = ("gpt-2", "llama-spm", "phi-3", "synthetic-280k")
+TOK_VOCABS = ("gpt-2", "llama-spm", "phi-3", "synthetic-280k", "synthetic-added")
 MIB = 1024.0 * 1024.0
 
 
@@ -279,6 +279,11 @@ def tokenizer_runs(results, name, engine):
         except (OSError, ValueError, IndexError):
             continue
         run["ids_path"] = path + ".ids"
+        try:
+            with open(path + ".others") as f:
+                run["others_cpu_share"] = float(f.read())
+        except (OSError, ValueError):
+            pass
         runs.append(run)
     return runs
 
@@ -296,6 +301,7 @@ def tokenizer_side(runs):
         "encode_mb_s_best": max(r["encode_mb_s_best"] for r in runs),
         "tokens": runs[0]["tokens"],
         "ids_path": runs[0]["ids_path"],
+        "others": max((r["others_cpu_share"] for r in runs if "others_cpu_share" in r), default=None),
     }
 
 
@@ -357,12 +363,15 @@ def render_tokenizer(args, rows, machine):
         "- llama.cpp: " + (f"llama.cpp {llama['version']}, prebuilt from npm node-llama-cpp, called through its C API "
                            "(bench/tokenizer_llama.c)." if llama else "not run."),
         "- Ratios: load is llama.cpp's time over snug's; encode is snug's MB/s over llama.cpp's (above 1: snug is "
-        "faster). \"same ids\": both engines produced exactly the same token ids for the whole text.",
+        "faster). \"same ids\": both engines produced exactly the same token ids for the whole text. \"Others' "
+        "CPU\": the share of the machine other processes used while each engine ran (snug / llama.cpp; /proc/stat): "
+        "a busy machine slows both, so read the ratios first.",
         "",
         "| vocabulary | tokens | load ms snug | load ms llama.cpp | ratio | encode MB/s snug | encode MB/s llama.cpp "
-        "| ratio | same ids |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ratio | same ids | others' CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    share = lambda side: fmt(side["others"] * 100 if side and side.get("others") is not None else None, ".0f")
     for row in rows:
         s, l = row["snug"], row["llama"]
         n_vocab = get(s, "n_vocab") or get(l, "n_vocab")
@@ -373,6 +382,7 @@ def render_tokenizer(args, rows, machine):
             fmt(get(s, "encode_mb_s"), ".2f"), fmt(get(l, "encode_mb_s"), ".2f"),
             fmt(ratio(get(s, "encode_mb_s"), get(l, "encode_mb_s")), ".2f"),
             same_ids(s, l) if s and l else "–",
+            f"{share(s)}% / {share(l)}%",
         ]) + " |")
     return "\n".join(out) + "\n"
 

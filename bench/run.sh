@@ -11,7 +11,8 @@
 #   4. bench/report.py prints the table and writes it into docs/performance.md between its markers.
 #
 # The tokenizer rows run first: load time and encode throughput of each vocabulary in ../shared/models (gpt-2,
-# llama-spm, phi-3) and of a synthetic Llama 3-sized one (bench/make_vocab.c, 280,000 merges), on a few MB of varied
+# llama-spm, phi-3) and of two synthetic ones (bench/make_vocab.c: Llama 3-sized with 280,000 merges, and one with
+# 1,000 added tokens), on a few MB of varied
 # text (bench/tokenizer_text.py), through snug's public API (bench/tokenizer_snug.c) and llama.cpp's C API
 # (bench/tokenizer_llama.c), in the same run; report.py checks that both produced the same token ids and writes its
 # own table (between the bench-tokenizer markers of docs/performance.md).
@@ -303,18 +304,26 @@ run_tokenizer_part() {
     if [ ! -f "$text" ] || [ bench/tokenizer_text.py -nt "$text" ] || [ "$(stat -c %s "$text")" != "$TOK_TEXT_BYTES" ]; then
         python3 bench/tokenizer_text.py "$text" "$TOK_TEXT_BYTES" || { say "writing the benchmark text failed"; return 1; }
     fi
-    local vstamp
+    # synthetic-280k: Llama 3-sized (280,000 merges, 300,256 tokens); synthetic-added: 100,000 merges and 1,000
+    # added (USER_DEFINED) tokens (runs of spaces, tabs, indents, HTML tags, DeepSeek-style placeholders) under the
+    # GPT-2 pre-tokenizer, as GPT-NeoX-style vocabularies have them.
+    local vstamp added=$OUT/vocab-synthetic-added.gguf
     vstamp=$(vocab_stamp)
-    if [ "$FRESH" = 1 ] || [ ! -f "$synthetic" ] || [ "$(cat "$synthetic.stamp" 2>/dev/null)" != "$vstamp" ]; then
-        say "writing $synthetic (280,000 merges)"
-        "$OUT/make_vocab" "$synthetic.tmp" && mv "$synthetic.tmp" "$synthetic" && echo "$vstamp" >"$synthetic.stamp" ||
-            say "writing the synthetic vocabulary failed"
-    fi
+    for spec in "$synthetic=" "$added=100000 5000 1000 gpt-2"; do
+        file=${spec%%=*}
+        if [ "$FRESH" = 1 ] || [ ! -f "$file" ] || [ "$(cat "$file.stamp" 2>/dev/null)" != "$vstamp ${spec#*=}" ]; then
+            say "writing $file"
+            # shellcheck disable=SC2086 # the arguments are words
+            "$OUT/make_vocab" "$file.tmp" ${spec#*=} && mv "$file.tmp" "$file" && echo "$vstamp ${spec#*=}" >"$file.stamp" ||
+                say "writing $file failed"
+        fi
+    done
     for name in gpt-2 llama-spm phi-3; do
         file=$SHARED/models/ggml-vocab-$name.gguf
         if [ -f "$file" ]; then vocabs+=("$name=$file"); else say "skipping $name: $file is missing (set SNUG_SHARED)"; fi
     done
     [ -f "$synthetic" ] && vocabs+=("synthetic-280k=$synthetic")
+    [ -f "$added" ] && vocabs+=("synthetic-added=$added")
     local llama_tok=""
     [ -n "$LLAMA" ] && [ -x "$OUT/tokenizer_llama" ] && llama_tok=$OUT/tokenizer_llama
     say "tokenizer: ${#vocabs[@]} vocabularies, $(awk -v b="$TOK_TEXT_BYTES" 'BEGIN{printf "%.1f", b/1e6}') MB of text${llama_tok:+, snug and llama.cpp alternating}"

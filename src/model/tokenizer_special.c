@@ -106,17 +106,26 @@ static bool text_is(const snug_tokenizer_piece *piece, const char *text) {
     return piece->bytes == n && memcmp(piece->text, text, n) == 0;
 }
 
-static bool is_control_text(const snug_tokenizer_piece *piece, const snug_gguf *gguf) {
+enum { N_FIM_ROLES = sizeof FIM_ROLES / sizeof FIM_ROLES[0] };
+
+/* named[r]: the file names a token for fill-in-the-middle role r (then its texts are no control texts). */
+static void fim_roles_named(const snug_gguf *gguf, bool named[N_FIM_ROLES]) {
+    for (size_t r = 0; r < N_FIM_ROLES; r++) {
+        named[r] = false;
+        for (int k = 0; k < 2 && FIM_ROLES[r].keys[k]; k++) {
+            named[r] = named[r] || snug_gguf_find_key(gguf, FIM_ROLES[r].keys[k]) >= 0;
+        }
+    }
+}
+
+static bool is_control_text(const snug_tokenizer_piece *piece, const bool fim_named[N_FIM_ROLES]) {
     for (size_t i = 0; i < sizeof CONTROL_TEXTS / sizeof CONTROL_TEXTS[0]; i++) {
         if (text_is(piece, CONTROL_TEXTS[i])) return true;
     }
-    for (size_t r = 0; r < sizeof FIM_ROLES / sizeof FIM_ROLES[0]; r++) {
-        const fim_role *role = &FIM_ROLES[r];
-        bool named = false;
-        for (int k = 0; k < 2 && role->keys[k]; k++) named = named || snug_gguf_find_key(gguf, role->keys[k]) >= 0;
-        if (named) continue;
-        for (int t = 0; role->texts[t]; t++) {
-            if (text_is(piece, role->texts[t])) return true;
+    for (size_t r = 0; r < N_FIM_ROLES; r++) {
+        if (fim_named[r]) continue;
+        for (int t = 0; FIM_ROLES[r].texts[t]; t++) {
+            if (text_is(piece, FIM_ROLES[r].texts[t])) return true;
         }
     }
     return false;
@@ -182,9 +191,11 @@ snug_status snug_tokenizer_special_fill(snug_tokenizer *tok, const snug_gguf *gg
     (void)err; /* nothing here can fail today; the status keeps the loader's shape */
     memset(tok->special_starts, 0, sizeof tok->special_starts);
     tok->n_plain_special = 0;
+    bool fim_named[N_FIM_ROLES];
+    fim_roles_named(gguf, fim_named);
     for (uint32_t r = 0; r < tok->n_special; r++) {
         const int32_t id = tok->special_ids[r];
-        const bool plain = tok->kinds[id] == SNUG_TOKEN_USER_DEFINED && !is_control_text(&tok->pieces[id], gguf);
+        const bool plain = tok->kinds[id] == SNUG_TOKEN_USER_DEFINED && !is_control_text(&tok->pieces[id], fim_named);
         tok->special_flags[r] = plain ? SNUG_SPECIAL_PLAIN : 0;
     }
     strip_rules(tok, gguf);
