@@ -1,7 +1,9 @@
 /* tokenizer.c — the vocabulary of a tokenizer (tokenizer.ggml.model = "llama" for SentencePiece, "gpt2" for byte-level
  * BPE): reading and validating it from GGUF metadata, its tables, lookup of a piece by its text, and token → text.
  * Encoding (text → tokens) lives in tokenizer_spm.c and tokenizer_bpe.c; the BPE-only tables (merges, pre-tokenizer
- * regexes) are filled by tokenizer_bpe.c inside the block planned here.
+ * regexes) are filled by tokenizer_bpe.c and the special-token flags and buckets by tokenizer_special.c, inside the
+ * block planned here. Loading is linear in the vocabulary: every string array element comes from the GGUF reader's
+ * string index in O(1), every table is filled in one pass.
  *
  * Invariant: after snug_tokenizer_load succeeds, every table lives in one malloc'd block of exactly
  * snug_tokenizer_table_bytes() bytes, and the tables are consistent: n_vocab in [1, MAX_VOCAB]; every kind is one of

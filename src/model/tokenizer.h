@@ -3,10 +3,12 @@
  * One interface, one implementation per tokenizer.ggml.model: "llama" (SentencePiece-style: score-driven merges,
  * byte fallback, dummy-prefix space; tokenizer_spm.c) and "gpt2" (byte-level BPE: a PCRE2 pre-tokenizer, then
  * rank-ordered merges; tokenizer_bpe.c). Callers see one interface; encode and scratch_bytes dispatch on `kind`.
+ * Both split the text at added and special tokens first (tokenizer_special.c), as llama.cpp does.
  *
- * Memory: the tables (piece index, scores, types) live in one block whose size snug_tokenizer_table_bytes() states
- * before it is allocated; encoding works only in caller-provided scratch of snug_tokenizer_scratch_bytes(), so the
- * context's plan can own it. Pieces point into the mapped GGUF file, which must outlive the tokenizer.
+ * Memory: the tables (piece index, scores, types, special-token flags and buckets) live in one block whose size
+ * snug_tokenizer_table_bytes() states before it is allocated; encoding works only in caller-provided scratch of
+ * snug_tokenizer_scratch_bytes(), so the context's plan can own it. Pieces point into the mapped GGUF file, which must
+ * outlive the tokenizer.
  */
 #ifndef SNUG_MODEL_TOKENIZER_H
 #define SNUG_MODEL_TOKENIZER_H
