@@ -18,6 +18,9 @@ import sys
 
 BEGIN = "<!-- bench:begin (written by make bench; edits inside are overwritten) -->"
 END = "<!-- bench:end -->"
+TOK_BEGIN = "<!-- bench-tokenizer:begin (written by make bench; edits inside are overwritten) -->"
+TOK_END = "<!-- bench-tokenizer:end -->"
+TOK_VOCABS = ("gpt-2", "llama-spm", "phi-3", "synthetic-280k", "synthetic-added")
 MIB = 1024.0 * 1024.0
 
 
@@ -265,10 +268,172 @@ def write_doc(path, block):
         f.write(text)
 
 
+# ---- the tokenizer rows (bench/tokenizer_snug.c, bench/tokenizer_llama.c) ------------------------------------------
+
+def tokenizer_runs(results, name, engine):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(results, f"{name}.{engine}.*.json"))):
+        try:
+            with open(path) as f:
+                run = json.loads(f.read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            continue
+        run["ids_path"] = path + ".ids"
+        try:
+            with open(path + ".others") as f:
+                run["others_cpu_share"] = float(f.read())
+        except (OSError, ValueError):
+            pass
+        runs.append(run)
+    return runs
+
+
+def tokenizer_side(runs):
+    """Medians over the processes of one engine on one vocabulary (each process already reports medians)."""
+    if not runs:
+        return None
+    return {
+        "n_vocab": runs[0]["n_vocab"],
+        "version": runs[0].get("version", ""),
+        "load_ms": statistics.median(r["load_ms"] for r in runs),
+        "load_ms_min": min(r["load_ms_min"] for r in runs),
+        "encode_mb_s": statistics.median(r["encode_mb_s"] for r in runs),
+        "encode_mb_s_best": max(r["encode_mb_s_best"] for r in runs),
+        "tokens": runs[0]["tokens"],
+        "ids_path": runs[0]["ids_path"],
+        "others": max((r["others_cpu_share"] for r in runs if "others_cpu_share" in r), default=None),
+    }
+
+
+def same_ids(snug, llama):
+    """'yes (N tokens)', or where the two id sequences first differ."""
+    try:
+        a = open(snug["ids_path"], "rb").read()
+        b = open(llama["ids_path"], "rb").read()
+    except OSError:
+        return "–"
+    if a == b:
+        return f"yes ({len(a) // 4:,} tokens)"
+    n = min(len(a), len(b)) // 4
+    first = next((i for i in range(n) if a[4 * i:4 * i + 4] != b[4 * i:4 * i + 4]), n)
+    return f"**no**: {len(a) // 4:,} vs {len(b) // 4:,} tokens, first difference at token {first:,}"
+
+
+def tokenizer_rows(results):
+    rows = []
+    names = list(TOK_VOCABS) + sorted({os.path.basename(p).split(".")[0] for p in glob.glob(os.path.join(results, "*.json"))}
+                                      - set(TOK_VOCABS))
+    for name in names:
+        snug = tokenizer_side(tokenizer_runs(results, name, "snug"))
+        llama = tokenizer_side(tokenizer_runs(results, name, "llama"))
+        if snug or llama:
+            rows.append({"name": name, "snug": snug, "llama": llama})
+    return rows
+
+
+def tokenizer_progress(results, name):
+    rows = [r for r in tokenizer_rows(results) if r["name"] == name]
+    if not rows:
+        return "no results"
+    s, l = rows[0]["snug"], rows[0]["llama"]
+    parts = []
+    for side, label in ((s, "snug"), (l, "llama.cpp")):
+        if side:
+            parts.append(f"{label} load {side['load_ms']:.1f} ms, encode {side['encode_mb_s']:.2f} MB/s")
+    if s and l:
+        parts.append("same ids" if same_ids(s, l).startswith("yes") else "ids DIFFER")
+    return "; ".join(parts)
+
+
+def render_tokenizer(args, rows, machine):
+    get = lambda side, key: side.get(key) if side else None
+    llama = next((r["llama"] for r in rows if r["llama"]), None)
+    cpu = machine.get("cpu", "unknown CPU")
+    out = [
+        f"Measured {datetime.date.today().isoformat()} at snug commit {args.commit}"
+        + (f" (with {args.dirty} uncommitted changes under src/ and include/)" if args.dirty not in ("", "0") else "")
+        + f", on {cpu}, one thread.",
+        "",
+        f"- Text: {args.text_bytes / 1e6:.1f} MB from bench/tokenizer_text.py (English prose, C and Python code, numbers "
+        "and dates, runs of spaces, tabs and blank lines, accented Latin, Greek, Cyrillic, CJK, Arabic, Hebrew, "
+        "Devanagari, emoji), encoded in one call without BOS and without special-token parsing, after a warm-up; "
+        "the median of 3 encodes, in MB/s (10^6 bytes).",
+        "- Load: a fresh load of the vocabulary (snug_vocab_load; llama.cpp: llama_model_load_from_file with "
+        "vocab_only), 5 times in one process, median in ms (the file is in the page cache).",
+        "- llama.cpp: " + (f"llama.cpp {llama['version']}, prebuilt from npm node-llama-cpp, called through its C API "
+                           "(bench/tokenizer_llama.c)." if llama else "not run."),
+        "- Ratios: load is llama.cpp's time over snug's; encode is snug's MB/s over llama.cpp's (above 1: snug is "
+        "faster). \"same ids\": both engines produced exactly the same token ids for the whole text. \"Others' "
+        "CPU\": the share of the machine other processes used while each engine ran (snug / llama.cpp; /proc/stat): "
+        "a busy machine slows both, so read the ratios first.",
+        "",
+        "| vocabulary | tokens | load ms snug | load ms llama.cpp | ratio | encode MB/s snug | encode MB/s llama.cpp "
+        "| ratio | same ids | others' CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    share = lambda side: fmt(side["others"] * 100 if side and side.get("others") is not None else None, ".0f")
+    for row in rows:
+        s, l = row["snug"], row["llama"]
+        n_vocab = get(s, "n_vocab") or get(l, "n_vocab")
+        out.append("| " + " | ".join([
+            row["name"], fmt(n_vocab, ","),
+            fmt(get(s, "load_ms"), ".1f"), fmt(get(l, "load_ms"), ".1f"),
+            fmt(ratio(get(l, "load_ms"), get(s, "load_ms")), ".1f"),
+            fmt(get(s, "encode_mb_s"), ".2f"), fmt(get(l, "encode_mb_s"), ".2f"),
+            fmt(ratio(get(s, "encode_mb_s"), get(l, "encode_mb_s")), ".2f"),
+            same_ids(s, l) if s and l else "–",
+            f"{share(s)}% / {share(l)}%",
+        ]) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_block(path, begin, end, block, heading):
+    text = open(path).read() if os.path.exists(path) else ""
+    new_block = f"{begin}\n{block}{end}"
+    if begin in text and end in text:
+        start = text.index(begin)
+        stop = text.index(end) + len(end)
+        text = text[:start] + new_block + text[stop:]
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "# Performance\n\n") + f"{heading}\n\n" + new_block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def tokenizer_main(argv):
+    p = argparse.ArgumentParser(description="the tokenizer table of make bench")
+    p.add_argument("--tokenizer", required=True, metavar="RESULTS")
+    p.add_argument("--text-bytes", type=int, default=0)
+    p.add_argument("--commit", default="unknown")
+    p.add_argument("--dirty", default="0")
+    p.add_argument("--doc")
+    args = p.parse_args(argv)
+    try:
+        machine = json.load(open(os.path.join(args.tokenizer, "..", "machine.json")))
+    except (OSError, ValueError):
+        machine = {}
+    rows = tokenizer_rows(args.tokenizer)
+    if not rows:
+        print("bench: no tokenizer results", file=sys.stderr)
+        return 1
+    block = render_tokenizer(args, rows, machine)
+    print()
+    print(block)
+    if args.doc:
+        write_block(args.doc, TOK_BEGIN, TOK_END, block, "## Tokenizer: load time and encode throughput")
+        print(f"bench: tokenizer table written to {args.doc}", file=sys.stderr)
+    return 0
+
+
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--progress":
         print(progress(sys.argv[2], sys.argv[3], sys.argv[4]))
         return 0
+    if len(sys.argv) == 4 and sys.argv[1] == "--tokenizer-progress":
+        print(tokenizer_progress(sys.argv[2], sys.argv[3]))
+        return 0
+    if "--tokenizer" in sys.argv[1:]:
+        return tokenizer_main(sys.argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--results", required=True)
     p.add_argument("--types", required=True)

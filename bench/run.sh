@@ -10,13 +10,23 @@
 #      so a busy moment of a shared machine hits both); a repetition is a fresh process: load, warm-up, prefill, decode;
 #   4. bench/report.py prints the table and writes it into docs/performance.md between its markers.
 #
+# The tokenizer rows run first: load time and encode throughput of each vocabulary in ../shared/models (gpt-2,
+# llama-spm, phi-3) and of two synthetic ones (bench/make_vocab.c: Llama 3-sized with 280,000 merges, and one with
+# 1,000 added tokens), on a few MB of varied
+# text (bench/tokenizer_text.py), through snug's public API (bench/tokenizer_snug.c) and llama.cpp's C API
+# (bench/tokenizer_llama.c), in the same run; report.py checks that both produced the same token ids and writes its
+# own table (between the bench-tokenizer markers of docs/performance.md).
+#
 # Settings (environment): BENCH_THREADS (2), BENCH_PROMPT (128), BENCH_GEN (64), BENCH_REPS (3),
 # BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
 # BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
 # the model files), BENCH_QUIET_WAIT (10: seconds to wait, before each run, for other processes to leave the CPUs
 # alone; 90 in all per make bench), BENCH_MEM_WAIT (60: seconds to wait, before each pair of runs, for the memory
 # bandwidth to come back; 0 turns the gate off), BENCH_MEM_BUDGET (360: seconds of such waiting in all), BUILD
-# (build), CC (cc).
+# (build), CC (cc), BENCH_PART (all; "tokenizer" runs only the tokenizer rows, in about a minute; "model" only the
+# decode/prefill rows), BENCH_TOK_TEXT_BYTES (4000000: bytes of benchmark text), BENCH_TOK_REPS (1: processes per
+# vocabulary and engine; each loads the vocabulary 5 times and encodes the text 3 times), SNUG_SHARED (../shared: where
+# models/ggml-vocab-*.gguf are looked for).
 #
 # On a shared machine other processes compete for the cores and the memory bus. Before each run the script waits a
 # little for a quiet moment, and it records how much CPU everything else used during each run ("others' CPU" in the
@@ -47,6 +57,11 @@ MEM_WAIT=${BENCH_MEM_WAIT:-60}
 MEM_BUDGET=${BENCH_MEM_BUDGET:-360}
 MEM_FRACTION_PERCENT=85
 MEM_BEST=0 # the best bandwidth reading so far, in MB/s; starts from earlier runs' (bench/out/membw.best)
+PART=${BENCH_PART:-all}
+TOK_TEXT_BYTES=${BENCH_TOK_TEXT_BYTES:-4000000}
+TOK_REPS=${BENCH_TOK_REPS:-1}
+SHARED=${SNUG_SHARED:-../shared}
+case "$PART" in all | model | tokenizer) ;; *) echo "bench: BENCH_PART is '$PART'; all, model or tokenizer" >&2; exit 2 ;; esac
 
 # The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
 # platform, and the matching sources as a git bundle.
@@ -139,6 +154,12 @@ setup_llama() {
             say "building bench/llama_driver.c failed"
             return 1
         }
+    fi
+    if [ ! -x "$OUT/tokenizer_llama" ] || [ bench/tokenizer_llama.c -nt "$OUT/tokenizer_llama" ] ||
+        [ bench/tokenizer_common.h -nt "$OUT/tokenizer_llama" ] || [ "$src/include/llama.h" -nt "$OUT/tokenizer_llama" ]; then
+        "$CC" -O2 -std=c11 -Wall -Wextra -I"$src/include" -I"$src/ggml/include" -o "$OUT/tokenizer_llama" \
+            bench/tokenizer_llama.c -L"$bins" -l:"$libllama" -l:"$libggml" -l:libggml-base.so \
+            -Wl,-rpath,"$(realpath "$bins")" -ldl >&2 || say "building bench/tokenizer_llama.c failed"
     fi
     echo "$driver"
 }
@@ -261,6 +282,78 @@ except OSError:
     pass
 json.dump(info, open(sys.argv[2], "w"))
 EOF
+
+# ---- the tokenizer rows -------------------------------------------------------------------------------------------
+
+# The synthetic vocabulary is rewritten when what writes it changed, like the model files.
+vocab_stamp() {
+    cat bench/make_vocab.c src/convert/synth_vocab.c src/gguf/writer.c 2>/dev/null | sha256sum | cut -c1-16
+}
+
+run_tokenizer_part() {
+    local tok_results=$RESULTS/tokenizer text=$OUT/tokenizer-text.txt synthetic=$OUT/vocab-synthetic-280k.gguf
+    local vocabs=() name file rep out
+    mkdir -p "$tok_results"
+    for tool in make_vocab tokenizer_snug; do
+        if [ ! -x "$OUT/$tool" ] || [ "bench/$tool.c" -nt "$OUT/$tool" ] || [ bench/tokenizer_common.h -nt "$OUT/$tool" ] ||
+            [ "$BUILD/libsnug.a" -nt "$OUT/$tool" ]; then
+            "$CC" -O2 -std=c11 -Wall -Wextra -D_GNU_SOURCE -Iinclude -Isrc -fopenmp -o "$OUT/$tool" "bench/$tool.c" \
+                "$BUILD/libsnug.a" -lhwloc -ljansson -lpcre2-8 -lm || { say "building bench/$tool.c failed"; return 1; }
+        fi
+    done
+    if [ ! -f "$text" ] || [ bench/tokenizer_text.py -nt "$text" ] || [ "$(stat -c %s "$text")" != "$TOK_TEXT_BYTES" ]; then
+        python3 bench/tokenizer_text.py "$text" "$TOK_TEXT_BYTES" || { say "writing the benchmark text failed"; return 1; }
+    fi
+    # synthetic-280k: Llama 3-sized (280,000 merges, 300,256 tokens); synthetic-added: 100,000 merges and 1,000
+    # added (USER_DEFINED) tokens (runs of spaces, tabs, indents, HTML tags, DeepSeek-style placeholders) under the
+    # GPT-2 pre-tokenizer, as GPT-NeoX-style vocabularies have them.
+    local vstamp added=$OUT/vocab-synthetic-added.gguf
+    vstamp=$(vocab_stamp)
+    for spec in "$synthetic=" "$added=100000 5000 1000 gpt-2"; do
+        file=${spec%%=*}
+        if [ "$FRESH" = 1 ] || [ ! -f "$file" ] || [ "$(cat "$file.stamp" 2>/dev/null)" != "$vstamp ${spec#*=}" ]; then
+            say "writing $file"
+            # shellcheck disable=SC2086 # the arguments are words
+            "$OUT/make_vocab" "$file.tmp" ${spec#*=} && mv "$file.tmp" "$file" && echo "$vstamp ${spec#*=}" >"$file.stamp" ||
+                say "writing $file failed"
+        fi
+    done
+    for name in gpt-2 llama-spm phi-3; do
+        file=$SHARED/models/ggml-vocab-$name.gguf
+        if [ -f "$file" ]; then vocabs+=("$name=$file"); else say "skipping $name: $file is missing (set SNUG_SHARED)"; fi
+    done
+    [ -f "$synthetic" ] && vocabs+=("synthetic-280k=$synthetic")
+    [ -f "$added" ] && vocabs+=("synthetic-added=$added")
+    local llama_tok=""
+    [ -n "$LLAMA" ] && [ -x "$OUT/tokenizer_llama" ] && llama_tok=$OUT/tokenizer_llama
+    say "tokenizer: ${#vocabs[@]} vocabularies, $(awk -v b="$TOK_TEXT_BYTES" 'BEGIN{printf "%.1f", b/1e6}') MB of text${llama_tok:+, snug and llama.cpp alternating}"
+    for entry in "${vocabs[@]}"; do
+        name=${entry%%=*}
+        file=${entry#*=}
+        for rep in $(seq 1 "$TOK_REPS"); do
+            out=$tok_results/$name.snug.$rep.json
+            measure "$out" "$OUT/tokenizer_snug" "$file" "$text" --ids "$out.ids" ||
+                { say "snug failed on $name: $(tail -n 2 "$out.err" | tr '\n' ' ')"; rm -f "$out"; }
+            if [ -n "$llama_tok" ]; then
+                out=$tok_results/$name.llama.$rep.json
+                measure "$out" "$llama_tok" "$file" "$text" --ids "$out.ids" ||
+                    { say "llama.cpp failed on $name: $(tail -n 2 "$out.err" | tr '\n' ' ')"; rm -f "$out"; }
+            fi
+        done
+        say "tokenizer $name: $(python3 bench/report.py --tokenizer-progress "$tok_results" "$name")"
+    done
+    local commit
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    python3 bench/report.py --tokenizer "$tok_results" --text-bytes "$TOK_TEXT_BYTES" --commit "$commit" \
+        --dirty "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null | wc -l)" ${DOC:+--doc "$DOC"}
+}
+
+if [ "$PART" != model ]; then
+    run_tokenizer_part || say "the tokenizer rows failed"
+fi
+[ "$PART" = tokenizer ] && exit 0
+
+# ---- the decode and prefill rows ----------------------------------------------------------------------------------
 
 files=()
 for type in $TYPES; do

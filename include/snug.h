@@ -348,7 +348,9 @@ snug_token *snug_context_token_buffer(snug_context *ctx, size_t *capacity);
 /* Clears the KV cache (n_past = 0) and the sampler's repetition history. */
 void snug_context_reset(snug_context *ctx);
 
-/* Text → tokens with the model's tokenizer, using the context's planned scratch. */
+/* Text → tokens with the model's tokenizer, using the context's planned scratch, as llama.cpp tokenizes: the text of
+ * added tokens (type USER_DEFINED) always becomes those tokens; parse_special also turns control tokens' text
+ * ("<|im_start|>") into them. */
 snug_status snug_context_tokenize(snug_context *ctx, const char *text, size_t text_bytes, bool add_bos,
                                   bool parse_special, snug_token *tokens, size_t cap, size_t *n_tokens,
                                   snug_error *err);
@@ -381,8 +383,9 @@ typedef struct snug_text_part {
     bool parse_special;
 } snug_text_part;
 
-/* Tokenizes the parts as one text, in order, into tokens[0 .. cap): the dummy-prefix space of SentencePiece
- * vocabularies goes only before the first part (as if the parts were one string), add_bos prepends BOS. Each part
+/* Tokenizes the parts as one text, in order, into tokens[0 .. cap): as if the parts were one string, the dummy-prefix
+ * space of SentencePiece vocabularies goes where the text starts and after special tokens (not before each part),
+ * and whitespace a special token strips may lie in the next part; add_bos prepends BOS. Each part
  * may be up to the context's max_input_bytes long. Errors as snug_context_tokenize (SNUG_E_CONTEXT_FULL when more
  * than cap tokens result, counting all of them in the message). */
 snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part *parts, size_t n_parts, bool add_bos,

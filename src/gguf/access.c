@@ -1,8 +1,11 @@
 /* access.c — typed reads of an opened, validated GGUF file (the accessors declared in snug.h).
  *
  * Everything here reads through pointers the reader already bounds-checked; getters return false on a type mismatch
- * or an index out of range and never fail otherwise.
+ * or an index out of range and never fail otherwise. Every getter is O(1) except the key search (linear in the
+ * number of keys): string array elements go through the string index built once at open (snug_gguf_index_strings),
+ * so loading a vocabulary of n pieces and m merges is O(n + m), not O(m²).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gguf/gguf.h"
@@ -135,25 +138,40 @@ bool snug_gguf_kv_array_strings(const snug_gguf *g, uint64_t index, snug_gguf_st
     return true;
 }
 
-typedef struct pick_one {
-    uint64_t wanted;
-    const char *str;
-    uint64_t len;
-} pick_one;
-
-static void pick_visit(void *user, uint64_t elem, const char *str, uint64_t len) {
-    pick_one *pick = user;
-    if (elem == pick->wanted) {
-        pick->str = str;
-        pick->len = len;
-    }
+bool snug_gguf_kv_array_string(const snug_gguf *g, uint64_t index, uint64_t elem, const char **str, uint64_t *len) {
+    if (index >= g->n_kv) return false;
+    const snug_gguf_kv *kv = &g->kvs[index];
+    if (kv->type != SNUG_GGUF_ARRAY || kv->elem_type != SNUG_GGUF_STRING || elem >= kv->count) return false;
+    const uint8_t *p = kv->value + g->string_offsets[kv->first_string + elem];
+    *len = load_le(p, 8);
+    *str = (const char *)p + 8;
+    return true;
 }
 
-bool snug_gguf_kv_array_string(const snug_gguf *g, uint64_t index, uint64_t elem, const char **str, uint64_t *len) {
-    pick_one pick = {elem, NULL, 0};
-    if (!snug_gguf_kv_array_strings(g, index, pick_visit, &pick) || pick.str == NULL) return false;
-    *str = pick.str;
-    *len = pick.len;
+_Static_assert(sizeof(uint64_t) == SNUG_GGUF_STRING_INDEX_BYTES, "the string index holds u64 offsets");
+
+bool snug_gguf_index_strings(snug_gguf *g) {
+    uint64_t total = 0;
+    for (uint64_t k = 0; k < g->n_kv; k++) {
+        const snug_gguf_kv *kv = &g->kvs[k];
+        if (kv->type == SNUG_GGUF_ARRAY && kv->elem_type == SNUG_GGUF_STRING) total += kv->count;
+    }
+    /* Each element takes at least 8 bytes of the file (its length), so `total` is bounded by the file size. */
+    g->string_offsets = malloc((size_t)(total ? total : 1) * sizeof *g->string_offsets);
+    if (g->string_offsets == NULL) return false;
+    uint64_t next = 0;
+    for (uint64_t k = 0; k < g->n_kv; k++) {
+        snug_gguf_kv *kv = &g->kvs[k];
+        if (kv->type != SNUG_GGUF_ARRAY || kv->elem_type != SNUG_GGUF_STRING) continue;
+        kv->first_string = next;
+        uint64_t offset = 0;
+        for (uint64_t i = 0; i < kv->count; i++) {
+            g->string_offsets[next++] = offset;
+            offset += 8 + load_le(kv->value + offset, 8); /* the reader checked every length against the file */
+        }
+    }
+    g->n_indexed_strings = total;
+    g->index_bytes += total * SNUG_GGUF_STRING_INDEX_BYTES;
     return true;
 }
 

@@ -24,6 +24,7 @@ typedef struct snug_gguf_kv {
     uint64_t value_bytes;           /* bytes from `value` to the end of the value */
     snug_gguf_value_type elem_type; /* arrays only */
     uint64_t count;                 /* arrays only */
+    uint64_t first_string;          /* arrays of strings only: where element 0 is in the handle's string_offsets */
 } snug_gguf_kv;
 
 struct snug_gguf {
@@ -38,8 +39,21 @@ struct snug_gguf {
     char *string_pool; /* keys and tensor names, NUL-terminated */
     uint64_t data_offset;
     bool data_complete;
-    uint64_t index_bytes; /* heap bytes this handle holds (kvs + tensors + string pool) */
+    /* The string index: for every element of every top-level array of strings, its byte offset from its array's
+     * `value` (where its u64 length is), so element i of any string array is found in O(1) instead of by walking
+     * the i elements before it. One pass over each array at open; SNUG_GGUF_STRING_INDEX_BYTES per element. */
+    uint64_t *string_offsets; /* (n_indexed_strings) */
+    uint64_t n_indexed_strings;
+    uint64_t index_bytes; /* heap bytes this handle holds (kvs + tensors + string pool + string index) */
 };
+
+/* Bytes the string index takes per element of a string array (a u64 offset). */
+#define SNUG_GGUF_STRING_INDEX_BYTES 8u
+
+/* Builds the string index of a parsed handle (every kv already validated) and adds its bytes to index_bytes. The
+ * element count comes from the header (the arrays' counts), so a plan can state the bytes before they exist.
+ * Returns false only when out of memory. Called once, by the reader. */
+bool snug_gguf_index_strings(snug_gguf *gguf);
 
 /* Walks a string array once, calling `visit` for every element in order (faster than indexing one by one). */
 typedef void (*snug_gguf_string_visitor)(void *user, uint64_t elem, const char *str, uint64_t len);

@@ -449,6 +449,10 @@ static snug_status parse(snug_gguf *g, unsigned flags, snug_error *err) {
         p += name_lens[i] + 1;
     }
     g->index_bytes = n_kv * sizeof *g->kvs + n_tensors * sizeof *g->tensors + pool_bytes;
+    if (!snug_gguf_index_strings(g)) {
+        st = snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory indexing the string arrays");
+        goto done;
+    }
 
     const char *dup = find_duplicate(sorted, n_kv);
     if (dup) {
@@ -554,5 +558,6 @@ void snug_gguf_close(snug_gguf *g) {
     free(g->kvs);
     free(g->tensors);
     free(g->string_pool);
+    free(g->string_offsets);
     free(g);
 }

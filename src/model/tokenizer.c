@@ -1,7 +1,9 @@
 /* tokenizer.c — the vocabulary of a tokenizer (tokenizer.ggml.model = "llama" for SentencePiece, "gpt2" for byte-level
  * BPE): reading and validating it from GGUF metadata, its tables, lookup of a piece by its text, and token → text.
  * Encoding (text → tokens) lives in tokenizer_spm.c and tokenizer_bpe.c; the BPE-only tables (merges, pre-tokenizer
- * regexes) are filled by tokenizer_bpe.c inside the block planned here.
+ * regexes) are filled by tokenizer_bpe.c and the special-token flags and buckets by tokenizer_special.c, inside the
+ * block planned here. Loading is linear in the vocabulary: every string array element comes from the GGUF reader's
+ * string index in O(1), every table is filled in one pass.
  *
  * Invariant: after snug_tokenizer_load succeeds, every table lives in one malloc'd block of exactly
  * snug_tokenizer_table_bytes() bytes, and the tables are consistent: n_vocab in [1, MAX_VOCAB]; every kind is one of
@@ -88,7 +90,7 @@ typedef struct vocab_shape {
 
 /* Byte offsets of each table inside the block. */
 typedef struct table_layout {
-    uint64_t pieces, scores, kinds, index, special, merges, block, total;
+    uint64_t pieces, scores, kinds, index, special, special_flags, bucket_start, bucket_ranks, merges, block, total;
 } table_layout;
 
 static bool is_special_kind(int64_t kind) {
@@ -223,8 +225,11 @@ static table_layout plan_tables(const vocab_shape *shape) {
     t.scores = align_up(t.pieces + n * sizeof(snug_tokenizer_piece));
     t.kinds = align_up(t.scores + n * sizeof(float));
     t.index = align_up(t.kinds + n * sizeof(uint8_t));
-    t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(int32_t));
-    t.merges = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.special = align_up(t.index + (uint64_t)shape->index_slots * sizeof(snug_tokenizer_slot));
+    t.special_flags = align_up(t.special + (uint64_t)shape->n_special * sizeof(int32_t));
+    t.bucket_start = align_up(t.special_flags + (uint64_t)shape->n_special * sizeof(uint8_t));
+    t.bucket_ranks = align_up(t.bucket_start + (uint64_t)(SNUG_SPECIAL_BUCKETS + 1) * sizeof(uint32_t));
+    t.merges = align_up(t.bucket_ranks + (uint64_t)shape->n_special * sizeof(uint32_t));
     t.block = align_up(t.merges + (uint64_t)shape->merge_slots * sizeof(snug_bpe_merge));
     t.total = t.block + shape->n_patterns * SNUG_BPE_REGEX_BYTES_ESTIMATE;
     return t;
@@ -240,41 +245,44 @@ snug_status snug_tokenizer_table_bytes(const snug_gguf *gguf, uint64_t *out_byte
 
 /* ---- the index: piece text → lowest id ----------------------------------------------------------------------- */
 
+static uint32_t fold(uint64_t h) { return (uint32_t)(h ^ (h >> 32)); } /* the masked low bits see every byte */
+
 static uint32_t hash_text(const char *text, size_t bytes) {
     uint64_t h = FNV64_OFFSET_BASIS;
     for (size_t i = 0; i < bytes; i++) {
         h ^= (uint8_t)text[i];
         h *= FNV64_PRIME;
     }
-    return (uint32_t)(h ^ (h >> 32)); /* fold, so the masked low bits depend on every input byte */
-}
-
-int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes) {
-    uint64_t h = FNV64_OFFSET_BASIS; /* the same hash as hash_text over the concatenation */
-    for (size_t i = 0; i < a_bytes; i++) h = (h ^ (uint8_t)a[i]) * FNV64_PRIME;
-    for (size_t i = 0; i < b_bytes; i++) h = (h ^ (uint8_t)b[i]) * FNV64_PRIME;
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = (uint32_t)(h ^ (h >> 32)) & mask;; slot = (slot + 1) & mask) {
-        int32_t id = tok->index[slot];
-        if (id < 0) return -1;
-        const snug_tokenizer_piece *p = &tok->pieces[id];
-        if (p->bytes == a_bytes + b_bytes && (a_bytes == 0 || memcmp(p->text, a, a_bytes) == 0) &&
-            (b_bytes == 0 || memcmp(p->text + a_bytes, b, b_bytes) == 0)) {
-            return id;
-        }
-    }
+    return fold(h);
 }
 
 static bool piece_equals(const snug_tokenizer_piece *piece, const char *text, size_t bytes) {
     return piece->bytes == bytes && (bytes == 0 || memcmp(piece->text, text, bytes) == 0);
 }
 
+int32_t snug_tokenizer_find2(const snug_tokenizer *tok, const char *a, size_t a_bytes, const char *b, size_t b_bytes) {
+    uint64_t h = FNV64_OFFSET_BASIS; /* the same hash as hash_text over the concatenation */
+    for (size_t i = 0; i < a_bytes; i++) h = (h ^ (uint8_t)a[i]) * FNV64_PRIME;
+    for (size_t i = 0; i < b_bytes; i++) h = (h ^ (uint8_t)b[i]) * FNV64_PRIME;
+    const uint32_t hash = fold(h), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) return -1;
+        if (s.hash != hash) continue;
+        const snug_tokenizer_piece *p = &tok->pieces[s.id];
+        if (p->bytes == a_bytes + b_bytes && (a_bytes == 0 || memcmp(p->text, a, a_bytes) == 0) &&
+            (b_bytes == 0 || memcmp(p->text + a_bytes, b, b_bytes) == 0)) {
+            return s.id;
+        }
+    }
+}
+
 int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t bytes) {
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = hash_text(text, bytes) & mask;; slot = (slot + 1) & mask) {
-        int32_t id = tok->index[slot];
-        if (id < 0) return -1; /* the load factor is <= 1/2, so an empty slot always ends the probe */
-        if (piece_equals(&tok->pieces[id], text, bytes)) return id;
+    const uint32_t hash = hash_text(text, bytes), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) return -1; /* the load factor is <= 1/2, so an empty slot always ends the probe */
+        if (s.hash == hash && piece_equals(&tok->pieces[s.id], text, bytes)) return s.id;
     }
 }
 
@@ -282,14 +290,14 @@ int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t 
  * duplicates, would have it; llama.cpp's map lets the last one win, but no vocabulary we know has duplicates). */
 static void index_insert(snug_tokenizer *tok, int32_t id) {
     const snug_tokenizer_piece *piece = &tok->pieces[id];
-    const uint32_t mask = tok->index_slots - 1;
-    for (uint32_t slot = hash_text(piece->text, piece->bytes) & mask;; slot = (slot + 1) & mask) {
-        int32_t other = tok->index[slot];
-        if (other < 0) {
-            tok->index[slot] = id;
+    const uint32_t hash = hash_text(piece->text, piece->bytes), mask = tok->index_slots - 1;
+    for (uint32_t slot = hash & mask;; slot = (slot + 1) & mask) {
+        const snug_tokenizer_slot s = tok->index[slot];
+        if (s.id < 0) {
+            tok->index[slot] = (snug_tokenizer_slot){id, hash};
             return;
         }
-        if (piece_equals(&tok->pieces[other], piece->text, piece->bytes)) return;
+        if (s.hash == hash && piece_equals(&tok->pieces[s.id], piece->text, piece->bytes)) return;
     }
 }
 
@@ -398,6 +406,16 @@ static snug_status read_flag(const snug_gguf *gguf, const char *key, bool defaul
     return SNUG_OK;
 }
 
+/* Whether the piece has a "▁" right after a character other than "▁" (a piece that would cross a word start). */
+static bool joins_space_mark_to_word(const snug_tokenizer_piece *piece) {
+    const char *t = piece->text;
+    for (uint32_t i = 1; i + SPACE_MARK_BYTES <= piece->bytes; i++) {
+        if (memcmp(t + i, SPACE_MARK, SPACE_MARK_BYTES) != 0) continue;
+        if (i < SPACE_MARK_BYTES || memcmp(t + i - SPACE_MARK_BYTES, SPACE_MARK, SPACE_MARK_BYTES) != 0) return true;
+    }
+    return false;
+}
+
 /* parse_special order: longer text first (so "<|endoftext|>" wins over a shorter token it contains), then lower id. */
 static bool special_before(const snug_tokenizer *tok, int32_t a, int32_t b) {
     uint32_t len_a = tok->pieces[a].bytes, len_b = tok->pieces[b].bytes;
@@ -442,9 +460,13 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
     if (st == SNUG_OK) st = read_scores(tok, gguf, shape, err);
     if (st != SNUG_OK) return st;
 
-    for (uint32_t slot = 0; slot < tok->index_slots; slot++) tok->index[slot] = -1;
+    for (uint32_t slot = 0; slot < tok->index_slots; slot++) tok->index[slot] = (snug_tokenizer_slot){-1, 0};
     for (int32_t id = 0; id < tok->n_vocab; id++) index_insert(tok, id);
 
+    tok->spm_words_apart = tok->kind == SNUG_TOKENIZER_SPM;
+    for (int32_t id = 0; id < tok->n_vocab && tok->spm_words_apart; id++) {
+        tok->spm_words_apart = !joins_space_mark_to_word(&tok->pieces[id]);
+    }
     for (int byte = 0; byte < 256 && tok->kind == SNUG_TOKENIZER_SPM; byte++) {
         char text[BYTE_PIECE_BYTES + 1];
         snprintf(text, sizeof text, BYTE_PIECE_FORMAT, byte);
@@ -459,6 +481,8 @@ static snug_status fill_tables(snug_tokenizer *tok, const snug_gguf *gguf, const
         return snug_fail(err, SNUG_E_INTERNAL, "counted %u special tokens, planned %u", n_special, tok->n_special);
     }
     sort_specials(tok, tok->special_ids, n_special);
+    st = snug_tokenizer_special_fill(tok, gguf, err);
+    if (st != SNUG_OK) return st;
 
     st = read_special_id(gguf, KEY_BOS, tok->n_vocab, &tok->bos, err);
     if (st == SNUG_OK) st = read_special_id(gguf, KEY_EOS, tok->n_vocab, &tok->eos, err);
@@ -503,6 +527,9 @@ snug_status snug_tokenizer_load(snug_tokenizer *tok, const snug_gguf *gguf, snug
     tok->index_slots = shape.index_slots;
     tok->special_ids = table_at(block, layout.special);
     tok->n_special = shape.n_special;
+    tok->special_flags = table_at(block, layout.special_flags);
+    tok->special_bucket_start = table_at(block, layout.bucket_start);
+    tok->special_bucket_ranks = table_at(block, layout.bucket_ranks);
     tok->merges = shape.merge_slots > 0 ? table_at(block, layout.merges) : NULL;
     tok->merge_slots = shape.merge_slots;
 
@@ -524,18 +551,16 @@ void snug_tokenizer_free(snug_tokenizer *tok) {
 snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_text_part *parts, size_t n_parts,
                                         bool add_bos, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                         size_t cap, size_t *n_tokens, snug_error *err) {
-    /* Parts after the start of the text continue it: they are encoded by a copy of the tokenizer that adds no dummy
-     * prefix (the copy shares every table; nothing is allocated). */
-    snug_tokenizer continuing = *tok;
-    continuing.add_space_prefix = false;
-    bool at_start = true;
+    /* One state runs through the parts, so they tokenize as one text would: the dummy-prefix space at the start and
+     * after special tokens only, and a stripping token's stripping goes on into the next part. */
+    snug_encode_state state = {true, false};
     size_t total = 0;
     *n_tokens = 0;
     for (size_t i = 0; i < n_parts; i++) {
         size_t got = 0;
-        snug_status st = snug_tokenizer_encode(at_start ? tok : &continuing, parts[i].text, parts[i].bytes,
-                                               add_bos && i == 0, parts[i].parse_special, scratch, scratch_bytes,
-                                               tokens + total, cap - total, &got, err);
+        snug_status st = snug_tokenizer_encode_continue(tok, parts[i].text, parts[i].bytes, add_bos && i == 0,
+                                                        parts[i].parse_special, &state, scratch, scratch_bytes,
+                                                        tokens + total, cap - total, &got, err);
         total += got;
         *n_tokens = total;
         if (st == SNUG_E_CONTEXT_FULL) {
@@ -544,7 +569,6 @@ snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_te
             return st;
         }
         if (st != SNUG_OK) return st;
-        if (parts[i].bytes > 0) at_start = false;
     }
     return SNUG_OK;
 }
@@ -583,28 +607,4 @@ size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_
         i += (uint32_t)used;
     }
     return written;
-}
-
-/* A later, shorter token may only take bytes no earlier token took; since earlier tokens are at least as long, a span
- * overlapping one of theirs must contain its first or last byte, so checking those two is enough. */
-void snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, int32_t *claims) {
-    for (size_t i = 0; i < bytes; i++) claims[i] = SNUG_CLAIM_NONE;
-    for (uint32_t s = 0; s < tok->n_special; s++) {
-        const int32_t id = tok->special_ids[s];
-        const snug_tokenizer_piece *piece = &tok->pieces[id];
-        const size_t len = piece->bytes;
-        if (len == 0 || len > bytes) continue;
-        for (size_t from = 0; from + len <= bytes;) {
-            const char *hit = memmem(text + from, bytes - from, piece->text, len);
-            if (hit == NULL) break;
-            const size_t at = (size_t)(hit - text);
-            if (claims[at] == SNUG_CLAIM_NONE && claims[at + len - 1] == SNUG_CLAIM_NONE) {
-                claims[at] = id;
-                for (size_t k = 1; k < len; k++) claims[at + k] = SNUG_CLAIM_TAIL;
-                from = at + len;
-            } else {
-                from = at + 1;
-            }
-        }
-    }
 }

@@ -3,10 +3,12 @@
  * One interface, one implementation per tokenizer.ggml.model: "llama" (SentencePiece-style: score-driven merges,
  * byte fallback, dummy-prefix space; tokenizer_spm.c) and "gpt2" (byte-level BPE: a PCRE2 pre-tokenizer, then
  * rank-ordered merges; tokenizer_bpe.c). Callers see one interface; encode and scratch_bytes dispatch on `kind`.
+ * Both split the text at added and special tokens first (tokenizer_special.c), as llama.cpp does.
  *
- * Memory: the tables (piece index, scores, types) live in one block whose size snug_tokenizer_table_bytes() states
- * before it is allocated; encoding works only in caller-provided scratch of snug_tokenizer_scratch_bytes(), so the
- * context's plan can own it. Pieces point into the mapped GGUF file, which must outlive the tokenizer.
+ * Memory: the tables (piece index, scores, types, special-token flags and buckets) live in one block whose size
+ * snug_tokenizer_table_bytes() states before it is allocated; encoding works only in caller-provided scratch of
+ * snug_tokenizer_scratch_bytes(), so the context's plan can own it. Pieces point into the mapped GGUF file, which must
+ * outlive the tokenizer.
  */
 #ifndef SNUG_MODEL_TOKENIZER_H
 #define SNUG_MODEL_TOKENIZER_H
@@ -48,6 +50,13 @@ typedef enum snug_token_kind {
     SNUG_TOKEN_BYTE = 6,
 } snug_token_kind;
 
+/* One slot of the piece index: the id and the 32-bit hash of its text, so a probe that meets another piece is told
+ * apart by the hash without reading that piece (most lookups while merging are for texts that are no piece). */
+typedef struct snug_tokenizer_slot {
+    int32_t id; /* -1: empty */
+    uint32_t hash;
+} snug_tokenizer_slot;
+
 typedef struct snug_tokenizer_piece {
     const char *text; /* into the mapped file; not NUL-terminated */
     uint32_t bytes;
@@ -59,6 +68,7 @@ typedef struct snug_tokenizer {
     int32_t bos, eos, unk;    /* -1 when the vocabulary has none */
     bool add_bos;             /* tokenizer.ggml.add_bos_token (default true for SentencePiece) */
     bool add_space_prefix;    /* tokenizer.ggml.add_space_prefix (default true for SentencePiece) */
+    bool spm_words_apart;     /* SPM: no piece has "▁" after a character other than "▁", so words merge apart */
     int32_t byte_tokens[256]; /* SPM: id of <0xXX> for each byte; BPE: id of the byte's bytes_to_unicode character;
                                * -1 when missing */
 
@@ -68,12 +78,18 @@ typedef struct snug_tokenizer {
     snug_tokenizer_piece *pieces; /* (n_vocab) */
     float *scores;                /* (n_vocab) */
     uint8_t *kinds;               /* (n_vocab) snug_token_kind */
-    int32_t *index;               /* (index_slots) open-addressing hash of piece text → id, -1 = empty */
+    snug_tokenizer_slot *index;   /* (index_slots) open-addressing hash of piece text → id */
     uint32_t index_slots;         /* a power of two */
     /* … an implementation may add fields here; keep them inside table_block */
     int32_t *special_ids; /* (n_special) control, user-defined and unknown tokens in the order parse_special tries
-                           * them: longest text first, then lowest id */
+                           * them: longest text first, then lowest id; a token's place here is its "rank" */
     uint32_t n_special;
+    /* Added-token matching (tokenizer_special.c), in table_block: */
+    uint8_t *special_flags;         /* (n_special) SNUG_SPECIAL_* of each rank */
+    uint32_t *special_bucket_start; /* (SNUG_SPECIAL_BUCKETS + 1) where each bucket begins in special_bucket_ranks */
+    uint32_t *special_bucket_ranks; /* (n_special) ranks grouped by bucket (first one or two bytes), rank order */
+    uint32_t n_plain_special;       /* ranks with SNUG_SPECIAL_PLAIN */
+    uint8_t special_starts[256];    /* per first byte: bit 0 some special starts with it, bit 1 some plain one does */
 
     /* BPE only (kind == SNUG_TOKENIZER_BPE). */
     snug_bpe_merge *merges; /* (merge_slots) hash of the merge rules, in table_block */
@@ -98,9 +114,10 @@ void snug_tokenizer_free(snug_tokenizer *tok);
  * UINT64_MAX for a text beyond encode's hard limit (256 MiB), so such a plan can never fit. */
 uint64_t snug_tokenizer_scratch_bytes(const snug_tokenizer *tok, uint64_t max_text_bytes);
 
-/* Encodes text. add_bos prepends BOS; parse_special turns the text of control / user-defined / unknown tokens found
- * in the text ("<s>", "<|im_start|>") into those tokens (off: such text is tokenized as plain text). The dummy-prefix
- * space (add_space_prefix) goes only before text that starts the input, not after a special token.
+/* Encodes text as llama.cpp does. add_bos prepends BOS. The text of added (USER_DEFINED) tokens becomes those tokens;
+ * parse_special also turns the text of control and unknown tokens ("<s>", "<|im_start|>") into them (off: such text
+ * is tokenized as plain text). See tokenizer_special.c for the rules. The dummy-prefix space (add_space_prefix) goes
+ * before text that starts the input or follows a special token.
  * Fails with SNUG_E_ARGUMENT if text_bytes exceeds what the scratch was sized for, and SNUG_E_CONTEXT_FULL (with both
  * numbers) if more than `cap` tokens result; then the first `cap` tokens are written and *n_tokens = cap.
  * Never allocates. */
@@ -108,8 +125,24 @@ snug_status snug_tokenizer_encode(const snug_tokenizer *tok, const char *text, s
                                   bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
                                   size_t cap, size_t *n_tokens, snug_error *err);
 
+/* Where a text stands in a longer one (snug_tokenizer_encode_parts encodes its parts in turn): whether it starts
+ * right after a special token or at the very start (SentencePiece's dummy-prefix space goes there, as in llama.cpp),
+ * and whether its leading whitespace belongs to a stripping (RSTRIP) token just before it. Encode updates both for
+ * the text that follows. A lone text starts with {true, false}. */
+typedef struct snug_encode_state {
+    bool after_special;
+    bool strip_leading;
+} snug_encode_state;
+
+/* snug_tokenizer_encode for a text that continues others (see snug_encode_state). */
+snug_status snug_tokenizer_encode_continue(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
+                                           bool parse_special, snug_encode_state *state, void *scratch,
+                                           uint64_t scratch_bytes, int32_t *tokens, size_t cap, size_t *n_tokens,
+                                           snug_error *err);
+
 /* Encodes parts as one text (snug_text_part in snug.h): each part with its own parse_special, add_bos before the
- * first, the dummy-prefix space only where the whole text starts. The scratch must suit the longest part. More than
+ * first, the dummy-prefix space where the whole text starts and after special tokens, whitespace stripping across
+ * part boundaries (snug_encode_state). The scratch must suit the longest part. More than
  * `cap` tokens: SNUG_E_CONTEXT_FULL, the first `cap` written. Never allocates. */
 snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_text_part *parts, size_t n_parts,
                                         bool add_bos, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
@@ -121,11 +154,38 @@ snug_status snug_tokenizer_encode_parts(const snug_tokenizer *tok, const snug_te
  * (truncated to cap; 0 for an id outside the vocabulary). */
 size_t snug_tokenizer_piece_text(const snug_tokenizer *tok, int32_t prev, int32_t token, char *out, size_t cap);
 
-/* Special-token splitting, shared by both kinds: marks in claims[0 .. bytes) the span of every occurrence of a
- * control / user-defined token's text (longest tokens first, then lowest id; leftmost non-overlapping
- * occurrences): the first byte gets the token id, the rest SNUG_CLAIM_TAIL, uncovered bytes SNUG_CLAIM_NONE. */
-enum { SNUG_CLAIM_NONE = -1, SNUG_CLAIM_TAIL = -2 };
-void snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, int32_t *claims);
+/* ---- added and special tokens (tokenizer_special.c), shared by both kinds --------------------------------------- */
+
+/* Flags of a special token (per rank). PLAIN: split out of the text even without parse_special (a USER_DEFINED token
+ * whose text is not one llama.cpp treats as a control token); LSTRIP / RSTRIP: whitespace right before / after an
+ * occurrence is dropped (llama.cpp's per-model token attributes). */
+enum { SNUG_SPECIAL_PLAIN = 1, SNUG_SPECIAL_LSTRIP = 2, SNUG_SPECIAL_RSTRIP = 4 };
+/* Buckets of the first-bytes filter: one per byte for one-byte tokens, then 4096 keyed by the first two bytes. */
+#define SNUG_SPECIAL_BYTE_BUCKETS 256u
+#define SNUG_SPECIAL_PAIR_BUCKETS 4096u
+#define SNUG_SPECIAL_BUCKETS      (SNUG_SPECIAL_BYTE_BUCKETS + SNUG_SPECIAL_PAIR_BUCKETS)
+
+/* Sets special_flags, the buckets and special_starts of a tokenizer whose special_ids are sorted (load only). */
+snug_status snug_tokenizer_special_fill(snug_tokenizer *tok, const snug_gguf *gguf, snug_error *err);
+
+/* Splits the text at special tokens as llama.cpp's tokenizer_st_partition does: the candidates are every special
+ * token with parse_special, else only the PLAIN ones; tried by rank (longest first), each takes its leftmost
+ * occurrences not overlapping an earlier one. In claims[0 .. bytes): the first byte of an occurrence gets the token
+ * id, its other bytes SNUG_CLAIM_TAIL, whitespace dropped by LSTRIP / RSTRIP SNUG_CLAIM_STRIPPED, the rest
+ * SNUG_CLAIM_NONE. Returns false, leaving claims unwritten, when no candidate occurs in the text. */
+enum { SNUG_CLAIM_NONE = -1, SNUG_CLAIM_TAIL = -2, SNUG_CLAIM_STRIPPED = -3 };
+/* Scratch the split needs for a text of `bytes`: the claims (an int32 a byte, 16-byte aligned) and after them a
+ * bitmap of the bytes taken (a bit a byte), so that refusing an occurrence reads 1/32 as much memory. */
+static inline uint64_t snug_tokenizer_claim_bytes(uint64_t bytes) {
+    return (bytes * sizeof(int32_t) + 15) / 16 * 16 + (bytes + 63) / 64 * sizeof(uint64_t);
+}
+/* claims must be 16-byte aligned and snug_tokenizer_claim_bytes(bytes) long. */
+bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
+                                   int32_t *claims);
+/* Whether special token `id` strips the whitespace after it (SNUG_SPECIAL_RSTRIP). */
+bool snug_tokenizer_special_rstrips(const snug_tokenizer *tok, int32_t id);
+/* C isspace in the "C" locale: what RSTRIP and LSTRIP drop (llama.cpp strips with isspace). */
+static inline bool snug_tokenizer_is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 /* Piece id of an exact text, or -1. */
 int32_t snug_tokenizer_find(const snug_tokenizer *tok, const char *text, size_t bytes);
@@ -143,8 +203,9 @@ snug_status snug_tokenizer_bpe_fill(snug_tokenizer *tok, const snug_gguf *gguf, 
 void snug_tokenizer_bpe_release(snug_tokenizer *tok);
 uint64_t snug_tokenizer_bpe_scratch_bytes(const snug_tokenizer *tok, uint64_t max_text_bytes);
 snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
-                                      bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
-                                      size_t cap, size_t *n_tokens, snug_error *err);
+                                      bool parse_special, snug_encode_state *state, void *scratch,
+                                      uint64_t scratch_bytes, int32_t *tokens, size_t cap, size_t *n_tokens,
+                                      snug_error *err);
 size_t snug_tokenizer_bpe_piece_text(const snug_tokenizer *tok, int32_t token, char *out, size_t cap);
 /* The pre-tokenizer alone (no special tokens, no merges), for tests: writes the end offset of each word of text, in
  * order, to word_ends (up to cap) and the number of words to *n_words. Allocates nothing. */

@@ -11,7 +11,8 @@
  *      the leftmost pair); pop, skip it if either side changed since, merge, queue the two new neighbour pairs.
  *   4. Emit the ids of the remaining symbols. Every merge result is a piece (rules whose parts or result are not
  *      pieces are dropped at load), so no lookup is needed.
- * parse_special splits CONTROL / USER_DEFINED / UNKNOWN token texts out first, as tokenizer_spm.c does.
+ * Added and special tokens are split out first (tokenizer_special.c): USER_DEFINED ones always, CONTROL and UNKNOWN
+ * ones with parse_special, as llama.cpp does.
  *
  * Memory: the merge hash lives in the tokenizer's table block. The compiled regexes and their match data are
  * allocated by PCRE2 at load (its malloc, and mmap for JIT code); table_bytes counts SNUG_BPE_REGEX_BYTES_ESTIMATE
@@ -411,7 +412,7 @@ static uint64_t align_up(uint64_t value) { return (value + SCRATCH_ALIGN - 1) / 
 
 static scratch_layout plan_scratch(const snug_tokenizer *tok, uint64_t text_bytes) {
     scratch_layout s;
-    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? text_bytes * sizeof(int32_t) : 0;
+    const uint64_t claim_bytes = (tok == NULL || tok->n_special > 0) ? snug_tokenizer_claim_bytes(text_bytes) : 0;
     const uint64_t symbols = text_bytes + 1;
     s.heap_cap = HEAP_PAIRS_PER_SYMBOL * symbols;
     s.claims = 0;
@@ -544,27 +545,53 @@ static snug_status pre_tokenize(bpe_encoder *e, uint32_t level, const char *text
     return pre_tokenize(e, level + 1, text + pos, bytes - pos, err);
 }
 
-static snug_status encode_with_specials(bpe_encoder *e, const char *text, size_t bytes, snug_error *err) {
-    snug_tokenizer_claim_specials(e->tok, text, bytes, e->claims);
+/* Splits the text at special tokens (snug_tokenizer_claim_specials) and pre-tokenizes the text between them;
+ * whitespace a token stripped belongs to no piece (state: see snug_encode_state). */
+static snug_status encode_text(bpe_encoder *e, const char *text, size_t bytes, bool parse_special,
+                               snug_encode_state *state, snug_error *err) {
+    const snug_tokenizer *tok = e->tok;
+    if (state->strip_leading) {
+        while (bytes > 0 && snug_tokenizer_is_space(*text)) {
+            text++;
+            bytes--;
+        }
+        if (bytes == 0) return SNUG_OK; /* all of it stripped: the next text continues the stripping */
+        state->strip_leading = false;
+    }
+    if (bytes == 0) return SNUG_OK;
+    if (tok->n_special == 0 || !snug_tokenizer_claim_specials(tok, text, bytes, parse_special, e->claims)) {
+        state->after_special = false;
+        return pre_tokenize(e, 0, text, bytes, err);
+    }
+    int32_t last_token = -1;
     for (size_t i = 0; i < bytes;) {
         const int32_t claim = e->claims[i];
         if (claim >= 0) {
             emit(e, claim);
-            i += e->tok->pieces[claim].bytes;
+            i += tok->pieces[claim].bytes;
+            state->after_special = true;
+            last_token = claim;
+            continue;
+        }
+        if (claim != SNUG_CLAIM_NONE) { /* stripped whitespace */
+            i++;
             continue;
         }
         size_t end = i;
         while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
         snug_status st = pre_tokenize(e, 0, text + i, end - i, err);
         if (st != SNUG_OK) return st;
+        state->after_special = false;
         i = end;
     }
+    state->strip_leading = state->after_special && last_token >= 0 && snug_tokenizer_special_rstrips(tok, last_token);
     return SNUG_OK;
 }
 
 snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,
-                                      bool parse_special, void *scratch, uint64_t scratch_bytes, int32_t *tokens,
-                                      size_t cap, size_t *n_tokens, snug_error *err) {
+                                      bool parse_special, snug_encode_state *state, void *scratch,
+                                      uint64_t scratch_bytes, int32_t *tokens, size_t cap, size_t *n_tokens,
+                                      snug_error *err) {
     *n_tokens = 0;
     if ((uint64_t)text_bytes > MAX_TEXT_BYTES) {
         return snug_fail(err, SNUG_E_ARGUMENT, "text of %zu bytes is longer than the tokenizer's limit of %llu bytes",
@@ -591,8 +618,7 @@ snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *tex
         .cap = cap,
     };
     if (add_bos && tok->bos >= 0) emit(&e, tok->bos);
-    snug_status st = (parse_special && tok->n_special > 0) ? encode_with_specials(&e, text, text_bytes, err)
-                                                           : pre_tokenize(&e, 0, text, text_bytes, err);
+    snug_status st = encode_text(&e, text, text_bytes, parse_special, state, err);
     if (st != SNUG_OK) return st;
     if (e.count > cap) {
         *n_tokens = cap;
