@@ -23,8 +23,9 @@
 #include "cpu/pool.h"
 #include "snug.h"
 
-#define MAX_TASKS   10000
-#define MAX_THREADS 8
+#define MAX_TASKS      10000
+#define MAX_THREADS    8
+#define TEST_TIMEOUT_S 120 /* a pool that loses a task never returns from its job: fail instead of hanging */
 
 static void sleep_ns(long ns) {
     struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
@@ -71,7 +72,7 @@ static void check_exactly_once(snug_pool *pool, int32_t threads, int64_t n_tasks
     }
 }
 
-Test(pool, every_task_runs_exactly_once_for_any_thread_and_task_count) {
+Test(pool, every_task_runs_exactly_once_for_any_thread_and_task_count, .timeout = TEST_TIMEOUT_S) {
     const int64_t task_counts[] = {0, 1, 2, 3, 5, 7, 8, 9, 64, 1000, MAX_TASKS};
     for (int32_t threads = 1; threads <= MAX_THREADS; threads++) {
         snug_pool *pool;
@@ -82,6 +83,17 @@ Test(pool, every_task_runs_exactly_once_for_any_thread_and_task_count) {
         }
         /* Tasks slow enough that every thread takes some, and the caller waits for the last ones. */
         check_exactly_once(pool, threads, 3 * threads, 200000);
+        snug_pool_destroy(pool);
+    }
+}
+
+/* Many jobs of many empty tasks: the threads claim at the same moments as often as they can, so that two claims of
+ * one task (a lost update of the shared counter) would show. */
+Test(pool, concurrent_claims_never_run_a_task_twice, .timeout = TEST_TIMEOUT_S) {
+    for (int32_t threads = 2; threads <= 4; threads += 2) {
+        snug_pool *pool;
+        cr_assert_eq(snug_pool_create(threads, &pool, NULL), SNUG_OK);
+        for (int j = 0; j < 100; j++) check_exactly_once(pool, threads, MAX_TASKS, 0);
         snug_pool_destroy(pool);
     }
 }
@@ -117,7 +129,7 @@ static void run_jobs(snug_pool *pool, int64_t n_jobs, long pause_ns, long task_n
     }
 }
 
-Test(pool, many_jobs_in_a_row_each_complete_when_run_returns) {
+Test(pool, many_jobs_in_a_row_each_complete_when_run_returns, .timeout = TEST_TIMEOUT_S) {
     for (int32_t threads = 2; threads <= 4; threads++) {
         snug_pool *pool;
         cr_assert_eq(snug_pool_create(threads, &pool, NULL), SNUG_OK);
@@ -144,7 +156,7 @@ static void order_task(void *context, int64_t task, int32_t thread) {
     job->order[job->n_seen++] = task;
 }
 
-Test(pool, one_thread_and_null_run_every_task_on_the_caller_in_order) {
+Test(pool, one_thread_and_null_run_every_task_on_the_caller_in_order, .timeout = TEST_TIMEOUT_S) {
     snug_pool *one;
     cr_assert_eq(snug_pool_create(1, &one, NULL), SNUG_OK);
     cr_assert_eq(snug_pool_threads(one), 1);
@@ -166,7 +178,7 @@ Test(pool, one_thread_and_null_run_every_task_on_the_caller_in_order) {
 /* ---- (d) create and destroy ----------------------------------------------------------------------------------------
  */
 
-Test(pool, create_and_destroy_with_and_without_jobs) {
+Test(pool, create_and_destroy_with_and_without_jobs, .timeout = TEST_TIMEOUT_S) {
     for (int i = 0; i < 200; i++) {
         const int32_t threads = 1 + i % 6;
         snug_pool *pool;
@@ -178,7 +190,7 @@ Test(pool, create_and_destroy_with_and_without_jobs) {
     snug_pool_destroy(NULL);
 }
 
-Test(pool, bad_thread_counts_are_refused_with_the_count) {
+Test(pool, bad_thread_counts_are_refused_with_the_count, .timeout = TEST_TIMEOUT_S) {
     const int32_t bad[] = {0, -1, SNUG_POOL_MAX_THREADS + 1};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snug_pool *pool = (snug_pool *)&pool;
@@ -206,7 +218,7 @@ static void on_signal(int sig) {
 /* The owner blocks the signal for a moment after the pool exists: a worker that did not block it would take it at
  * once (the kernel hands a process-directed signal to any thread that does not block it); with every worker
  * blocking it, it stays pending until the owner unblocks it and handles it. */
-Test(pool, asynchronous_signals_go_to_the_pool_owner) {
+Test(pool, asynchronous_signals_go_to_the_pool_owner, .timeout = TEST_TIMEOUT_S) {
     struct sigaction action = {0};
     action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);

@@ -165,11 +165,11 @@ void snug_pool_run(snug_pool *p, snug_pool_task_fn fn, void *context, int64_t n_
     /* Only tasks that workers have claimed can be left; wait for them to finish. */
     const uint32_t n = (uint32_t)n_tasks;
     spin s = {0, 0};
-    while (atomic_load_explicit(&p->done, memory_order_acquire) != n) {
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n) {
         if (spin_on(&s)) continue;
         pthread_mutex_lock(&p->lock);
         atomic_store_explicit(&p->caller_waiting, 1, memory_order_seq_cst);
-        while (atomic_load_explicit(&p->done, memory_order_seq_cst) != n) pthread_cond_wait(&p->wake_caller, &p->lock);
+        while (atomic_load_explicit(&p->done, memory_order_seq_cst) < n) pthread_cond_wait(&p->wake_caller, &p->lock);
         atomic_store_explicit(&p->caller_waiting, 0, memory_order_relaxed);
         pthread_mutex_unlock(&p->lock);
     }
