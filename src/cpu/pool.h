@@ -26,21 +26,23 @@
 
 #include "snug.h"
 
-/* How long a waiting thread spins before it sleeps. Between two jobs of a decode step the caller is away for a few
- * microseconds (a norm, a residual add), between two tokens for the sampler and the output, ~20–100 µs; waking a
- * sleeping worker cost ~XX µs here (docs/performance.md, "Threads under contention"), so spinning for less than that
- * would make every step pay it. Bounded so that a thread that has lost its core to another process gives the core
- * back within this time. */
+/* How long a waiting thread spins before it sleeps. Measured on a 2-vCPU AMD EPYC VM (docs/performance.md, "Threads
+ * under contention"): a spinning worker joins a job ~0.5 µs after it starts, a sleeping one ~7–10 µs after (the
+ * wake-up); within a decode step the caller is back with the next job in under 20 µs (a norm, a residual add; 99 % of
+ * the gaps), between two tokens in 50–100 µs (sampling, output). 50 µs keeps the workers awake through a step and
+ * lets them sleep between tokens when the caller is slow; a thread that waits longer gives its core back after it. */
 #define SNUG_POOL_SPIN_NS 50000
 
 /* Stack reserved for each worker. The kernels keep a few KiB of locals at most (register tiles, one block of
  * scores); 256 KiB leaves a wide margin and is address space, not memory: only touched pages become resident. */
 #define SNUG_POOL_STACK_BYTES (256u << 10)
 
-/* Resident bytes each worker adds to the process, for the plan's runtime-overhead line: its stack pages as touched
- * by a decode and a prefill (measured: XX KiB, /proc/PID/smaps of the stack mapping during `snug run`, TinyLlama-
- * shaped Q4_0 and stories260K, 2 threads) plus glibc's thread descriptor and static TLS, which sit at the top of the
- * same mapping, and the worker's cache line in the pool; rounded up. */
+/* Resident bytes each worker adds to the process, for the plan's runtime-overhead line (plan.h,
+ * SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES must cover it; engine/context.c checks at compile time): the touched pages
+ * of its stack mapping, which also holds glibc's thread descriptor and static TLS — 8 KiB in a decode, 12 KiB at most
+ * (Rss of the 256 KiB mapping in /proc/PID/smaps, sampled through `snug run` of a TinyLlama-shaped Q4_0 file with
+ * f16 and q8_0 caches and of stories260K with f16 and f32 caches, 2 threads) — plus its 64 bytes in the pool;
+ * rounded up. Workers never call malloc, so they get no allocator arena of their own. */
 #define SNUG_POOL_WORKER_RESIDENT_BYTES (16u << 10)
 
 /* The most tasks one job may have (the task counter shares a 64-bit word with the job's generation). */
