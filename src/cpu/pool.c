@@ -8,14 +8,16 @@
  * A job is finished when its finished-task count reaches the task count; no barrier waits for the workers, so a
  * worker that has no core when a job starts costs nothing but the tasks it then does not take.
  *
- * Waiting: a worker waits for the word to change, the caller for the count; each spins for SNUG_POOL_SPIN_NS and
- * then sleeps on a condition variable. Wake-ups are never lost: the sleeper announces itself (sleepers,
- * caller_waiting) before its last look at what it waits for, the waker changes that before it looks at the
- * announcement (sequentially consistent both, under the mutex for the sleep itself). Nobody sleeping: no system call.
+ * Waiting: a worker waits for the word to change, the caller for the count; each spins for SNUG_POOL_SPIN_NS (yielding
+ * its core after the first microseconds, in case the thread it waits for is queued behind it) and then sleeps on a
+ * condition variable. Wake-ups are never lost: the sleeper announces itself (sleepers, caller_waiting) before its last
+ * look at what it waits for, the waker changes that before it looks at the announcement (sequentially consistent both,
+ * under the mutex for the sleep itself). Nobody sleeping: no system call.
  */
 #include "cpu/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -72,15 +74,24 @@ static uint64_t now_ns(void) {
 /* Spin-wait bookkeeping: true while the budget lasts (the clock is read every SPIN_CHECK_EVERY calls). */
 typedef struct spin {
     uint32_t calls;
-    uint64_t deadline_ns;
+    uint64_t start_ns;
 } spin;
+
+/* After this long a spinning thread also yields at each look at the clock: when the thread it waits for (the caller
+ * with the next job, a worker finishing a task) is queued behind it on the same core, the spin would only delay it.
+ * On a quiet core sched_yield returns at once (~0.3 µs). The first microseconds spin only: most waits in a decode
+ * step end within them. */
+#define SPIN_YIELD_AFTER_NS 5000
 
 static bool spin_on(spin *s) {
     cpu_relax();
     if (++s->calls % SPIN_CHECK_EVERY) return true;
     const uint64_t now = now_ns();
-    if (!s->deadline_ns) s->deadline_ns = now + SNUG_POOL_SPIN_NS;
-    return now < s->deadline_ns;
+    if (!s->start_ns) s->start_ns = now;
+    const uint64_t waited_ns = now - s->start_ns;
+    if (waited_ns >= SNUG_POOL_SPIN_NS) return false;
+    if (waited_ns >= SPIN_YIELD_AFTER_NS) sched_yield();
+    return true;
 }
 
 /* Claims and runs tasks of the job in word w (as last read) until none is left; returns the last word seen. */
