@@ -17,7 +17,7 @@ BUILD    ?= $(if $(SANITIZE),build-asan,build)
 VERSION  := 0.1.0
 CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -fopenmp
+CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -pthread -fopenmp-simd
 LDLIBS   += -lhwloc -ljansson -lpcre2-8 -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -105,7 +105,10 @@ static void run_attention(float *out, const float *q, const attention_case *c, i
     const int64_t scratch_floats = n_threads * snug_attention_scratch_floats(N_CTX, c->head_dim);
     float *scratch = malloc((size_t)(scratch_floats + CANARY_FLOATS) * sizeof(float));
     for (int64_t i = 0; i < CANARY_FLOATS; i++) scratch[scratch_floats + i] = SCRATCH_CANARY;
-    snug_attention(out, q, c->k_cache, c->v_cache, n_tokens, pos0, &shape, scratch, n_threads);
+    snug_pool *pool;
+    cr_assert_eq(snug_pool_create(n_threads, &pool, NULL), SNUG_OK, "a pool of %d threads", n_threads);
+    snug_attention(out, q, c->k_cache, c->v_cache, n_tokens, pos0, &shape, scratch, pool);
+    snug_pool_destroy(pool);
     for (int64_t i = 0; i < CANARY_FLOATS; i++) {
         cr_assert(scratch[scratch_floats + i] == SCRATCH_CANARY, "scratch overrun at float %lld past the end",
                   (long long)i);

@@ -20,6 +20,7 @@
 
 #include "convert/synth.h"
 #include "cpu/attention.h"
+#include "cpu/pool.h"
 #include "cpu/half_row.h"
 #include "cpu/kernels.h"
 #include "cpu/ops.h"
@@ -135,7 +136,10 @@ static int64_t attend(const attention_inputs *in, const snug_attention_kernels *
                                   kernels};
     float *out = malloc(N_TOKENS * Q_DIM * sizeof(float));
     float *scratch = malloc(2 * (size_t)snug_attention_scratch_floats(N_CTX, HEAD_DIM) * sizeof(float));
-    int64_t bad = snug_attention(out, in->q, in->k_cache, in->v_cache, N_TOKENS, POS0, &shape, scratch, 2);
+    snug_pool *pool;
+    cr_assert_eq(snug_pool_create(2, &pool, NULL), SNUG_OK, "a pool of 2 threads");
+    int64_t bad = snug_attention(out, in->q, in->k_cache, in->v_cache, N_TOKENS, POS0, &shape, scratch, pool);
+    snug_pool_destroy(pool);
     free(scratch);
     free(out);
     return bad;

@@ -17,7 +17,7 @@
  * any plan, made after the model's peak RSS is read.
  */
 #include <jansson.h>
-#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +27,11 @@
 
 enum {
     BENCH_MAX_REPS = 1000,
-    BENCH_PHYSICAL_BATCH = 512,  /* prompt tokens per forward step unless --batch: llama.cpp's default micro-batch */
-    BENCH_PROMPT_FIRST_ID = 3,   /* past unk/bos/eos of a SentencePiece vocabulary */
-    BENCH_PROMPT_STRIDE = 7919,  /* a prime: consecutive prompt tokens land far apart in the embedding table */
-    BENCH_BANDWIDTH_PASSES = 10, /* best of: a pass can meet cold TLBs, frequency ramps or a busy neighbour VM */
+    BENCH_PHYSICAL_BATCH = 512,     /* prompt tokens per forward step unless --batch: llama.cpp's default micro-batch */
+    BENCH_PROMPT_FIRST_ID = 3,      /* past unk/bos/eos of a SentencePiece vocabulary */
+    BENCH_PROMPT_STRIDE = 7919,     /* a prime: consecutive prompt tokens land far apart in the embedding table */
+    BENCH_BANDWIDTH_PASSES = 10,    /* best of: a pass can meet cold TLBs, frequency ramps or a busy neighbour VM */
+    BENCH_MAX_PROBE_THREADS = 1024, /* the plan's own thread limit */
 };
 /* The bandwidth buffer: 1 GiB is 30x a 32 MiB L3, so caches cannot serve the reads; smaller when memory is short. */
 static const uint64_t BENCH_BANDWIDTH_BYTES = 1ull << 30;
@@ -148,44 +149,74 @@ static bench_summary summarize(double *values, int64_t n) {
  * adds, are what a core waits on. */
 typedef uint64_t bench_u64x2 __attribute__((vector_size(16)));
 
+/* One thread's slice of the bandwidth buffer: [start, end) in vectors. */
+typedef struct bandwidth_slice {
+    bench_u64x2 *v;
+    uint64_t start, end;
+    bool fill;      /* write the slice (first touch) instead of summing it */
+    uint64_t total; /* the sum, so that the reads cannot be optimised away */
+} bandwidth_slice;
+
+static void *bandwidth_pass(void *arg) {
+    bandwidth_slice *s = arg;
+    bench_u64x2 *v = s->v;
+    if (s->fill) {
+        for (uint64_t i = s->start; i < s->end; i++) v[i] = (bench_u64x2){i, i ^ 1};
+        return NULL;
+    }
+    bench_u64x2 s0 = {0, 0}, s1 = {0, 0}, s2 = {0, 0}, s3 = {0, 0}; /* independent chains: loads overlap */
+    for (uint64_t i = s->start; i + 4 <= s->end; i += 4) {
+        s0 += v[i];
+        s1 += v[i + 1];
+        s2 += v[i + 2];
+        s3 += v[i + 3];
+    }
+    bench_u64x2 sum = s0 + s1 + s2 + s3;
+    s->total = sum[0] + sum[1];
+    return NULL;
+}
+
+/* Runs one pass on every slice at once: slice 0 on this thread, the others on threads started for the pass (~50 µs
+ * to start and join, against ~30 ms a pass). false when a thread cannot be started. */
+static bool bandwidth_run(bandwidth_slice *slices, int threads, bool fill) {
+    pthread_t ids[BENCH_MAX_PROBE_THREADS];
+    int started = 1;
+    for (int t = 0; t < threads; t++) slices[t].fill = fill;
+    for (; started < threads; started++) {
+        if (pthread_create(&ids[started], NULL, bandwidth_pass, &slices[started]) != 0) break;
+    }
+    bandwidth_pass(&slices[0]);
+    for (int t = 1; t < started; t++) pthread_join(ids[t], NULL);
+    return started == threads;
+}
+
 /* Memory read bandwidth in bytes/s with `threads` threads: the best of BENCH_BANDWIDTH_PASSES passes, each thread
- * summing its own contiguous slice (first touched by that same thread). 0 when the buffer cannot be had. */
+ * summing its own contiguous slice (first touched by the thread of that slice in the first pass). 0 when the buffer
+ * or the threads cannot be had. */
 static double measure_bandwidth(int threads, uint64_t bytes, uint64_t *used_bytes) {
-    bytes &= ~(uint64_t)(4096 * threads - 1);
     *used_bytes = 0;
+    if (threads < 1 || threads > BENCH_MAX_PROBE_THREADS) return 0.0;
+    bytes &= ~(uint64_t)(4096 * threads - 1);
     void *buffer = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buffer == MAP_FAILED) return 0.0;
     const uint64_t n_vectors = bytes / sizeof(bench_u64x2), per_thread = n_vectors / (uint64_t)threads;
-    bench_u64x2 *v = buffer;
+    bandwidth_slice slices[BENCH_MAX_PROBE_THREADS];
+    for (int t = 0; t < threads; t++) {
+        slices[t] = (bandwidth_slice){buffer, (uint64_t)t * per_thread, (uint64_t)(t + 1) * per_thread, true, 0};
+    }
     volatile uint64_t sink = 0;
     double best_s = 0.0;
-#pragma omp parallel num_threads(threads)
-    {
-        const uint64_t start = (uint64_t)omp_get_thread_num() * per_thread;
-        for (uint64_t i = start; i < start + per_thread; i++) v[i] = (bench_u64x2){i, i ^ 1};
-    }
-    for (int pass = 0; pass < BENCH_BANDWIDTH_PASSES; pass++) {
-        uint64_t total = 0;
+    bool ok = bandwidth_run(slices, threads, true);
+    for (int pass = 0; ok && pass < BENCH_BANDWIDTH_PASSES; pass++) {
         double t0 = cli_now_s();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-        {
-            const uint64_t start = (uint64_t)omp_get_thread_num() * per_thread, end = start + per_thread;
-            bench_u64x2 s0 = {0, 0}, s1 = {0, 0}, s2 = {0, 0}, s3 = {0, 0}; /* independent chains: loads overlap */
-            for (uint64_t i = start; i + 4 <= end; i += 4) {
-                s0 += v[i];
-                s1 += v[i + 1];
-                s2 += v[i + 2];
-                s3 += v[i + 3];
-            }
-            bench_u64x2 s = s0 + s1 + s2 + s3;
-            total += s[0] + s[1];
-        }
+        ok = bandwidth_run(slices, threads, false);
         double elapsed = cli_now_s() - t0;
-        sink += total;
+        for (int t = 0; t < threads; t++) sink += slices[t].total;
         if (pass == 0 || elapsed < best_s) best_s = elapsed;
     }
     (void)sink;
     munmap(buffer, bytes);
+    if (!ok) return 0.0;
     *used_bytes = per_thread * (uint64_t)threads * sizeof(bench_u64x2);
     return best_s > 0 ? (double)*used_bytes / best_s : 0.0;
 }

@@ -19,13 +19,17 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
+#include "cpu/ops.h"
+#include "cpu/pool.h"
 #include "cpu/quant.h"
 #include "gguf/gguf.h"
 #include "gguf/types.h"
@@ -137,53 +141,78 @@ static snug_status check_copied(const snug_tensor_info *t, snug_error *err) {
     return SNUG_OK;
 }
 
-/* Quantizes rows [0, rows) of src (type from) into dst (type to), accumulating the squared error. Every source value
- * must be finite: the lowest index of one that is not is reported. */
-static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t *dst, uint64_t dst_row_bytes,
-                                 int32_t n_threads, error_sums *sums, snug_error *err) {
-    const int64_t n = (int64_t)t->ne[0];
-    const int64_t rows = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-    double error2 = 0, signal2 = 0;
-    bool failed = false;
-    uint64_t first_bad = UINT64_MAX;
-#pragma omp parallel num_threads(n_threads) reduction(+ : error2, signal2) reduction(|| : failed) \
-    reduction(min : first_bad)
-    {
-        float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
-        failed = !x || !y;
-#pragma omp for schedule(dynamic, 16)
-        for (int64_t r = 0; r < rows; r++) {
-            if (failed) continue;
-            uint8_t *out = dst + (uint64_t)r * dst_row_bytes;
-            source_row(t, r, x);
-            bool finite = true;
-            for (int64_t i = 0; i < n && finite; i++) {
-                if (!isfinite(x[i])) {
-                    finite = false;
-                    if ((uint64_t)(r * n + i) < first_bad) first_bad = (uint64_t)(r * n + i);
-                }
-            }
-            if (!finite) continue;
-            if (!snug_quantize_row(to, x, out, n) || !snug_dequantize_row(to, out, y, n)) {
-                failed = true;
-                continue;
-            }
-            for (int64_t i = 0; i < n; i++) {
-                double d = (double)x[i] - (double)y[i];
-                error2 += d * d;
-                signal2 += (double)x[i] * (double)x[i];
-            }
+/* Rows a pool task quantizes: enough to amortise claiming it, few enough to balance the threads' last tasks. */
+#define ROWS_PER_TASK 16
+
+/* One tensor's rows, shared by the pool's tasks; each thread has its own row buffers and sums. */
+typedef struct quantize_job {
+    const snug_tensor_info *t;
+    uint32_t to;
+    uint8_t *dst;
+    uint64_t dst_row_bytes;
+    int64_t n, rows;
+    float *buffers;     /* (threads, 2 · n): a source row and its round trip */
+    error_sums *sums;   /* (threads) */
+    _Atomic bool failed;
+    int64_t first_bad; /* the lowest flat index of a non-finite source value; INT64_MAX: none */
+} quantize_job;
+
+static void quantize_task(void *context, int64_t task, int32_t thread) {
+    quantize_job *job = context;
+    const int64_t n = job->n, r0 = task * ROWS_PER_TASK;
+    const int64_t r1 = r0 + ROWS_PER_TASK < job->rows ? r0 + ROWS_PER_TASK : job->rows;
+    float *x = job->buffers + (int64_t)thread * 2 * n, *y = x + n;
+    error_sums *sums = &job->sums[thread];
+    for (int64_t r = r0; r < r1 && !atomic_load_explicit(&job->failed, memory_order_relaxed); r++) {
+        uint8_t *out = job->dst + (uint64_t)r * job->dst_row_bytes;
+        source_row(job->t, r, x);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < n && bad < 0; i++) {
+            if (!isfinite(x[i])) bad = i;
         }
-        free(x);
-        free(y);
+        if (bad >= 0) {
+            snug_note_first(&job->first_bad, r * n + bad);
+            continue;
+        }
+        if (!snug_quantize_row(job->to, x, out, n) || !snug_dequantize_row(job->to, out, y, n)) {
+            atomic_store_explicit(&job->failed, true, memory_order_relaxed);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            double d = (double)x[i] - (double)y[i];
+            sums->error2 += d * d;
+            sums->signal2 += (double)x[i] * (double)x[i];
+        }
     }
-    if (first_bad != UINT64_MAX) return non_finite(t, first_bad, source_value(t, first_bad), err);
+}
+
+/* Quantizes rows [0, rows) of src (type from) into dst (type to) on the pool's threads, accumulating the squared
+ * error. Every source value must be finite: the lowest index of one that is not is reported. */
+static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t *dst, uint64_t dst_row_bytes,
+                                 snug_pool *pool, error_sums *sums, snug_error *err) {
+    const int64_t n = (int64_t)t->ne[0];
+    const int32_t threads = snug_pool_threads(pool);
+    quantize_job job = {t, to, dst, dst_row_bytes, n, (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]), NULL, NULL,
+                        false, INT64_MAX};
+    atomic_init(&job.failed, false);
+    job.buffers = malloc((size_t)threads * 2 * (size_t)n * sizeof *job.buffers);
+    job.sums = calloc((size_t)threads, sizeof *job.sums);
+    if (job.buffers && job.sums)
+        snug_pool_run(pool, quantize_task, &job, (job.rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
+    const bool failed = !job.buffers || !job.sums || atomic_load(&job.failed);
+    sums->error2 = sums->signal2 = 0;
+    for (int32_t i = 0; !failed && i < threads; i++) {
+        sums->error2 += job.sums[i].error2;
+        sums->signal2 += job.sums[i].signal2;
+    }
+    free(job.buffers);
+    free(job.sums);
+    if (!failed && job.first_bad != INT64_MAX)
+        return non_finite(t, (uint64_t)job.first_bad, source_value(t, (uint64_t)job.first_bad), err);
     if (failed) {
         return snug_fail(err, SNUG_E_UNSUPPORTED, "tensor '%s': cannot quantize %s to %s (or out of memory)", t->name,
                          snug_type_name(t->type), snug_type_name(to));
     }
-    sums->error2 = error2;
-    sums->signal2 = signal2;
     return SNUG_OK;
 }
 
@@ -204,6 +233,13 @@ static snug_status check_output_is_not_input(const char *in_path, const char *ou
     return SNUG_OK;
 }
 
+/* CPUs this process may run on: the default thread count. */
+static int32_t available_cpus(void) {
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > SNUG_POOL_MAX_THREADS ? SNUG_POOL_MAX_THREADS : (int32_t)n;
+}
+
 snug_status snug_quantize_model(const char *in_path, const char *out_path, const char *target, int32_t n_threads,
                                 snug_quantize_callback callback, void *user, snug_error *err) {
     int chosen = -1;
@@ -215,12 +251,18 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
         snug_hint(err, "one of Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M");
         return SNUG_E_ARGUMENT;
     }
-    if (n_threads <= 0) n_threads = omp_get_num_procs();
-    snug_gguf *in;
-    snug_status st = snug_gguf_open(in_path, 0, &in, err);
+    if (n_threads <= 0) n_threads = available_cpus();
+    snug_pool *pool;
+    snug_status st = snug_pool_create(n_threads, &pool, err);
     if (st != SNUG_OK) return st;
+    snug_gguf *in;
+    if ((st = snug_gguf_open(in_path, 0, &in, err)) != SNUG_OK) {
+        snug_pool_destroy(pool);
+        return st;
+    }
     if ((st = check_output_is_not_input(in_path, out_path, err)) != SNUG_OK) {
         snug_gguf_close(in);
+        snug_pool_destroy(pool);
         return st;
     }
 
@@ -238,6 +280,7 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
             snug_fail(err, SNUG_E_UNSUPPORTED, "%s: tensor '%s' is already %s; quantize from an F32, F16 or BF16 file",
                       in_path, t->name, snug_type_name(t->type));
             snug_gguf_close(in); /* after the message: t points into it */
+            snug_pool_destroy(pool);
             return SNUG_E_UNSUPPORTED;
         }
     }
@@ -283,7 +326,7 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
             uint64_t row_bytes = 0;
             snug_type_row_bytes(types[i], t->ne[0], &row_bytes);
             bytes = row_bytes * t->ne[1] * t->ne[2] * t->ne[3];
-            st = quantize_rows(t, types[i], buffer, row_bytes, n_threads, &sums, err);
+            st = quantize_rows(t, types[i], buffer, row_bytes, pool, &sums, err);
             data = buffer;
         } else {
             st = check_copied(t, err);
@@ -312,5 +355,6 @@ done:
     free(types);
     snug_gguf_writer_free(w);
     snug_gguf_close(in);
+    snug_pool_destroy(pool);
     return st;
 }

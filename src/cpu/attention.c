@@ -3,7 +3,6 @@
 #include "cpu/attention.h"
 
 #include <math.h>
-#include <omp.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -117,70 +116,107 @@ static int32_t attend_rows(const snug_attention_kernels *kernels, float *out, co
     return first_bad;
 }
 
+/* One call's arguments, shared by its pool tasks. */
+typedef struct attention_job {
+    const snug_attention_kernels *kernels;
+    float *out;
+    const float *q;
+    const uint8_t *k_cache, *v_cache;
+    int64_t n_tokens, pos0, q_dim, per_thread;
+    const snug_attention_shape *shape;
+    float *scratch;
+    float scale;
+    int32_t group, rows, slices;
+    int64_t first_bad; /* the first (token × n_head + head) row that broke down; INT64_MAX: none */
+} attention_job;
+
+/* Task (KV head, token, slice of the group's query heads), numbered in that order. */
+static void attend_unit(void *context, int64_t unit, int32_t thread) {
+    attention_job *job = context;
+    const snug_attention_shape *shape = job->shape;
+    const int32_t head_dim = shape->head_dim, group = job->group, rows = job->rows;
+    const int32_t slice = (int32_t)(unit % job->slices);
+    const int64_t t = unit / job->slices % job->n_tokens;
+    const int32_t kv = (int32_t)(unit / job->slices / job->n_tokens);
+    const int64_t q_dim = job->q_dim;
+    const int32_t h = kv * group + slice * rows;
+    const int32_t n_q = group - slice * rows < rows ? group - slice * rows : rows;
+    const uint64_t offset = head_offset_bytes(shape->kv_type, (int64_t)kv * head_dim);
+    const int32_t bad =
+        attend_rows(job->kernels, job->out + t * q_dim + (int64_t)h * head_dim, job->q + t * q_dim + (int64_t)h * head_dim,
+                    n_q, job->k_cache + offset, job->v_cache + offset, job->pos0 + t + 1, shape, job->scale);
+    if (bad >= 0) snug_note_first(&job->first_bad, t * shape->n_head + h + bad);
+}
+
+/* Task (head, token), numbered in that order, with the running thread's scratch. */
+static void attend_head(void *context, int64_t unit, int32_t thread) {
+    attention_job *job = context;
+    const snug_attention_shape *shape = job->shape;
+    const snug_attention_kernels *kernels = job->kernels;
+    const int32_t head_dim = shape->head_dim, h = (int32_t)(unit / job->n_tokens);
+    const int64_t t = unit % job->n_tokens, q_dim = job->q_dim;
+    const uint64_t row_bytes = shape->row_bytes;
+    float *thread_scratch = job->scratch + (int64_t)thread * job->per_thread;
+    const float *qh = job->q + t * q_dim + (int64_t)h * head_dim;
+    float *oh = job->out + t * q_dim + (int64_t)h * head_dim;
+    const uint64_t slice = head_offset_bytes(shape->kv_type, (int64_t)(h / job->group) * head_dim);
+    const int64_t n_pos = job->pos0 + t + 1;
+    if (!kernels->scores) {
+        if (!attend_row_reference(oh, qh, job->k_cache + slice, job->v_cache + slice, n_pos, shape, job->scale,
+                                  thread_scratch))
+            snug_note_first(&job->first_bad, t * shape->n_head + h);
+        return;
+    }
+    /* The scores fill the first n_pos floats of the thread's scratch. */
+    float *scores = thread_scratch;
+    const float max =
+        kernels->scores(scores, qh, job->k_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, job->scale);
+    const float sum = kernels->exp_sum(scores, n_pos, max);
+    kernels->weighted_sum(oh, scores, job->v_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, 1.0f / sum);
+    if (!(isfinite(max) && sum > 0.0f && isfinite(sum))) snug_note_first(&job->first_bad, t * shape->n_head + h);
+}
+
 int64_t snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
-                       int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads) {
+                       int64_t pos0, const snug_attention_shape *shape, float *scratch, snug_pool *pool) {
     const snug_attention_kernels *kernels = shape->kernels;
     if (!kernels) {
         pthread_once(&active_once, choose_active);
         kernels = active_kernels;
     }
-    const int32_t n_head = shape->n_head, head_dim = shape->head_dim;
-    const int32_t group = shape->n_head / shape->n_head_kv;
-    const int64_t q_dim = (int64_t)n_head * head_dim;
-    const uint64_t row_bytes = shape->row_bytes;
-    const int64_t per_thread = snug_attention_scratch_floats(shape->n_ctx, head_dim);
-    const float scale = 1.0f / sqrtf((float)head_dim);
-    int64_t first_bad = INT64_MAX; /* the first (token × n_head + head) row that broke down */
+    const int32_t n_threads = snug_pool_threads(pool);
+    attention_job job = {kernels,
+                         out,
+                         q,
+                         k_cache,
+                         v_cache,
+                         n_tokens,
+                         pos0,
+                         (int64_t)shape->n_head * shape->head_dim,
+                         snug_attention_scratch_floats(shape->n_ctx, shape->head_dim),
+                         shape,
+                         scratch,
+                         1.0f / sqrtf((float)shape->head_dim),
+                         shape->n_head / shape->n_head_kv,
+                         1,
+                         1,
+                         INT64_MAX};
     if (kernels->scores) {
         /* Units of (KV head, token, slice of the group's query heads). Whole groups share the most reads; they are
          * split when there would be too few units for the threads (decode on many cores). A row's result does not
          * depend on the split: its arithmetic involves no other row. */
+        const int32_t group = job.group;
         int32_t rows = group < SNUG_ATTENTION_GROUP_MAX_ROWS ? group : SNUG_ATTENTION_GROUP_MAX_ROWS;
         while (rows > 1 &&
                (int64_t)shape->n_head_kv * n_tokens * ((group + rows - 1) / rows) < 2 * (int64_t)n_threads) {
             rows = (rows + 1) / 2;
         }
-        const int32_t slices = (group + rows - 1) / rows;
-#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(3)
-        for (int32_t kv = 0; kv < shape->n_head_kv; kv++) {
-            for (int64_t t = 0; t < n_tokens; t++) {
-                for (int32_t slice = 0; slice < slices; slice++) {
-                    const int32_t h = kv * group + slice * rows;
-                    const int32_t n_q = group - slice * rows < rows ? group - slice * rows : rows;
-                    const uint64_t offset = head_offset_bytes(shape->kv_type, (int64_t)kv * head_dim);
-                    const int32_t bad = attend_rows(kernels, out + t * q_dim + (int64_t)h * head_dim,
-                                                    q + t * q_dim + (int64_t)h * head_dim, n_q, k_cache + offset,
-                                                    v_cache + offset, pos0 + t + 1, shape, scale);
-                    if (bad >= 0) snug_note_first(&first_bad, t * n_head + h + bad);
-                }
-            }
-        }
-        return first_bad == INT64_MAX ? -1 : first_bad;
+        job.rows = rows;
+        job.slices = (group + rows - 1) / rows;
+        snug_pool_run(pool, attend_unit, &job, (int64_t)shape->n_head_kv * n_tokens * job.slices);
+    } else {
+        /* Heads outer: a causal batch's token t reads t + 1 positions, so splitting by tokens would leave the thread
+         * with the later tokens most of the work; every head has the same. */
+        snug_pool_run(pool, attend_head, &job, (int64_t)shape->n_head * n_tokens);
     }
-    /* Heads outer: a causal batch's token t reads t + 1 positions, so splitting by tokens would leave the thread
-     * with the later tokens most of the work; every head has the same. */
-#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
-    for (int32_t h = 0; h < n_head; h++) {
-        for (int64_t t = 0; t < n_tokens; t++) {
-            float *thread_scratch = scratch + (int64_t)omp_get_thread_num() * per_thread;
-            const float *qh = q + t * q_dim + (int64_t)h * head_dim;
-            float *oh = out + t * q_dim + (int64_t)h * head_dim;
-            const uint64_t slice = head_offset_bytes(shape->kv_type, (int64_t)(h / group) * head_dim);
-            const int64_t n_pos = pos0 + t + 1;
-            if (!kernels->scores) {
-                if (!attend_row_reference(oh, qh, k_cache + slice, v_cache + slice, n_pos, shape, scale,
-                                          thread_scratch))
-                    snug_note_first(&first_bad, t * n_head + h);
-                continue;
-            }
-            /* The scores fill the first n_pos floats of the thread's scratch. */
-            float *scores = thread_scratch;
-            const float max =
-                kernels->scores(scores, qh, k_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, scale);
-            const float sum = kernels->exp_sum(scores, n_pos, max);
-            kernels->weighted_sum(oh, scores, v_cache + slice, row_bytes, n_pos, head_dim, shape->kv_type, 1.0f / sum);
-            if (!(isfinite(max) && sum > 0.0f && isfinite(sum))) snug_note_first(&first_bad, t * n_head + h);
-        }
-    }
-    return first_bad == INT64_MAX ? -1 : first_bad;
+    return job.first_bad == INT64_MAX ? -1 : job.first_bad;
 }

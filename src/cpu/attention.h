@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "cpu/kernels.h"
+#include "cpu/pool.h"
 
 typedef struct snug_attention_shape {
     int32_t n_head;
@@ -78,13 +79,13 @@ static inline int64_t snug_attention_scratch_floats(int64_t n_ctx, int32_t head_
     return n_ctx + 2 * (int64_t)head_dim;
 }
 
-/* out (n_tokens, n_head × head_dim) from q (n_tokens, n_head × head_dim) and the layer's cache rows.
- * scratch holds n_threads × snug_attention_scratch_floats() floats.
+/* out (n_tokens, n_head × head_dim) from q (n_tokens, n_head × head_dim) and the layer's cache rows, on the pool's
+ * threads (NULL: the caller alone). scratch holds snug_pool_threads(pool) × snug_attention_scratch_floats() floats.
  * Returns −1, or the first row (token × n_head + head) that broke down: its scores' maximum not finite (an infinite
  * q·k), their exponentials' sum not a positive finite number (a NaN score), or an output not finite (an infinite or
  * NaN value row). Checked once per row and block of keys, and by a bit test per output element (ops.h). */
 int64_t snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
-                       int64_t pos0, const snug_attention_shape *shape, float *scratch, int32_t n_threads);
+                       int64_t pos0, const snug_attention_shape *shape, float *scratch, snug_pool *pool);
 
 /* Encodes one position's row of n_kv floats into the cache's type. */
 void snug_kv_store(uint32_t kv_type, const float *src, uint8_t *dst_row, int64_t n_kv);

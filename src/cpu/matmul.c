@@ -1,7 +1,6 @@
 /* matmul.c — batched weight × activation products through the kernel tables (see matmul.h). */
 #include "cpu/matmul.h"
 
-#include <omp.h>
 #include <stdatomic.h>
 
 #include "cpu/quant.h"
@@ -17,10 +16,24 @@ uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens) {
 /* One token goes through the kernels' decode layout where they have one (kernels.h). */
 static bool decode_path(const snug_type_kernels *k, int64_t n_tokens) { return n_tokens == 1 && k->decode.decode_dot; }
 
+/* One token's activation row encoded, as a pool task. */
+typedef struct encode_job {
+    const snug_type_kernels *kernels;
+    const float *x;
+    uint8_t *encoded;
+    int64_t n_in;
+    uint64_t row;
+} encode_job;
+
+static void encode_token(void *context, int64_t t, int32_t thread) {
+    const encode_job *job = context;
+    job->kernels->quantize_act(job->x + t * job->n_in, job->encoded + (uint64_t)t * job->row, job->n_in);
+}
+
 /* Encodes the n_tokens activation rows for w's kernels (in parallel when there are several); returns the encoded
  * rows (x itself for float kernels) and their stride. */
 static const uint8_t *encode_activations(const snug_matrix *w, const float *x, int64_t n_tokens, void *act_buffer,
-                                         int32_t n_threads, uint64_t *act_row) {
+                                         snug_pool *pool, uint64_t *act_row) {
     const snug_type_kernels *k = w->kernels;
     const int64_t n_in = w->n_in;
     if (decode_path(k, n_tokens)) {
@@ -33,11 +46,10 @@ static const uint8_t *encode_activations(const snug_matrix *w, const float *x, i
         return (const uint8_t *)x;
     }
     const uint64_t row = snug_act_row_bytes(k->act_type, n_in);
-    uint8_t *encoded = act_buffer;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_tokens > 1)
-    for (int64_t t = 0; t < n_tokens; t++) k->quantize_act(x + t * n_in, encoded + (uint64_t)t * row, n_in);
+    encode_job job = {k, x, act_buffer, n_in, row};
+    snug_pool_run(pool, encode_token, &job, n_tokens);
     *act_row = row;
-    return encoded;
+    return act_buffer;
 }
 
 static int64_t row_blocks(const snug_matrix *w) {
@@ -95,12 +107,15 @@ static void run_block(const block_job *job, int64_t g) {
     compute_block(job->ws[m], job->act, job->act_row, job->n_tokens, job->ys[m], g - job->first_block[m]);
 }
 
-/* Decode (one token): each thread starts on its own contiguous share of the blocks, as a static split would, and a
- * thread that finishes early takes blocks from the back of the others' shares. A static split left one of two vCPUs
- * waiting ~9 % of every region for the other (they do not stream memory equally fast), and interleaving rows
- * (schedule(dynamic)) costs more than that in lost streaming. A share is (next, end) in one 64-bit word, claimed
- * from the front by its owner and from the back by others with compare-and-swap, so each block runs exactly once;
- * which thread runs it does not change its arithmetic. */
+/* Each thread starts on its own contiguous share of the blocks, as a static split would, and a thread that finishes
+ * early takes blocks from the back of the others' shares. A static split left one of two vCPUs waiting ~9 % of every
+ * decode step for the other (they do not stream memory equally fast), and interleaving rows (schedule(dynamic)) costs
+ * more than that in lost streaming. Under contention it matters more: a thread that shares its core with another
+ * process keeps only the block it is computing, the others take the rest of its share. A share is (next, end) in one
+ * 64-bit word, claimed from the front by its owner and from the back by others with compare-and-swap, so each block
+ * runs exactly once; which thread runs it does not change its arithmetic. The pool hands out the shares as tasks:
+ * share s is started by whichever thread claims task s (the caller claims the first; a worker without a core claims
+ * none, and its share is then started, or already emptied, by another). */
 #define STEAL_MAX_THREADS 64
 typedef struct block_share {
     _Alignas(64) _Atomic uint64_t range; /* next block in the low 32 bits, end in the high 32; own cache line */
@@ -130,10 +145,28 @@ static bool claim_back(block_share *share, int64_t *block) {
     return false;
 }
 
-static void run_blocks(const block_job *job, int64_t n_blocks, int32_t n_threads) {
-    if (job->n_tokens > 1 || n_threads <= 1 || n_threads > STEAL_MAX_THREADS || n_blocks >= UINT32_MAX) {
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-        for (int64_t g = 0; g < n_blocks; g++) run_block(job, g);
+typedef struct steal_job {
+    const block_job *blocks;
+    block_share *shares;
+    int32_t n_shares;
+} steal_job;
+
+static void run_share(void *context, int64_t self, int32_t thread) {
+    const steal_job *job = context;
+    int64_t g;
+    while (claim_front(&job->shares[self], &g)) run_block(job->blocks, g);
+    for (int32_t k = 1; k < job->n_shares; k++) {
+        block_share *other = &job->shares[(self + k) % job->n_shares];
+        while (claim_back(other, &g)) run_block(job->blocks, g);
+    }
+}
+
+static void run_one_block(void *context, int64_t g, int32_t thread) { run_block(context, g); }
+
+static void run_blocks(const block_job *job, int64_t n_blocks, snug_pool *pool) {
+    const int32_t n_threads = snug_pool_threads(pool);
+    if (n_threads <= 1 || n_threads > STEAL_MAX_THREADS || n_blocks >= UINT32_MAX) {
+        snug_pool_run(pool, run_one_block, (void *)job, n_blocks);
         return;
     }
     block_share shares[STEAL_MAX_THREADS];
@@ -141,29 +174,20 @@ static void run_blocks(const block_job *job, int64_t n_blocks, int32_t n_threads
         uint64_t begin = (uint64_t)(n_blocks * t / n_threads), end = (uint64_t)(n_blocks * (t + 1) / n_threads);
         atomic_init(&shares[t].range, begin | end << 32);
     }
-#pragma omp parallel num_threads(n_threads)
-    {
-        const int32_t self = omp_get_thread_num();
-        int64_t g;
-        while (claim_front(&shares[self], &g)) run_block(job, g);
-        for (int32_t k = 1; k < n_threads; k++) { /* every share, also of threads the runtime did not start */
-            block_share *other = &shares[(self + k) % n_threads];
-            while (claim_back(other, &g)) run_block(job, g);
-        }
-    }
+    steal_job steal = {job, shares, n_threads};
+    snug_pool_run(pool, run_share, &steal, n_threads);
 }
 
-void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer,
-                 int32_t n_threads) {
+void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer, snug_pool *pool) {
     uint64_t act_row;
-    const uint8_t *act = encode_activations(w, x, n_tokens, act_buffer, n_threads, &act_row);
+    const uint8_t *act = encode_activations(w, x, n_tokens, act_buffer, pool, &act_row);
     const int64_t first_block[2] = {0, row_blocks(w)};
     const block_job job = {&w, &y, first_block, act, act_row, n_tokens};
-    run_blocks(&job, first_block[1], n_threads);
+    run_blocks(&job, first_block[1], pool);
 }
 
 void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count, const float *x, int64_t n_tokens,
-                       void *act_buffer, int32_t n_threads) {
+                       void *act_buffer, snug_pool *pool) {
     /* One encoding serves all only when every matrix takes the same input length through the same encoder. */
     bool shared = count <= SNUG_MATMUL_GROUP_MAX;
     for (int m = 1; m < count && shared; m++) {
@@ -174,13 +198,13 @@ void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count
                                                  !decode_path(k0, n_tokens));
     }
     if (!shared) {
-        for (int m = 0; m < count; m++) snug_matmul(ws[m], x, n_tokens, ys[m], act_buffer, n_threads);
+        for (int m = 0; m < count; m++) snug_matmul(ws[m], x, n_tokens, ys[m], act_buffer, pool);
         return;
     }
     uint64_t act_row;
-    const uint8_t *act = encode_activations(ws[0], x, n_tokens, act_buffer, n_threads, &act_row);
+    const uint8_t *act = encode_activations(ws[0], x, n_tokens, act_buffer, pool, &act_row);
     int64_t first_block[SNUG_MATMUL_GROUP_MAX + 1] = {0};
     for (int m = 0; m < count; m++) first_block[m + 1] = first_block[m] + row_blocks(ws[m]);
     const block_job job = {ws, ys, first_block, act, act_row, n_tokens};
-    run_blocks(&job, first_block[count], n_threads);
+    run_blocks(&job, first_block[count], pool);
 }

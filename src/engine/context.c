@@ -8,9 +8,9 @@
  * [→ per-head RMSNorm of Q and K: qwen3] → RoPE (adjacent or NeoX pairs, per architecture) → KV store → attention →
  * output projection → residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits of the last token. phi3's
  * fused QKV and gate/up tensors arrive here as ordinary matrices (row views, see model.h). A prompt goes through as
- * batches of n_batch tokens, so each weight is read once per batch. Every step runs on all threads: matmuls split
- * rows, the per-token steps (norms, RoPE, KV stores) split the tokens of a batch, and the element-wise ones split
- * runs of elements (a step left to one thread costs the others its time).
+ * batches of n_batch tokens, so each weight is read once per batch. Every step runs on all threads of the context's
+ * pool (cpu/pool.h): matmuls split rows, the per-token steps (norms, RoPE, KV stores) split the tokens of a batch,
+ * and the element-wise ones split runs of elements (a step left to one thread costs the others its time).
  *
  * No silent garbage: the norms, the attention rows and SwiGLU report a non-finite result (cpu/ops.h), each step
  * notes the earliest token that had one, and the batch stops there with SNUG_E_NUMERIC naming the layer, the step
@@ -26,6 +26,7 @@
 #include "base/error.h"
 #include "cpu/attention.h"
 #include "cpu/half_row.h"
+#include "cpu/pool.h"
 #include "engine/sampler.h"
 #include "gguf/types.h"
 #include "model/model.h"
@@ -35,6 +36,7 @@ struct snug_context {
     snug_model *model;
     snug_plan plan;
     snug_arena arena;
+    snug_pool *pool; /* the compute threads: plan.n_threads, the caller included */
     int32_t n_ctx, n_batch, n_threads;
     int32_t n_past;
 
@@ -138,6 +140,13 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     ctx->n_ctx = plan->n_ctx;
     ctx->n_batch = plan->n_batch;
     ctx->n_threads = plan->n_threads;
+    /* The workers' stacks are the per-thread part of the plan's runtime overhead (pool.h). */
+    _Static_assert(SNUG_POOL_WORKER_RESIDENT_BYTES <= SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES,
+                   "the plan's runtime overhead must cover each worker thread's resident memory");
+    if ((st = snug_pool_create(plan->n_threads, &ctx->pool, err)) != SNUG_OK) {
+        snug_context_free(ctx);
+        return st;
+    }
     ctx->kv_type = plan->kv_type;
     snug_type_row_bytes(plan->kv_type, (uint64_t)m->desc.n_head_kv * (uint64_t)m->desc.head_dim, &ctx->kv_row_bytes);
     ctx->tokenizer_scratch_bytes = plan->buffers[SNUG_BUF_TOKENIZER_SCRATCH];
@@ -168,6 +177,7 @@ snug_status snug_context_create(snug_model *m, const snug_context_params *params
 
 void snug_context_free(snug_context *ctx) {
     if (!ctx) return;
+    snug_pool_destroy(ctx->pool);
     snug_arena_destroy(&ctx->arena);
     free(ctx);
 }
@@ -211,21 +221,35 @@ snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part 
  * computed the same way whichever thread takes it. */
 #define ELEMENTWISE_RUN 1024
 
+/* Tokens of a batch per pool task in the per-token steps: a norm or a RoPE of one token takes about a microsecond,
+ * claiming a task ~0.1 µs. The split does not change any token's arithmetic. */
+#define TOKENS_PER_TASK 4
+
 /* a[i] = op(a[i], b[i]) for i < count, in runs of ELEMENTWISE_RUN split across the threads when there are more than
  * min_runs of them (snug_swiglu has this shape; add_run wraps snug_add). op returns false for a run with a
  * non-finite result; returns the index of the first element of the first such run, or −1. */
 typedef bool (*elementwise_fn)(float *a, const float *b, int64_t n);
 
+typedef struct elementwise_job {
+    elementwise_fn op;
+    float *a;
+    const float *b;
+    int64_t count;
+    int64_t first_bad; /* the first element of the first run whose result was not finite; INT64_MAX: none */
+} elementwise_job;
+
+static void elementwise_run(void *context, int64_t r, int32_t thread) {
+    elementwise_job *job = context;
+    const int64_t i = r * ELEMENTWISE_RUN, len = job->count - i < ELEMENTWISE_RUN ? job->count - i : ELEMENTWISE_RUN;
+    if (!job->op(job->a + i, job->b + i, len)) snug_note_first(&job->first_bad, i);
+}
+
 static int64_t elementwise_parallel(elementwise_fn op, float *a, const float *b, int64_t count, int64_t min_runs,
-                                    int32_t threads) {
+                                    snug_pool *pool) {
     const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
-    int64_t first_bad = INT64_MAX;
-#pragma omp parallel for num_threads(threads) schedule(static) if (runs > min_runs)
-    for (int64_t r = 0; r < runs; r++) {
-        const int64_t i = r * ELEMENTWISE_RUN, len = count - i < ELEMENTWISE_RUN ? count - i : ELEMENTWISE_RUN;
-        if (!op(a + i, b + i, len)) snug_note_first(&first_bad, i);
-    }
-    return first_bad == INT64_MAX ? -1 : first_bad;
+    elementwise_job job = {op, a, b, count, INT64_MAX};
+    snug_pool_run(runs > min_runs ? pool : NULL, elementwise_run, &job, runs);
+    return job.first_bad == INT64_MAX ? -1 : job.first_bad;
 }
 
 /* The residual adds are not checked here: the next norm sees what they left (its sum of squares). */
@@ -277,111 +301,154 @@ static const char *norm_fault_detail(char *buf, size_t cap, const float *x, cons
 #define SWIGLU_MIN_RUNS 2
 #define ADD_MIN_RUNS    8
 
+/* A per-token step of forward_batch: tokens [0, n) at positions pos0 …, of layer w (NULL for the embedding). */
+typedef struct token_step {
+    snug_context *ctx;
+    const snug_layer_weights *w;
+    const snug_token *tokens;
+    const float *norm; /* the RMSNorm weights of norm_token */
+    int64_t n, pos0;
+    uint8_t *k_cache, *v_cache; /* the layer's */
+    int64_t bad;                /* the first token whose step had a non-finite result; NO_FAULT: none */
+} token_step;
+
+typedef void (*token_fn)(token_step *step, int64_t t);
+
+typedef struct token_job {
+    token_step *step;
+    token_fn fn;
+} token_job;
+
+static void token_chunk(void *context, int64_t chunk, int32_t thread) {
+    const token_job *job = context;
+    const int64_t t0 = chunk * TOKENS_PER_TASK, n = job->step->n;
+    const int64_t t1 = t0 + TOKENS_PER_TASK < n ? t0 + TOKENS_PER_TASK : n;
+    for (int64_t t = t0; t < t1; t++) job->fn(job->step, t);
+}
+
+/* fn for every token of the step, split across the pool's threads. */
+static void for_each_token(snug_pool *pool, token_step *step, token_fn fn) {
+    token_job job = {step, fn};
+    snug_pool_run(pool, token_chunk, &job, (step->n + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK);
+}
+
+static void embed_token(token_step *s, int64_t t) {
+    const snug_model *m = s->ctx->model;
+    snug_matrix_row(&m->token_embd, s->tokens[t], s->ctx->x + t * m->desc.n_embd);
+}
+
+static void norm_token(token_step *s, int64_t t) {
+    const snug_model_desc *d = &s->ctx->model->desc;
+    const int64_t E = d->n_embd;
+    if (!snug_rmsnorm(s->ctx->xb + t * E, s->ctx->x + t * E, s->norm, E, d->rms_eps)) snug_note_first(&s->bad, t);
+}
+
+/* Q, K and V of token t after their matmuls: bias, per-head norm, RoPE; K and V into the cache. */
+static void qkv_token(token_step *s, int64_t t) {
+    snug_context *ctx = s->ctx;
+    const snug_model *m = ctx->model;
+    const snug_model_desc *d = &m->desc;
+    const snug_architecture *arch = m->architecture;
+    const snug_layer_weights *w = s->w;
+    const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
+    const int64_t pos0 = s->pos0;
+    uint8_t *k_cache = s->k_cache, *v_cache = s->v_cache;
+    float *q = ctx->q + t * q_dim, *k = ctx->k + t * kv_dim, *v = ctx->v + t * kv_dim;
+    if (arch->qkv_bias) { /* qwen2 */
+        snug_add(q, w->bq, q_dim);
+        snug_add(k, w->bk, kv_dim);
+        snug_add(v, w->bv, kv_dim);
+    }
+    if (arch->qk_norm) { /* qwen3: each head normalised on its own, before RoPE */
+        bool ok = true;
+        for (int32_t h = 0; h < d->n_head; h++) {
+            float *head = q + (int64_t)h * d->head_dim;
+            ok &= snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
+        }
+        for (int32_t h = 0; h < d->n_head_kv; h++) {
+            float *head = k + (int64_t)h * d->head_dim;
+            ok &= snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
+        }
+        if (!ok) snug_note_first(&s->bad, t);
+    }
+    snug_rope_qk(q, d->n_head, k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
+    const uint64_t row = (uint64_t)(pos0 + t) * ctx->kv_row_bytes;
+    snug_kv_store(ctx->kv_type, k, k_cache + row, kv_dim);
+    snug_kv_store(ctx->kv_type, v, v_cache + row, kv_dim);
+}
+
 /* Runs tokens[0 .. n) at positions pos0 … pos0 + n − 1 through every layer; fills logits from the last one.
  * SNUG_E_NUMERIC when a step's result is not finite (then the logits are not valid). */
 static snug_status forward_batch(snug_context *ctx, const snug_token *tokens, int64_t n, int64_t pos0,
                                  snug_error *err) {
     const snug_model *m = ctx->model;
     const snug_model_desc *d = &m->desc;
-    const snug_architecture *arch = m->architecture;
     const int64_t E = d->n_embd, F = d->n_ff;
-    const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
-    const int32_t threads = ctx->n_threads;
+    snug_pool *pool = ctx->pool;
     const snug_attention_shape shape = {d->n_head,    d->n_head_kv,      d->head_dim,      ctx->n_ctx,
                                         ctx->kv_type, ctx->kv_row_bytes, ctx->key_kernels, ctx->f16_row};
+    token_step step = {ctx, NULL, tokens, NULL, n, pos0, NULL, NULL, NO_FAULT};
+    char what[160];
 
-#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-    for (int64_t t = 0; t < n; t++) snug_matrix_row(&m->token_embd, tokens[t], ctx->x + t * E);
+    for_each_token(pool, &step, embed_token);
 
     for (int32_t l = 0; l < d->n_layer; l++) {
         const snug_layer_weights *w = &m->layers[l];
         uint8_t *k_cache = ctx->k_cache + (uint64_t)l * (uint64_t)ctx->n_ctx * ctx->kv_row_bytes;
         uint8_t *v_cache = ctx->v_cache + (uint64_t)l * (uint64_t)ctx->n_ctx * ctx->kv_row_bytes;
+        step.w = w;
+        step.k_cache = k_cache;
+        step.v_cache = v_cache;
 
         /* Attention block. */
-        int64_t bad = NO_FAULT;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-        for (int64_t t = 0; t < n; t++) {
-            if (!snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->attn_norm, E, d->rms_eps)) snug_note_first(&bad, t);
-        }
-        if (bad != NO_FAULT) {
-            char what[160];
-            norm_fault_detail(what, sizeof what, ctx->x + bad * E, ctx->xb + bad * E, E);
-            return numeric_fault(err, l, "attention norm", pos0 + bad, what);
+        step.norm = w->attn_norm;
+        for_each_token(pool, &step, norm_token);
+        if (step.bad != NO_FAULT) {
+            norm_fault_detail(what, sizeof what, ctx->x + step.bad * E, ctx->xb + step.bad * E, E);
+            return numeric_fault(err, l, "attention norm", pos0 + step.bad, what);
         }
         const snug_matrix *qkv[] = {&w->wq, &w->wk, &w->wv};
         float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
-        snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, threads);
-#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-        for (int64_t t = 0; t < n; t++) {
-            float *q = ctx->q + t * q_dim, *k = ctx->k + t * kv_dim, *v = ctx->v + t * kv_dim;
-            if (arch->qkv_bias) { /* qwen2 */
-                snug_add(q, w->bq, q_dim);
-                snug_add(k, w->bk, kv_dim);
-                snug_add(v, w->bv, kv_dim);
-            }
-            if (arch->qk_norm) { /* qwen3: each head normalised on its own, before RoPE */
-                bool ok = true;
-                for (int32_t h = 0; h < d->n_head; h++) {
-                    float *head = q + (int64_t)h * d->head_dim;
-                    ok &= snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
-                }
-                for (int32_t h = 0; h < d->n_head_kv; h++) {
-                    float *head = k + (int64_t)h * d->head_dim;
-                    ok &= snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
-                }
-                if (!ok) snug_note_first(&bad, t);
-            }
-            snug_rope_qk(q, d->n_head, k, d->n_head_kv, d->head_dim, pos0 + t, &m->rope);
-            const uint64_t row = (uint64_t)(pos0 + t) * ctx->kv_row_bytes;
-            snug_kv_store(ctx->kv_type, k, k_cache + row, kv_dim);
-            snug_kv_store(ctx->kv_type, v, v_cache + row, kv_dim);
-        }
-        if (bad != NO_FAULT) {
-            return numeric_fault(err, l, "Q/K head norm", pos0 + bad,
+        snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, pool);
+        for_each_token(pool, &step, qkv_token);
+        if (step.bad != NO_FAULT) {
+            return numeric_fault(err, l, "Q/K head norm", pos0 + step.bad,
                                  "a head's sum of squares is not finite in f32, or an output is not");
         }
-        const int64_t bad_row =
-            snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, threads);
+        const int64_t bad_row = snug_attention(ctx->att, ctx->q, k_cache, v_cache, n, pos0, &shape, ctx->scores, pool);
         if (bad_row >= 0) {
-            char what[160];
             snprintf(what, sizeof what,
                      "head %d: the maximum of its scores, the sum of their exponentials or an output is not finite",
                      (int)(bad_row % d->n_head));
             return numeric_fault(err, l, "attention", pos0 + bad_row / d->n_head, what);
         }
-        snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, threads);
-        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
+        snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, pool);
+        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, pool);
 
         /* Feed-forward block (SwiGLU). */
-#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
-        for (int64_t t = 0; t < n; t++) {
-            if (!snug_rmsnorm(ctx->xb + t * E, ctx->x + t * E, w->ffn_norm, E, d->rms_eps)) snug_note_first(&bad, t);
-        }
-        if (bad != NO_FAULT) {
-            char what[160];
-            norm_fault_detail(what, sizeof what, ctx->x + bad * E, ctx->xb + bad * E, E);
-            return numeric_fault(err, l, "feed-forward norm", pos0 + bad, what);
+        step.norm = w->ffn_norm;
+        for_each_token(pool, &step, norm_token);
+        if (step.bad != NO_FAULT) {
+            norm_fault_detail(what, sizeof what, ctx->x + step.bad * E, ctx->xb + step.bad * E, E);
+            return numeric_fault(err, l, "feed-forward norm", pos0 + step.bad, what);
         }
         const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
         float *gate_up_out[] = {ctx->hb, ctx->hb2};
-        snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, threads);
-        const int64_t bad_element =
-            elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, threads);
+        snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, pool);
+        const int64_t bad_element = elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, pool);
         if (bad_element >= 0) {
             return numeric_fault(err, l, "feed-forward (SwiGLU)", pos0 + bad_element / F,
                                  "silu(gate) × up is not finite");
         }
-        snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, threads);
-        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, threads);
+        snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, pool);
+        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, pool);
     }
 
     if (!snug_rmsnorm(ctx->xb, ctx->x + (n - 1) * E, m->output_norm, E, d->rms_eps)) {
-        char what[160];
         norm_fault_detail(what, sizeof what, ctx->x + (n - 1) * E, ctx->xb, E);
         return numeric_fault(err, -1, "output norm", pos0 + n - 1, what);
     }
-    snug_matmul(&m->output, ctx->xb, 1, ctx->logits, ctx->act_encoded, threads);
+    snug_matmul(&m->output, ctx->xb, 1, ctx->logits, ctx->act_encoded, pool);
     return SNUG_OK;
 }
 
