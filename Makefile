@@ -16,12 +16,14 @@ BUILD    ?= $(if $(SANITIZE),build-asan,build)
 
 VERSION  := 0.1.0
 CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
+# CFLAGS is the caller's (optimisation, debug info: `make CFLAGS='-O0 -g'`); what the code needs to compile is added
+# with `override` so that a CFLAGS given on the command line does not drop it.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -fopenmp
+override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -fopenmp
 LDLIBS   += -lhwloc -ljansson -lpcre2-8 -lm
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS  += -fsanitize=address,undefined
+override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
@@ -30,9 +32,9 @@ LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*
 MACHINE  := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
 LIB_SRC  := $(filter-out %_neon.c,$(LIB_SRC))
-$(BUILD)/obj/src/cpu/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2
-$(BUILD)/obj/src/cpu/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
-$(BUILD)/obj/src/cpu/%_avx512vnni.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+$(BUILD)/obj/src/cpu/%_avx2.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2
+$(BUILD)/obj/src/cpu/%_avx512.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/obj/src/cpu/%_avx512vnni.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 else
 LIB_SRC  := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(LIB_SRC))
 endif
