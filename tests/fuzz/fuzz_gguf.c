@@ -5,8 +5,9 @@
  * lookup, two plans (the default context and the largest) with their text and JSON reports; snug_model_load, and on
  * success a small context (32 tokens, 64 MiB) that tokenizes and decodes a few tokens on the fuzzed weights;
  * snug_vocab_load, and on success a few texts (and the input's first bytes) tokenized and decoded with the fuzzed
- * vocabulary. Invariants beyond "no sanitizer report": every failure fills its error record; a file that opens
- * strictly also opens with missing data allowed; a model that loads also opens and loads as a vocabulary; lookups by
+ * vocabulary. Invariants beyond "no sanitizer report": every failure fills its error record; every string and tensor
+ * the reader hands out lies inside the file (the mapping is not ASan-instrumented); a file that opens strictly also
+ * opens with missing data allowed; a model that loads also opens and loads as a vocabulary; lookups by
  * name find what iteration found; token ids stay inside the vocabulary.
  */
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "fuzz/common.h"
+#include "gguf/gguf.h"
 
 enum {
     ARRAY_ELEMENTS_READ = 64,      /* array elements read per entry (the first ones, and the last) */
@@ -25,6 +27,15 @@ enum {
 };
 
 static volatile uint64_t sink; /* where touched bytes go */
+
+/* Bytes the reader hands out point into the mapped file, inside it: a claim past the end of the file but within its
+ * last page would read zeros unseen by ASan (mapped memory is not instrumented), so it is checked here. */
+static void check_in_file(const snug_gguf *g, const void *p, uint64_t bytes, const char *what, const char *name) {
+    const uint8_t *at = p;
+    if (at < g->map || bytes > g->file_bytes || (uint64_t)(at - g->map) > g->file_bytes - bytes)
+        snug_fuzz_fail("%s of %s: %llu bytes at offset %lld, outside the %llu-byte file", what, name,
+                       (unsigned long long)bytes, (long long)(at - g->map), (unsigned long long)g->file_bytes);
+}
 
 static void walk_metadata(const snug_gguf *g) {
     uint64_t n_kv = snug_gguf_kv_count(g);
@@ -47,6 +58,7 @@ static void walk_metadata(const snug_gguf *g) {
         if (snug_gguf_kv_get_bool(g, i, &b)) sink += b;
         if (snug_gguf_kv_get_string(g, i, &str, &len)) {
             if (type != SNUG_GGUF_STRING) snug_fuzz_fail("entry %s of type %d read as a string", key, (int)type);
+            check_in_file(g, str, len, "string", key);
             sink += snug_fuzz_touch(str, (size_t)len);
         }
         snug_gguf_value_type elem_type;
@@ -57,7 +69,10 @@ static void walk_metadata(const snug_gguf *g) {
             if (e == ARRAY_ELEMENTS_READ && count > ARRAY_ELEMENTS_READ) e = count - 1; /* then the last one */
             if (snug_gguf_kv_array_i64(g, i, e, &i64)) sink += (uint64_t)i64;
             if (snug_gguf_kv_array_f64(g, i, e, &f64)) sink += (uint64_t)(f64 == f64);
-            if (snug_gguf_kv_array_string(g, i, e, &str, &len)) sink += snug_fuzz_touch(str, (size_t)len);
+            if (snug_gguf_kv_array_string(g, i, e, &str, &len)) {
+                check_in_file(g, str, len, "array string", key);
+                sink += snug_fuzz_touch(str, (size_t)len);
+            }
         }
         /* Past the end: every element accessor must refuse. */
         if (snug_gguf_kv_array_i64(g, i, count, &i64) || snug_gguf_kv_array_f64(g, i, count, &f64) ||
@@ -78,6 +93,7 @@ static void walk_tensors(const snug_gguf *g) {
         if (found == NULL)
             snug_fuzz_fail("find_tensor(\"%s\") found nothing, but tensor %llu has that name", t->name,
                            (unsigned long long)i);
+        if (t->data != NULL) check_in_file(g, t->data, t->bytes, "tensor data", t->name);
         if (t->data != NULL && t->bytes > 0) {
             /* The first and last byte of the data: a claim beyond the mapping faults here. */
             sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->bytes - 1];
