@@ -2,7 +2,8 @@
  *
  *   corpus/gguf/       tiny models from snug's writer: full and header-only llama (SentencePiece vocabulary), qwen2,
  *                      qwen3 and phi3 headers, quantized (Q8_0 data, Q4_K header), GGUF v2; a llama model with a
- *                      byte-level BPE vocabulary and a chat template; vocabulary-only files, one per pre-tokenizer
+ *                      byte-level BPE vocabulary and a chat template; vocabulary-only files, one per pre-tokenizer;
+ *                      every metadata value type, nested arrays and a 64-byte alignment in one file
  *   corpus/tokenizer/  llama.cpp's 46 tokenizer test strings ($SNUG_SHARED/models/ggml-vocab-*.gguf.inp) for each
  *                      of the three vocabularies, and texts with special tokens; byte 0 as fuzz_tokenizer.c reads it
  *   corpus/chat_template/conv-*  conversations (system, user, assistant, …) for each template; the hand-written
@@ -221,7 +222,57 @@ static void spm_vocabulary(void) {
     snug_gguf_writer_free(w);
 }
 
+/* Every metadata value type, arrays of each, an array of arrays, a 64-byte alignment (general.alignment) and tensors
+ * of several types with their data: the reader's paths that the model seeds do not take. */
+static void kitchen_sink(void) {
+    snug_gguf_writer *w = snug_gguf_writer_create(3, 64);
+    const uint8_t u8 = 200, i8 = 0x80, b = 1;
+    const uint16_t u16 = 65000;
+    const int16_t i16 = -300;
+    const uint64_t u64 = 1ull << 40;
+    const int64_t i64 = -(1ll << 40);
+    const double f64 = 2.5;
+    static const float floats[] = {1.0f, -2.0f, 0.5f};
+    static const int32_t ints[] = {-1, 0, 7};
+    static const char *const strings[] = {"a", "",
+                                          "\xe2\x96\x81"
+                                          "b"};
+    /* An array of two arrays of three u8: element type ARRAY, count 2, then each {u8, count 3, 3 bytes}. */
+    uint8_t nested[4 + 8 + 2 * (4 + 8 + 3)];
+    size_t at = 0;
+    const uint32_t array_type = SNUG_GGUF_ARRAY, u8_type = SNUG_GGUF_UINT8;
+    const uint64_t two = 2, three = 3;
+    memcpy(nested + at, &array_type, 4), at += 4;
+    memcpy(nested + at, &two, 8), at += 8;
+    for (int i = 0; i < 2; i++) {
+        memcpy(nested + at, &u8_type, 4), at += 4;
+        memcpy(nested + at, &three, 8), at += 8;
+        nested[at++] = 1, nested[at++] = 2, nested[at++] = (uint8_t)(3 + i);
+    }
+    bool ok = snug_gguf_writer_string(w, "general.architecture", "llama") &&
+              snug_gguf_writer_raw(w, "test.u8", SNUG_GGUF_UINT8, &u8, 1) &&
+              snug_gguf_writer_raw(w, "test.i8", SNUG_GGUF_INT8, &i8, 1) &&
+              snug_gguf_writer_raw(w, "test.u16", SNUG_GGUF_UINT16, &u16, 2) &&
+              snug_gguf_writer_raw(w, "test.i16", SNUG_GGUF_INT16, &i16, 2) &&
+              snug_gguf_writer_raw(w, "test.bool", SNUG_GGUF_BOOL, &b, 1) && snug_gguf_writer_u64(w, "test.u64", u64) &&
+              snug_gguf_writer_raw(w, "test.i64", SNUG_GGUF_INT64, &i64, 8) &&
+              snug_gguf_writer_raw(w, "test.f64", SNUG_GGUF_FLOAT64, &f64, 8) &&
+              snug_gguf_writer_f32s(w, "test.f32s", floats, 3) && snug_gguf_writer_i32s(w, "test.i32s", ints, 3) &&
+              snug_gguf_writer_strings(w, "test.strings", strings, 3) &&
+              snug_gguf_writer_raw(w, "test.nested", SNUG_GGUF_ARRAY, nested, at);
+    static const uint8_t data[256];
+    const uint64_t ne_f16[2] = {32, 2}, ne_q4[2] = {32, 1}, ne_bf16[1] = {64};
+    ok = ok && snug_gguf_writer_tensor(w, "a.f16", SNUG_TYPE_F16, 2, ne_f16, data, 128) &&
+         snug_gguf_writer_tensor(w, "b.q4_0", SNUG_TYPE_Q4_0, 2, ne_q4, data, 18) &&
+         snug_gguf_writer_tensor(w, "c.bf16", SNUG_TYPE_BF16, 1, ne_bf16, data, 128);
+    snug_error err;
+    if (!ok || snug_gguf_writer_write(w, seed_path("gguf", "kitchen-sink.gguf"), false, &err) != SNUG_OK)
+        die("kitchen-sink.gguf", ok ? &err : NULL);
+    snug_gguf_writer_free(w);
+}
+
 static void gguf_seeds(void) {
+    kitchen_sink();
     snug_synth_params p = tiny(NULL);
     synth("llama-tiny.gguf", &p);
     p.header_only = true;
