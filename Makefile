@@ -16,12 +16,14 @@ BUILD    ?= $(if $(SANITIZE),build-asan,build)
 
 VERSION  := 0.1.0
 CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
+# CFLAGS is the caller's (optimisation, debug info: `make CFLAGS='-O0 -g'`); what the code needs to compile is added
+# with `override` so that a CFLAGS given on the command line does not drop it.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -pthread -fopenmp-simd
+override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -pthread -fopenmp-simd
 LDLIBS   += -lhwloc -ljansson -lpcre2-8 -lm
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS  += -fsanitize=address,undefined
+override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
@@ -30,9 +32,9 @@ LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*
 MACHINE  := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
 LIB_SRC  := $(filter-out %_neon.c,$(LIB_SRC))
-$(BUILD)/obj/src/cpu/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2
-$(BUILD)/obj/src/cpu/%_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
-$(BUILD)/obj/src/cpu/%_avx512vnni.o: CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+$(BUILD)/obj/src/cpu/%_avx2.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2
+$(BUILD)/obj/src/cpu/%_avx512.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/obj/src/cpu/%_avx512vnni.o: override CFLAGS += -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 else
 LIB_SRC  := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(LIB_SRC))
 endif
@@ -65,19 +67,56 @@ $(BUILD)/snug: $(CLI_OBJ) $(BUILD)/libsnug.a
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a -lcriterion $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_EXTRA_OBJ) $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a -lcriterion $(LDLIBS)
 
-# Tests find the CLI through SNUG_BIN and the shared test data through SNUG_SHARED (../shared by default).
-check: deps-check all $(TEST_BIN)
+# The fuzz harnesses (tests/fuzz/, docs/fuzzing.md): test_fuzz_replay runs the seed corpora and every input a fuzzer
+# found through them; `make fuzz` builds them with clang as libFuzzer targets in build-fuzz/ and runs each for
+# FUZZ_SECONDS. `make fuzz-seeds` rewrites the generated seeds (GGUF files from snug's writer, tokenizer texts).
+FUZZ_TARGETS  := gguf tokenizer chat_template
+FUZZ_SECONDS  ?= 60
+FUZZ_CC       ?= clang-14
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_CFLAGS   ?= -O1 -g -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/common.c)
+.SECONDARY: $(FUZZ_HARNESS_OBJ)
+$(BUILD)/tests/test_fuzz_replay: $(FUZZ_HARNESS_OBJ)
+$(BUILD)/tests/test_fuzz_replay: TEST_EXTRA_OBJ = $(FUZZ_HARNESS_OBJ)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/common.c $(BUILD)/libsnug.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DSNUG_LIBFUZZER -fsanitize=fuzzer $(LDFLAGS) -o $@ $< tests/fuzz/common.c $(BUILD)/libsnug.a $(LDLIBS)
+
+.PHONY: fuzz fuzz-build fuzz-seeds
+fuzz-build:
+	@tools/deps.sh check clang || tools/deps.sh install clang
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE)' \
+		LDFLAGS='$(FUZZ_SANITIZE)' $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz-make-seeds: tests/fuzz/make_seeds.c $(BUILD)/libsnug.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
+
+fuzz-seeds: $(BUILD)/fuzz-make-seeds
+	$(BUILD)/fuzz-make-seeds tests/fuzz/corpus
+
+# Tests find the CLI through SNUG_BIN, the other built tools (demo-export) through SNUG_BUILD and the shared test data
+# through SNUG_SHARED (../shared by default).
+check: deps-check all $(BUILD)/demo-export $(TEST_BIN)
 	@SNUG_BIN=$(abspath $(BUILD)/snug) SNUG_BUILD=$(abspath $(BUILD)) tests/run-all.sh $(TEST_BIN)
 
 test: check
 
 deps:
-	tools/deps.sh install
+	tools/deps.sh install $(DEPS_SET)
 
+# A clang build (make CC=clang) also needs clang's OpenMP runtime: tools/deps.sh's optional "clang" list.
+DEPS_SET := $(if $(findstring clang,$(CC)),clang)
 deps-check:
-	@tools/deps.sh check || tools/deps.sh install
+	@tools/deps.sh check $(DEPS_SET) || tools/deps.sh install $(DEPS_SET)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -111,6 +150,6 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc src
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(FUZZ_HARNESS_OBJ:.o=.d)

@@ -2,8 +2,12 @@
 # deps.sh — the Debian packages snug needs to build and test, checked or installed.
 #   tools/deps.sh check     exit 0 if all are installed, else list the missing ones and exit 1
 #   tools/deps.sh install   apt-get install the missing ones (as root, or through sudo)
+#   tools/deps.sh check|install clang   the same, plus what clang builds need: clang itself for `make CC=clang`,
+#                                       and the sanitizer and libFuzzer runtimes for `make fuzz`
 set -u
 packages=(gcc make libc6-dev libcriterion-dev libhwloc-dev libjansson-dev libpcre2-dev pkg-config python3 python3-numpy)
+clang_packages=(clang-14 libclang-rt-14-dev)
+[ "${2:-}" = clang ] && packages+=("${clang_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,7 +39,7 @@ install)
     }
     ;;
 *)
-    echo "usage: tools/deps.sh check|install" >&2
+    echo "usage: tools/deps.sh check|install [clang]" >&2
     exit 2
     ;;
 esac

@@ -32,6 +32,11 @@
 
 static inline float load_f16(const uint8_t p[2]) { return _cvtsh_ss(snug_load_u16(p)); }
 
+/* Bytes 8·half … 8·half + 7 of v, moved to its low half (the widening that follows reads only those 8 bytes).
+ * _mm_srli_si128 takes an immediate: written with the loop variable `8 * half` it compiled only where gcc's optimiser
+ * unrolled the loop (not with clang, nor at -O0), so each half names its own constant shift. */
+static inline __m128i half_to_low(__m128i v, int half) { return half == 0 ? v : _mm_srli_si128(v, 8); }
+
 static inline float hsum_ps128(__m128 x) {
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
@@ -132,7 +137,7 @@ static void vec_dot_q6_k_avx512(int64_t n, float *s, const void *w, const void *
         __m512i isum = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
-            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(half_to_low(scales8, half)));
             __m512i ql = load512(b->ql + 64 * half);
             __m512i qh = _mm512_broadcast_i64x4(load256(b->qh + 32 * half));
             __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, nibble), _mm512_sllv_epi16(qh, left), bits45,
@@ -173,7 +178,7 @@ static void vec_dot_q3_k_avx512(int64_t n, float *s, const void *w, const void *
         __m512i hmask = _mm512_broadcast_i64x4(load256(b->hmask));
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
-            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(half_to_low(scales8, half)));
             __m512i q = _mm512_broadcast_i64x4(load256(b->qs + 32 * half));
 #pragma GCC unroll 2
             for (int j = 0; j < 4; j += 2) {
@@ -212,7 +217,7 @@ static void vec_dot_q2_k_avx512(int64_t n, float *s, const void *w, const void *
         __m512i isum = _mm512_setzero_si512();
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
-            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_srli_si128(scales8, 8 * half)));
+            __m512i scales = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(half_to_low(scales8, half)));
             __m512i q = _mm512_broadcast_i64x4(load256(b->qs + 32 * half));
 #pragma GCC unroll 2
             for (int j = 0; j < 4; j += 2) {
@@ -311,7 +316,7 @@ TILE_INLINE void q6_k_tile(int64_t nb, float *y, int64_t y_stride, const void *w
             __m128i scales8 = _mm_loadu_si128((const __m128i *)b->scales);
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
-                __m512i s = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+                __m512i s = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(half_to_low(scales8, half)));
                 scales[2 * half] = snug_pick_lanes(s, 0);
                 scales[2 * half + 1] = snug_pick_lanes(s, 4);
             }

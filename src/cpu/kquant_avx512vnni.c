@@ -37,6 +37,11 @@
 
 static inline float load_f16(const uint8_t p[2]) { return _cvtsh_ss(snug_load_u16(p)); }
 
+/* Bytes 8·half … 8·half + 7 of v, moved to its low half (the widening that follows reads only those 8 bytes).
+ * _mm_srli_si128 takes an immediate: written with the loop variable `8 * half` it compiled only where gcc's optimiser
+ * unrolled the loop (not with clang, nor at -O0), so each half names its own constant shift. */
+static inline __m128i half_to_low(__m128i v, int half) { return half == 0 ? v : _mm_srli_si128(v, 8); }
+
 static inline float hsum_ps128(__m128 x) {
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
@@ -107,7 +112,7 @@ static void vec_dot_q6_k_vnni(int64_t n, float *s, const void *w, const void *ac
         snug_q6_k_levels512(b, levels);
 #pragma GCC unroll 2
         for (int half = 0; half < 2; half++) {
-            __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(_mm_srli_si128(scales8, 8 * half)));
+            __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepi8_epi16(half_to_low(scales8, half)));
             __m512i p_lo = _mm512_maddubs_epi16(levels[2 * half], _mm512_loadu_si512(a->qs + 128 * half));
             __m512i p_hi = _mm512_maddubs_epi16(levels[2 * half + 1], _mm512_loadu_si512(a->qs + 128 * half + 64));
             isum = _mm512_dpwssd_epi32(isum, p_lo, snug_pick_lanes(sc, 0));
