@@ -182,6 +182,20 @@ static inline uint64_t snug_tokenizer_claim_bytes(uint64_t bytes) {
 /* claims must be 16-byte aligned and snug_tokenizer_claim_bytes(bytes) long. */
 bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
                                    int32_t *claims);
+/* How an encoder takes part in snug_tokenizer_encode_split: emit one special token's id, and encode one fragment of
+ * plain text (after_special: it follows a special token or starts the input, where SentencePiece puts its dummy
+ * prefix). */
+typedef struct snug_split_encoder {
+    void *encoder;
+    void (*emit)(void *encoder, int32_t id);
+    snug_status (*fragment)(void *encoder, const char *text, size_t bytes, bool after_special, snug_error *err);
+} snug_split_encoder;
+/* Encodes a text that may hold special tokens, for both tokenizer kinds: drops the whitespace a stripping token just
+ * before it left (state->strip_leading), splits it at special tokens (snug_tokenizer_claim_specials, in `claims`),
+ * emits those and hands the text between them to the encoder's fragment; updates state for the text that follows. */
+snug_status snug_tokenizer_encode_split(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
+                                        int32_t *claims, snug_encode_state *state, const snug_split_encoder *encoder,
+                                        snug_error *err);
 /* Whether special token `id` strips the whitespace after it (SNUG_SPECIAL_RSTRIP). */
 bool snug_tokenizer_special_rstrips(const snug_tokenizer *tok, int32_t id);
 /* C isspace in the "C" locale: what RSTRIP and LSTRIP drop (llama.cpp strips with isspace). */

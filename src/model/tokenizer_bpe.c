@@ -545,47 +545,18 @@ static snug_status pre_tokenize(bpe_encoder *e, uint32_t level, const char *text
     return pre_tokenize(e, level + 1, text + pos, bytes - pos, err);
 }
 
-/* Splits the text at special tokens (snug_tokenizer_claim_specials) and pre-tokenizes the text between them;
- * whitespace a token stripped belongs to no piece (state: see snug_encode_state). */
+/* The BPE side of snug_tokenizer_encode_split: special tokens are emitted, the text between them pre-tokenized. */
+static void split_emit(void *encoder, int32_t id) { emit(encoder, id); }
+
+static snug_status split_fragment(void *encoder, const char *text, size_t bytes, bool after_special, snug_error *err) {
+    (void)after_special; /* byte-level BPE has no dummy prefix */
+    return pre_tokenize(encoder, 0, text, bytes, err);
+}
+
 static snug_status encode_text(bpe_encoder *e, const char *text, size_t bytes, bool parse_special,
                                snug_encode_state *state, snug_error *err) {
-    const snug_tokenizer *tok = e->tok;
-    if (state->strip_leading) {
-        while (bytes > 0 && snug_tokenizer_is_space(*text)) {
-            text++;
-            bytes--;
-        }
-        if (bytes == 0) return SNUG_OK; /* all of it stripped: the next text continues the stripping */
-        state->strip_leading = false;
-    }
-    if (bytes == 0) return SNUG_OK;
-    if (tok->n_special == 0 || !snug_tokenizer_claim_specials(tok, text, bytes, parse_special, e->claims)) {
-        state->after_special = false;
-        return pre_tokenize(e, 0, text, bytes, err);
-    }
-    int32_t last_token = -1;
-    for (size_t i = 0; i < bytes;) {
-        const int32_t claim = e->claims[i];
-        if (claim >= 0) {
-            emit(e, claim);
-            i += tok->pieces[claim].bytes;
-            state->after_special = true;
-            last_token = claim;
-            continue;
-        }
-        if (claim != SNUG_CLAIM_NONE) { /* stripped whitespace */
-            i++;
-            continue;
-        }
-        size_t end = i;
-        while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
-        snug_status st = pre_tokenize(e, 0, text + i, end - i, err);
-        if (st != SNUG_OK) return st;
-        state->after_special = false;
-        i = end;
-    }
-    state->strip_leading = state->after_special && last_token >= 0 && snug_tokenizer_special_rstrips(tok, last_token);
-    return SNUG_OK;
+    const snug_split_encoder split = {e, split_emit, split_fragment};
+    return snug_tokenizer_encode_split(e->tok, text, bytes, parse_special, e->claims, state, &split, err);
 }
 
 snug_status snug_tokenizer_bpe_encode(const snug_tokenizer *tok, const char *text, size_t text_bytes, bool add_bos,

@@ -329,3 +329,46 @@ bool snug_tokenizer_claim_specials(const snug_tokenizer *tok, const char *text, 
     }
     return any;
 }
+
+snug_status snug_tokenizer_encode_split(const snug_tokenizer *tok, const char *text, size_t bytes, bool parse_special,
+                                        int32_t *claims, snug_encode_state *state, const snug_split_encoder *encoder,
+                                        snug_error *err) {
+    if (state->strip_leading) {
+        while (bytes > 0 && snug_tokenizer_is_space(*text)) {
+            text++;
+            bytes--;
+        }
+        if (bytes == 0) return SNUG_OK; /* all of it stripped: the next text continues the stripping */
+        state->strip_leading = false;
+    }
+    if (bytes == 0) return SNUG_OK;
+    if (tok->n_special == 0 || !snug_tokenizer_claim_specials(tok, text, bytes, parse_special, claims)) {
+        const bool after_special = state->after_special;
+        state->after_special = false;
+        return encoder->fragment(encoder->encoder, text, bytes, after_special, err);
+    }
+    int32_t last_token = -1;
+    for (size_t i = 0; i < bytes;) {
+        const int32_t claim = claims[i];
+        if (claim >= 0) {
+            encoder->emit(encoder->encoder, claim);
+            i += tok->pieces[claim].bytes;
+            state->after_special = true;
+            last_token = claim;
+            continue;
+        }
+        if (claim != SNUG_CLAIM_NONE) { /* stripped whitespace */
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end < bytes && claims[end] == SNUG_CLAIM_NONE) end++;
+        snug_status st = encoder->fragment(encoder->encoder, text + i, end - i, state->after_special, err);
+        if (st != SNUG_OK) return st;
+        state->after_special = false;
+        i = end;
+    }
+    /* Ending on a token that strips after itself: its stripping goes on into the next text. */
+    state->strip_leading = state->after_special && last_token >= 0 && snug_tokenizer_special_rstrips(tok, last_token);
+    return SNUG_OK;
+}

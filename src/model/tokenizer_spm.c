@@ -266,50 +266,19 @@ static snug_status encode_fragment(spm_encoder *e, const char *text, size_t byte
 
 /* ---- special tokens ------------------------------------------------------------------------------------------- */
 
-/* Splits the text at special tokens (snug_tokenizer_claim_specials) and encodes the text between them. As in
- * llama.cpp, a piece of text gets the dummy-prefix space when it starts the text or follows a special token
- * (state->after_special); whitespace a token stripped belongs to no piece. */
+/* The SentencePiece side of snug_tokenizer_encode_split. As in llama.cpp, a piece of text gets the dummy-prefix space
+ * when it starts the text or follows a special token. */
+static void split_emit(void *encoder, int32_t id) { emit(encoder, id); }
+
+static snug_status split_fragment(void *encoder, const char *text, size_t bytes, bool after_special, snug_error *err) {
+    spm_encoder *e = encoder;
+    return encode_fragment(e, text, bytes, e->tok->add_space_prefix && after_special, err);
+}
+
 static snug_status encode_text(spm_encoder *e, const char *text, size_t bytes, bool parse_special,
                                snug_encode_state *state, snug_error *err) {
-    const snug_tokenizer *tok = e->tok;
-    if (state->strip_leading) {
-        while (bytes > 0 && snug_tokenizer_is_space(*text)) {
-            text++;
-            bytes--;
-        }
-        if (bytes == 0) return SNUG_OK; /* all of it stripped: the next text continues the stripping */
-        state->strip_leading = false;
-    }
-    if (bytes == 0) return SNUG_OK;
-    if (tok->n_special == 0 || !snug_tokenizer_claim_specials(tok, text, bytes, parse_special, e->claims)) {
-        const bool prefix = tok->add_space_prefix && state->after_special;
-        state->after_special = false;
-        return encode_fragment(e, text, bytes, prefix, err);
-    }
-    int32_t last_token = -1;
-    for (size_t i = 0; i < bytes;) {
-        const int32_t claim = e->claims[i];
-        if (claim >= 0) {
-            emit(e, claim);
-            i += tok->pieces[claim].bytes;
-            state->after_special = true;
-            last_token = claim;
-            continue;
-        }
-        if (claim != SNUG_CLAIM_NONE) { /* stripped whitespace */
-            i++;
-            continue;
-        }
-        size_t end = i;
-        while (end < bytes && e->claims[end] == SNUG_CLAIM_NONE) end++;
-        snug_status st = encode_fragment(e, text + i, end - i, tok->add_space_prefix && state->after_special, err);
-        if (st != SNUG_OK) return st;
-        state->after_special = false;
-        i = end;
-    }
-    /* Ending on a token that strips after itself: its stripping goes on into the next text. */
-    state->strip_leading = state->after_special && last_token >= 0 && snug_tokenizer_special_rstrips(tok, last_token);
-    return SNUG_OK;
+    const snug_split_encoder split = {e, split_emit, split_fragment};
+    return snug_tokenizer_encode_split(e->tok, text, bytes, parse_special, e->claims, state, &split, err);
 }
 
 /* ---- entry point ---------------------------------------------------------------------------------------------- */
