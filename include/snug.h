@@ -528,6 +528,16 @@ typedef snug_status (*snug_quantize_callback)(void *user, const snug_quantize_te
 snug_status snug_quantize_model(const char *in_path, const char *out_path, const char *target, int32_t n_threads,
                                 snug_quantize_callback callback, void *user, snug_error *err);
 
+/* ---- files snug reads ------------------------------------------------------------------------------------------- */
+
+/* Opens a regular file read-only without ever blocking: a FIFO, a socket, a device or a directory is refused at once
+ * (SNUG_E_IO, "PATH: is a FIFO (named pipe), not a regular file", with a hint). On success *fd is the open descriptor (the caller
+ * closes it) and *bytes the file's size. Every model, vocabulary and prompt file snug reads is opened this way. */
+snug_status snug_open_regular_file(const char *path, int *fd, uint64_t *bytes, snug_error *err);
+/* What a file of this st_mode is, for messages: "a regular file", "a directory", "a FIFO (named pipe)", "a socket",
+ * "a character device", "a block device". */
+const char *snug_file_kind(uint32_t mode);
+
 /* ---- files snug writes ------------------------------------------------------------------------------------------ */
 
 /* Every file snug writes (snug_quantize_model, the GGUF writer) goes to a temporary file in the destination's folder,

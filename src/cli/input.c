@@ -118,54 +118,23 @@ snug_status cli_read_stdin(const cli_input_limit *limit, bool drop_newline, cli_
     return st;
 }
 
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
 snug_status cli_read_text_file(const char *path, const cli_input_limit *limit, bool drop_newline, cli_text *out,
                                snug_error *err) {
     err->hint[0] = '\0';
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd;
+    uint64_t file_bytes;
+    snug_status opened = snug_open_regular_file(path, &fd, &file_bytes, err);
     struct stat st;
-    if (fd < 0) {
-        int e = errno;
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-            err->status = SNUG_E_ARGUMENT;
-            snprintf(err->message, sizeof err->message, "%s: is %s; -f reads regular files only", path,
-                     file_kind(st.st_mode));
-            snprintf(err->hint, sizeof err->hint, "to read a pipe or a terminal, give it on stdin with -p -");
-            return SNUG_E_ARGUMENT;
-        }
-        err->status = SNUG_E_IO;
-        snprintf(err->message, sizeof err->message, "%s: cannot open: %s", path, strerror(e));
-        return SNUG_E_IO;
+    if (opened != SNUG_OK && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a pipe can still come on stdin */
+        snprintf(err->hint, sizeof err->hint, "-f reads regular files only; to read a pipe or a terminal, give it on "
+                                              "stdin with -p -");
     }
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        err->status = SNUG_E_IO;
-        snprintf(err->message, sizeof err->message, "%s: cannot stat: %s", path, strerror(e));
-        return SNUG_E_IO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        err->status = SNUG_E_ARGUMENT;
-        snprintf(err->message, sizeof err->message, "%s: is %s; -f reads regular files only", path,
-                 file_kind(st.st_mode));
-        snprintf(err->hint, sizeof err->hint, "to read a pipe or a terminal, give it on stdin with -p -");
-        return SNUG_E_ARGUMENT;
-    }
-    if ((uint64_t)st.st_size > cli_input_limit_bytes(limit)) {
+    if (opened != SNUG_OK) return opened;
+    if (file_bytes > cli_input_limit_bytes(limit)) {
         close(fd);
         char what[512];
         snprintf(what, sizeof what, "%s", path);
-        return cli_input_too_long(what, (uint64_t)st.st_size, false, limit, err);
+        return cli_input_too_long(what, file_bytes, false, limit, err);
     }
     snug_status status = read_bounded(fd, path, limit, out, err);
     close(fd);

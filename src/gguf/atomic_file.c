@@ -61,15 +61,6 @@ void snug_remove_temporary_files(void) {
 
 /* ---- opening ------------------------------------------------------------------------------------------------- */
 
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
 static bool copy_path(char *dst, const char *src) {
     size_t len = strlen(src);
     if (len >= PATH_MAX) return false;
@@ -84,7 +75,7 @@ static snug_status resolve_destination(snug_atomic_file *af, mode_t *mode, snug_
     if (stat(af->path, &st) == 0) {
         if (!S_ISREG(st.st_mode)) {
             snug_fail(err, SNUG_E_ARGUMENT, "%s: is %s; refusing to replace it with a file", af->path,
-                      file_kind(st.st_mode));
+                      snug_file_kind((uint32_t)st.st_mode));
             snug_hint(err, "name a regular file (new or existing) as the output");
             return SNUG_E_ARGUMENT;
         }

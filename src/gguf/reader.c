@@ -486,57 +486,26 @@ done:
     return st;
 }
 
-/* What a path that is not a regular file is, for the message that refuses it. */
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
-static snug_status refuse_kind(const char *path, mode_t mode, snug_error *err) {
-    snug_fail(err, SNUG_E_IO, "%s: is %s, not a regular file", path, file_kind(mode));
-    snug_hint(err, "a model or vocabulary must be a regular GGUF file (it is mapped into memory); save a stream to a "
-                   "file first");
-    return SNUG_E_IO;
-}
-
-/* Opening never blocks: O_NONBLOCK makes open() of a FIFO return at once (instead of waiting for a writer) and has no
- * effect on a regular file, which is all we then accept; a socket fails open() with ENXIO and is named from stat(). */
+/* Opening never blocks (snug_open_regular_file): a FIFO, a socket, a device or a directory is refused by name. */
 snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, snug_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        struct stat st;
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return refuse_kind(path, st.st_mode, err);
-        return snug_fail(err, SNUG_E_IO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return snug_fail(err, SNUG_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return refuse_kind(path, sb.st_mode, err);
-    }
+    int fd;
+    uint64_t file_bytes;
+    snug_status opened = snug_open_regular_file(path, &fd, &file_bytes, err);
+    if (opened != SNUG_OK) return opened;
     snug_gguf *g = calloc(1, sizeof *g);
     if (!g) {
         close(fd);
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
     }
-    g->file_bytes = (uint64_t)sb.st_size;
+    g->file_bytes = file_bytes;
     if (g->file_bytes > 0) {
         void *map = mmap(NULL, (size_t)g->file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
             free(g);
-            return snug_fail(err, SNUG_E_IO, "%s: cannot map %llu bytes: %s", path, (unsigned long long)sb.st_size,
+            return snug_fail(err, SNUG_E_IO, "%s: cannot map %llu bytes: %s", path, (unsigned long long)file_bytes,
                              strerror(e));
         }
         g->map = map;
