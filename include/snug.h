@@ -531,8 +531,9 @@ snug_status snug_quantize_model(const char *in_path, const char *out_path, const
 /* ---- files snug reads ------------------------------------------------------------------------------------------- */
 
 /* Opens a regular file read-only without ever blocking: a FIFO, a socket, a device or a directory is refused at once
- * (SNUG_E_IO, "PATH: is a FIFO (named pipe), not a regular file", with a hint). On success *fd is the open descriptor (the caller
- * closes it) and *bytes the file's size. Every model, vocabulary and prompt file snug reads is opened this way. */
+ * (SNUG_E_IO, "PATH: is a FIFO (named pipe), not a regular file", with a hint). On success *fd is the open descriptor
+ * (the caller closes it) and *bytes the file's size. Every model, vocabulary and prompt file snug reads is opened this
+ * way. */
 snug_status snug_open_regular_file(const char *path, int *fd, uint64_t *bytes, snug_error *err);
 /* What a file of this st_mode is, for messages: "a regular file", "a directory", "a FIFO (named pipe)", "a socket",
  * "a character device", "a block device". */

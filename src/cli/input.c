@@ -126,8 +126,9 @@ snug_status cli_read_text_file(const char *path, const cli_input_limit *limit, b
     snug_status opened = snug_open_regular_file(path, &fd, &file_bytes, err);
     struct stat st;
     if (opened != SNUG_OK && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a pipe can still come on stdin */
-        snprintf(err->hint, sizeof err->hint, "-f reads regular files only; to read a pipe or a terminal, give it on "
-                                              "stdin with -p -");
+        snprintf(err->hint, sizeof err->hint,
+                 "-f reads regular files only; to read a pipe or a terminal, give it on "
+                 "stdin with -p -");
     }
     if (opened != SNUG_OK) return opened;
     if (file_bytes > cli_input_limit_bytes(limit)) {

@@ -151,8 +151,8 @@ typedef struct quantize_job {
     uint8_t *dst;
     uint64_t dst_row_bytes;
     int64_t n, rows;
-    float *buffers;     /* (threads, 2 · n): a source row and its round trip */
-    error_sums *sums;   /* (threads) */
+    float *buffers;   /* (threads, 2 · n): a source row and its round trip */
+    error_sums *sums; /* (threads) */
     _Atomic bool failed;
     int64_t first_bad; /* the lowest flat index of a non-finite source value; INT64_MAX: none */
 } quantize_job;
@@ -192,8 +192,8 @@ static snug_status quantize_rows(const snug_tensor_info *t, uint32_t to, uint8_t
                                  snug_pool *pool, error_sums *sums, snug_error *err) {
     const int64_t n = (int64_t)t->ne[0];
     const int32_t threads = snug_pool_threads(pool);
-    quantize_job job = {t, to, dst, dst_row_bytes, n, (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]), NULL, NULL,
-                        false, INT64_MAX};
+    quantize_job job = {t,    to,   dst,   dst_row_bytes, n, (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]),
+                        NULL, NULL, false, INT64_MAX};
     atomic_init(&job.failed, false);
     job.buffers = malloc((size_t)threads * 2 * (size_t)n * sizeof *job.buffers);
     job.sums = calloc((size_t)threads, sizeof *job.sums);

@@ -142,9 +142,9 @@ static void attend_unit(void *context, int64_t unit, int32_t thread) {
     const int32_t h = kv * group + slice * rows;
     const int32_t n_q = group - slice * rows < rows ? group - slice * rows : rows;
     const uint64_t offset = head_offset_bytes(shape->kv_type, (int64_t)kv * head_dim);
-    const int32_t bad =
-        attend_rows(job->kernels, job->out + t * q_dim + (int64_t)h * head_dim, job->q + t * q_dim + (int64_t)h * head_dim,
-                    n_q, job->k_cache + offset, job->v_cache + offset, job->pos0 + t + 1, shape, job->scale);
+    const int32_t bad = attend_rows(job->kernels, job->out + t * q_dim + (int64_t)h * head_dim,
+                                    job->q + t * q_dim + (int64_t)h * head_dim, n_q, job->k_cache + offset,
+                                    job->v_cache + offset, job->pos0 + t + 1, shape, job->scale);
     if (bad >= 0) snug_note_first(&job->first_bad, t * shape->n_head + h + bad);
 }
 
