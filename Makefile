@@ -113,7 +113,7 @@ test: check
 deps:
 	tools/deps.sh install $(DEPS_SET)
 
-# A clang build (make CC=clang) also needs clang's OpenMP runtime: tools/deps.sh's optional "clang" list.
+# A clang build (make CC=clang) installs clang first: tools/deps.sh's optional "clang" list.
 DEPS_SET := $(if $(findstring clang,$(CC)),clang)
 deps-check:
 	@tools/deps.sh check $(DEPS_SET) || tools/deps.sh install $(DEPS_SET)

@@ -76,7 +76,6 @@ static void child_exec(const char *const argv[], const child_options *o, int out
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    setenv("OMP_NUM_THREADS", "1", 1); /* keeps the address space of a run far under CHILD_ADDRESS_SPACE_BYTES */
     setenv("MALLOC_ARENA_MAX", "2", 1);
     if (o->address_space) {
         struct rlimit r = {o->address_space, o->address_space};

@@ -115,16 +115,17 @@ struct snug_plan {
 };
 
 /* Runtime overhead the plan names: the process's own anonymous memory outside the arena and the header tables
- * (C library and OpenMP runtime state, thread stacks as touched, stdio buffers). Measured with
- * `snug run --report-memory` on Debian 12 x86-64 (gcc 12, libgomp): peak RssAnon minus the planned arena and tables
- * was 215,729 bytes for stories260K and 222,073 bytes for a 110M-parameter model at context 4096, with 1 and
- * 2 threads alike; rounded up to 256 KiB, plus a margin per extra thread for its stack. */
+ * (C library state, the compute pool's thread stacks as touched, stdio buffers). Measured with
+ * `snug run --report-memory` on Debian 12 x86-64 (gcc 12) when snug still ran on libgomp: peak RssAnon minus the
+ * planned arena and tables was 215,729 bytes for stories260K and 222,073 bytes for a 110M-parameter model at context
+ * 4096, with 1 and 2 threads alike; rounded up to 256 KiB, plus a margin per extra thread for its stack (a pool
+ * worker touches 8-12 KiB of it: cpu/pool.h). On its own pool the same runs peak 25-33 KB under the anonymous items. */
 #define SNUG_RUNTIME_OVERHEAD_BYTES            (256ull << 10)
 #define SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES (16ull << 10)
 
 /* The program's own resident pages (line `runtime_code`, file-backed): the code and read-only data of snug and its
  * shared libraries, measured from /proc/self/smaps when the plan is made (process.h), plus the code a run first
- * executes after that — the forward pass, the matmul and attention kernels, the sampler, the OpenMP workers. On
+ * executes after that — the forward pass, the matmul and attention kernels, the sampler, the pool's workers. On
  * Debian 12 x86-64 (gcc 12) that later part was 282–442 KiB over stories260K and the demo model with 1 and
  * 2 threads (smaps at the plan and at the end of `snug run -n 100`), rounded up to 512 KiB. When smaps cannot be
  * read the whole item is the estimate below: 3.4–3.6 MiB measured at the end of the same runs, rounded up. */

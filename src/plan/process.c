@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Distinct mapped files we keep apart: a process of snug's maps a dozen (the program, ld.so, libc, libm, libgomp,
+/* Distinct mapped files we keep apart: a process of snug's maps a dozen (the program, ld.so, libc, libm,
  * libhwloc, libudev, libjansson, libpcre2 and the model); files beyond the table are not counted. */
 #define MAX_MAPPED_FILES 256
 /* smaps lines are short ("Rss:  123 kB"); a header line carries a path of up to PATH_MAX, which we do not need

@@ -2,7 +2,7 @@
  * libraries' file-backed pages (code, read-only data), read from /proc/self/smaps.
  *
  * The planner adds them to the plan (line `runtime_code`) so that the plan's total is the process's peak RSS, not
- * its RSS minus a few MiB of libc, libgomp, PCRE2 and snug's own kernels (DESIGN.md, contract item 2).
+ * its RSS minus a few MiB of libc, PCRE2 and snug's own kernels (DESIGN.md, contract item 2).
  */
 #ifndef SNUG_PLAN_PROCESS_H
 #define SNUG_PLAN_PROCESS_H
