@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -66,12 +67,31 @@ int test_write_file(const char *path, const void *data, size_t bytes) {
     return (put == bytes && closed == 0) ? 0 : -1;
 }
 
+/* The test process's scratch folder, removed with everything in it when that process exits (not when a forked child
+ * of it does: the folder is still in use then). */
+static char tmp_dir[256];
+static pid_t tmp_dir_owner;
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tmp_dir(void) {
+    if (tmp_dir[0] != '\0' && getpid() == tmp_dir_owner) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *test_tmp_path(const char *name) {
-    static char dir[256];
     static char path[4096];
-    if (dir[0] == '\0') {
-        snprintf(dir, sizeof dir, "/tmp/snug-test-XXXXXX");
-        if (!mkdtemp(dir)) cr_assert_fail("mkdtemp failed: %s", strerror(errno));
+    const char *dir = tmp_dir;
+    if (tmp_dir[0] == '\0') {
+        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/snug-test-XXXXXX");
+        if (!mkdtemp(tmp_dir)) cr_assert_fail("mkdtemp failed: %s", strerror(errno));
+        tmp_dir_owner = getpid();
+        atexit(remove_tmp_dir);
     }
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return path;
