@@ -108,14 +108,15 @@ static void run_block(const block_job *job, int64_t g) {
 }
 
 /* Each thread starts on its own contiguous share of the blocks, as a static split would, and a thread that finishes
- * early takes the back half of what is left of another's share, and so on. A static split left one of two vCPUs waiting ~9 % of every
- * decode step for the other (they do not stream memory equally fast), and interleaving rows (schedule(dynamic)) costs
- * more than that in lost streaming. Under contention it matters more: a thread that shares its core with another
- * process keeps only the block it is computing, the others take the rest of its share. A share is (next, end) in one
- * 64-bit word, claimed a block at a time from the front by its owner and cut in half from the back by others with
- * compare-and-swap, so each block runs exactly once; which thread runs it does not change its arithmetic. The pool hands out the shares as tasks:
- * share s is started by whichever thread claims task s (the caller claims the first; a worker without a core claims
- * none, and its share is then started, or already emptied, by another). */
+ * early takes the back half of what is left of another's share, and so on. A static split left one of two vCPUs waiting
+ * ~9 % of every decode step for the other (they do not stream memory equally fast), and interleaving rows
+ * (schedule(dynamic)) costs more than that in lost streaming. Under contention it matters more: a thread that shares
+ * its core with another process keeps only the block it is computing, the others take the rest of its share. A share is
+ * (next, end) in one 64-bit word, claimed a block at a time from the front by its owner and cut in half from the back
+ * by others with compare-and-swap, so each block runs exactly once; which thread runs it does not change its
+ * arithmetic. The pool hands out the shares as tasks: share s is started by whichever thread claims task s (the caller
+ * claims the first; a worker without a core claims none, and its share is then started, or already emptied, by
+ * another). */
 #define STEAL_MAX_THREADS 64
 typedef struct block_share {
     _Alignas(64) _Atomic uint64_t range; /* next block in the low 32 bits, end in the high 32; own cache line */
