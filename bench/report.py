@@ -24,6 +24,15 @@ TOK_VOCABS = ("gpt-2", "llama-spm", "phi-3", "synthetic-280k", "synthetic-added"
 MIB = 1024.0 * 1024.0
 
 
+def attach_others_share(run, path):
+    """The CPU share other processes took during the run, when bench/run.sh recorded it beside the result."""
+    try:
+        with open(path + ".others") as f:
+            run["others_cpu_share"] = float(f.read())
+    except (OSError, ValueError):
+        pass
+
+
 def load_runs(results, type_name, engine):
     runs = []
     for path in sorted(glob.glob(os.path.join(results, f"{type_name}.{engine}.*.json"))):
@@ -33,11 +42,7 @@ def load_runs(results, type_name, engine):
         except (OSError, ValueError):
             continue
         run["rep"] = path.rsplit(".", 2)[-2]
-        try:
-            with open(path + ".others") as f:
-                run["others_cpu_share"] = float(f.read())
-        except (OSError, ValueError):
-            pass
+        attach_others_share(run, path)
         runs.append(run)
     return runs
 
@@ -279,11 +284,7 @@ def tokenizer_runs(results, name, engine):
         except (OSError, ValueError, IndexError):
             continue
         run["ids_path"] = path + ".ids"
-        try:
-            with open(path + ".others") as f:
-                run["others_cpu_share"] = float(f.read())
-        except (OSError, ValueError):
-            pass
+        attach_others_share(run, path)
         runs.append(run)
     return runs
 
