@@ -27,7 +27,7 @@
 
 enum {
     MAX_REPS = 100,
-    PROMPT_FIRST_ID = 3, /* past unk/bos/eos of a SentencePiece vocabulary */
+    PROMPT_FIRST_ID = 3,  /* past unk/bos/eos of a SentencePiece vocabulary */
     PROMPT_STRIDE = 7919, /* a prime: consecutive prompt tokens land far apart in the embedding table */
 };
 
@@ -35,6 +35,7 @@ typedef struct driver_options {
     const char *model_path;
     int threads, n_prompt, n_gen, reps;
     int json, verbose;
+    const char *cpu_variant; /* "haswell": load only libggml-cpu-haswell.so; NULL: every variant, ggml keeps the best */
 } driver_options;
 
 static double now_s(void) {
@@ -84,7 +85,9 @@ static void quiet_log(enum ggml_log_level level, const char *text, void *user_da
 
 static int usage(FILE *out, int code) {
     fprintf(out, "usage: llama_driver MODEL [--threads N] [-p 512] [-n 128] [--reps 5] [--json] [--verbose]\n"
-                 "Prefill and decode tokens/s of llama.cpp on MODEL, measured like `snug bench`.\n");
+                 "                    [--cpu-variant NAME]\n"
+                 "Prefill and decode tokens/s of llama.cpp on MODEL, measured like `snug bench`.\n"
+                 "--cpu-variant haswell loads only that CPU backend (libggml-cpu-haswell.so: AVX2, no AVX-512).\n");
     return code;
 }
 
@@ -101,8 +104,14 @@ static int parse_options(int argc, char **argv, driver_options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
-        if (!strcmp(a, "--json")) { o->json = 1; continue; }
-        if (!strcmp(a, "--verbose")) { o->verbose = 1; continue; }
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--verbose")) {
+            o->verbose = 1;
+            continue;
+        }
         if (a[0] != '-') {
             if (o->model_path) return usage(stderr, 2);
             o->model_path = a;
@@ -110,6 +119,10 @@ static int parse_options(int argc, char **argv, driver_options *o) {
         }
         if (!v) return usage(stderr, 2);
         i++;
+        if (!strcmp(a, "--cpu-variant")) {
+            o->cpu_variant = v;
+            continue;
+        }
         int ok = !strcmp(a, "--threads") || !strcmp(a, "-t") ? parse_int(v, 1, 1024, &o->threads)
                  : !strcmp(a, "-p")                          ? parse_int(v, 1, 1 << 20, &o->n_prompt)
                  : !strcmp(a, "-n")                          ? parse_int(v, 1, 1 << 20, &o->n_gen)
@@ -125,15 +138,21 @@ static int parse_options(int argc, char **argv, driver_options *o) {
 }
 
 /* Loads every backend library next to libllama (the npm package keeps them together); ggml keeps the best-scoring
- * CPU variant. Returns the directory searched. */
-static const char *load_backends(char *dir, size_t cap) {
+ * CPU variant. With a variant named, loads only libggml-cpu-VARIANT.so from there (the AVX2-only comparison of
+ * make bench: "haswell"). Returns the directory searched, NULL when libllama or the variant cannot be loaded. */
+static const char *load_backends(char *dir, size_t cap, const char *variant) {
     Dl_info info;
     if (!dladdr((void *)llama_backend_init, &info) || !info.dli_fname) return NULL;
     snprintf(dir, cap, "%s", info.dli_fname);
     char *d = dirname(dir);
     memmove(dir, d, strlen(d) + 1);
-    ggml_backend_load_all_from_path(dir);
-    return dir;
+    if (!variant) {
+        ggml_backend_load_all_from_path(dir);
+        return dir;
+    }
+    char path[4352];
+    snprintf(path, sizeof path, "%s/libggml-cpu-%s.so", dir, variant);
+    return ggml_backend_load(path) ? dir : NULL;
 }
 
 /* The CPU backend's library file and its feature list ("AVX512=1 AVX512_VNNI=1 …"). */
@@ -181,8 +200,9 @@ int main(int argc, char **argv) {
 
     llama_log_set(quiet_log, &o);
     char backend_dir[4096];
-    if (!load_backends(backend_dir, sizeof backend_dir)) {
-        fprintf(stderr, "llama_driver: cannot locate libllama to load the ggml backends next to it\n");
+    if (!load_backends(backend_dir, sizeof backend_dir, o.cpu_variant)) {
+        fprintf(stderr, "llama_driver: cannot load the ggml CPU backend%s%s next to libllama\n",
+                o.cpu_variant ? " variant " : "s", o.cpu_variant ? o.cpu_variant : "");
         return 1;
     }
     llama_backend_init();

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """report.py — the table of `make bench`: reads the JSON of every run in bench/out/results/, prints the table, and
-writes it into docs/performance.md between the markers below (the prose around them is hand-written).
+writes it into docs/performance.md between the markers below (the prose around them is hand-written). Each machine has
+its own block, keyed by its CPU (name, family, model) and, for the AVX2-only comparison, the variant: a run rewrites
+its machine's block and never another's; a machine seen for the first time gets a new block after the others.
 
 Per file and engine: medians over the repetitions (each a fresh process) of prefill and decode tokens/s, with min–max;
 the largest peak RSS; the median load time. The roofline fraction of both engines divides decode tokens/s by one
@@ -16,10 +18,9 @@ import os
 import statistics
 import sys
 
-BEGIN = "<!-- bench:begin (written by make bench; edits inside are overwritten) -->"
-END = "<!-- bench:end -->"
-TOK_BEGIN = "<!-- bench-tokenizer:begin (written by make bench; edits inside are overwritten) -->"
-TOK_END = "<!-- bench-tokenizer:end -->"
+# A block is <!-- KIND:begin machine="KEY" (…) --> … <!-- KIND:end machine="KEY" -->, KIND "bench" (decode and
+# prefill) or "bench-tokenizer".
+BLOCK_NOTE = "(written by make bench; edits inside are overwritten)"
 TOK_VOCABS = ("gpt-2", "llama-spm", "phi-3", "synthetic-280k", "synthetic-added")
 MIB = 1024.0 * 1024.0
 
@@ -105,7 +106,8 @@ def summarize(runs):
         "others_max": max(pick("others_cpu_share")) if pick("others_cpu_share") else None,
         "bandwidth_min": min(pick("bandwidth_bytes_per_s")) if pick("bandwidth_bytes_per_s") else None,
     }
-    for key in ("bandwidth_bytes_per_s", "bytes_per_token", "cpu_backend", "llama_version", "ggml_commit"):
+    for key in ("bandwidth_bytes_per_s", "bandwidth_threads", "bytes_per_token", "cpu_backend", "llama_version",
+                "ggml_commit", "isa", "stream_hint", "stream_distance_bytes", "stream_source"):
         values = pick(key)
         if values:
             s[key] = max(values) if key == "bandwidth_bytes_per_s" else values[0]
@@ -221,6 +223,14 @@ def render(args, rows, machine):
     dirty = int(args.dirty or 0)
     state = f"commit {args.commit}" + (f" with uncommitted changes to {dirty} file{'s' if dirty > 1 else ''} under src/ "
                                        "and include/" if dirty else "")
+    snug_info = next((r["snug"] for r in rows if r["snug"]), None) or {}
+    bw_threads = max((r["snug"].get("bandwidth_threads") or 0 for r in rows if r["snug"]), default=0) or args.threads
+    kernels_text = "unknown (a snug without isa / stream keys in bench --json)"
+    if snug_info.get("isa"):
+        kernels_text = (f"{snug_info['isa']}"
+                        + (" (SNUG_ISA=" + os.environ["SNUG_ISA"] + ")" if os.environ.get("SNUG_ISA") else "")
+                        + f"; weights streamed with {snug_info.get('stream_hint', '?')} prefetches "
+                        f"{snug_info.get('stream_distance_bytes', '?')} bytes ahead ({snug_info.get('stream_source', '?')})")
     llama_text = "not run"
     if llama_info:
         llama_text = (f"llama.cpp {llama_info.get('llama_version', '?')} (ggml commit {llama_info.get('ggml_commit', '?')}), "
@@ -231,8 +241,9 @@ def render(args, rows, machine):
         "",
         f"- Machine: {cpu}{family}; {machine.get('cores', '?')} cores, {machine.get('threads', '?')} threads{vm}; "
         f"{mem}{l3_text}; Linux {machine.get('kernel', '?')}.",
-        f"- Memory read bandwidth (best snug bench measurement in this run, {args.threads} threads): "
+        f"- Memory read bandwidth (best snug bench measurement in this run, widest loads, {bw_threads} threads): "
         + (f"{bandwidth / 1e9:.1f} GB/s." if bandwidth else "not measured."),
+        f"- snug kernels: {kernels_text}.",
         "- Memory gate: before each pair of runs bench/membw reads the bandwidth; below 85% of the best reading of this "
         "and earlier runs (bench/out/membw.best) make bench waits and reads again (at most 60 s a pair, 360 s in all; "
         "BENCH_MEM_WAIT=0 turns it off). "
@@ -260,15 +271,32 @@ def render(args, rows, machine):
     return "\n".join(out) + "\n"
 
 
-def write_doc(path, block):
-    text = open(path).read() if os.path.exists(path) else ""
-    new_block = f"{BEGIN}\n{block}{END}"
-    if BEGIN in text and END in text:
-        start = text.index(BEGIN)
-        end = text.index(END) + len(END)
-        text = text[:start] + new_block + text[end:]
+def machine_key(machine, variant=""):
+    """The key of a machine's blocks: "AMD EPYC, family 25 model 17", plus the variant ("AVX2 only") if any."""
+    key = machine.get("cpu", "unknown CPU")
+    if machine.get("cpu_family"):
+        key += f", family {machine['cpu_family']} model {machine.get('cpu_model', '?')}"
+    return key + (f", {variant}" if variant else "")
+
+
+def write_machine_block(path, kind, key, block, section_heading):
+    """Writes KIND's block for machine KEY into PATH: in place of that machine's block, else after the last block of
+    KIND under a heading of its own, else (the first of KIND) at the end under SECTION_HEADING."""
+    begin = f'<!-- {kind}:begin machine="{key}" {BLOCK_NOTE} -->'
+    end = f'<!-- {kind}:end machine="{key}" -->'
+    text = open(path).read() if os.path.exists(path) else "# Performance\n"
+    new_block = f"{begin}\n{block}{end}"
+    if begin in text and end in text:
+        start = text.index(begin)
+        stop = text.index(end) + len(end)
+        text = text[:start] + new_block + text[stop:]
     else:
-        text = (text.rstrip("\n") + "\n\n" if text else "# Performance\n\n") + "## Latest results\n\n" + new_block + "\n"
+        last_end = text.rfind(f"<!-- {kind}:end machine=")
+        if last_end >= 0:
+            stop = text.index("-->", last_end) + 3
+            text = text[:stop] + f"\n\n### {key}\n\n" + new_block + text[stop:]
+        else:
+            text = text.rstrip("\n") + f"\n\n{section_heading}\n\n### {key}\n\n" + new_block + "\n"
     with open(path, "w") as f:
         f.write(text)
 
@@ -388,19 +416,6 @@ def render_tokenizer(args, rows, machine):
     return "\n".join(out) + "\n"
 
 
-def write_block(path, begin, end, block, heading):
-    text = open(path).read() if os.path.exists(path) else ""
-    new_block = f"{begin}\n{block}{end}"
-    if begin in text and end in text:
-        start = text.index(begin)
-        stop = text.index(end) + len(end)
-        text = text[:start] + new_block + text[stop:]
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "# Performance\n\n") + f"{heading}\n\n" + new_block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def tokenizer_main(argv):
     p = argparse.ArgumentParser(description="the tokenizer table of make bench")
     p.add_argument("--tokenizer", required=True, metavar="RESULTS")
@@ -421,7 +436,8 @@ def tokenizer_main(argv):
     print()
     print(block)
     if args.doc:
-        write_block(args.doc, TOK_BEGIN, TOK_END, block, "## Tokenizer: load time and encode throughput")
+        write_machine_block(args.doc, "bench-tokenizer", machine_key(machine), block,
+                            "## Tokenizer: load time and encode throughput")
         print(f"bench: tokenizer table written to {args.doc}", file=sys.stderr)
     return 0
 
@@ -446,6 +462,7 @@ def main():
     p.add_argument("--commit", default="unknown")
     p.add_argument("--dirty", default="0")
     p.add_argument("--wall", type=float, default=0)
+    p.add_argument("--variant", default="", help='"AVX2 only" for BENCH_ISA=avx2 (snug SNUG_ISA=avx2, llama.cpp haswell)')
     p.add_argument("--doc")
     args = p.parse_args()
     try:
@@ -460,7 +477,7 @@ def main():
     print()
     print(block)
     if args.doc:
-        write_doc(args.doc, block)
+        write_machine_block(args.doc, "bench", machine_key(machine, args.variant), block, "## Latest results")
         print(f"bench: table written to {args.doc}", file=sys.stderr)
     return 0
 

@@ -26,7 +26,9 @@
 # (build), CC (cc), BENCH_PART (all; "tokenizer" runs only the tokenizer rows, in about a minute; "model" only the
 # decode/prefill rows), BENCH_TOK_TEXT_BYTES (4000000: bytes of benchmark text), BENCH_TOK_REPS (1: processes per
 # vocabulary and engine; each loads the vocabulary 5 times and encodes the text 3 times), SNUG_SHARED (../shared: where
-# models/ggml-vocab-*.gguf are looked for).
+# models/ggml-vocab-*.gguf are looked for), BENCH_ISA (empty; "avx2": the AVX2-only comparison, standing in for a
+# laptop without AVX-512: snug runs with SNUG_ISA=avx2 and llama.cpp with only its haswell CPU library, and the table
+# goes into a block of its own).
 #
 # On a shared machine other processes compete for the cores and the memory bus. Before each run the script waits a
 # little for a quiet moment, and it records how much CPU everything else used during each run ("others' CPU" in the
@@ -62,6 +64,19 @@ TOK_TEXT_BYTES=${BENCH_TOK_TEXT_BYTES:-4000000}
 TOK_REPS=${BENCH_TOK_REPS:-1}
 SHARED=${SNUG_SHARED:-../shared}
 case "$PART" in all | model | tokenizer) ;; *) echo "bench: BENCH_PART is '$PART'; all, model or tokenizer" >&2; exit 2 ;; esac
+ISA=${BENCH_ISA:-}
+LLAMA_VARIANT=()
+VARIANT=""
+case "$ISA" in
+"") ;;
+avx2)
+    export SNUG_ISA=avx2
+    LLAMA_VARIANT=(--cpu-variant haswell)
+    VARIANT="AVX2 only"
+    [ "$PART" = all ] && PART=model # the tokenizer does not depend on the ISA
+    ;;
+*) echo "bench: BENCH_ISA is '$ISA'; empty or avx2" >&2; exit 2 ;;
+esac
 
 # The llama.cpp yardstick: node-llama-cpp ships llama.cpp's C API as prebuilt shared libraries, one package per
 # platform, and the matching sources as a git bundle.
@@ -376,7 +391,8 @@ for entry in "${files[@]}"; do
         fi
         if [ -n "$LLAMA" ]; then
             out=$RESULTS/$type.llama.$rep.json
-            if ! measure "$out" "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json; then
+            if ! measure "$out" "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json \
+                "${LLAMA_VARIANT[@]}"; then
                 say "llama.cpp failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
                 rm -f "$out"
             fi
@@ -390,4 +406,5 @@ wall=$(($(date +%s) - t_start))
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain --untracked-files=no -- src include 2>/dev/null | wc -l)
 python3 bench/report.py --results "$RESULTS" --types "$TYPES" --shape "$SHAPE" --threads "$THREADS" --prompt "$PROMPT" \
-    --gen "$GEN" --reps "$REPS" --commit "$commit" --dirty "$dirty" --wall "$wall" ${DOC:+--doc "$DOC"}
+    --gen "$GEN" --reps "$REPS" --commit "$commit" --dirty "$dirty" --wall "$wall" --variant "$VARIANT" \
+    ${DOC:+--doc "$DOC"}

@@ -72,6 +72,11 @@ typedef struct snug_hw_report {
     uint64_t memory_cgroup_limit_bytes;         /* the tightest cgroup memory limit; 0 when there is none */
     const char *memory_source; /* what set memory_available_bytes: "meminfo", "cgroup v2", "cgroup v1" */
     int32_t cuda_devices;      /* CUDA devices found; -1 when the CUDA backend is not built */
+    const char *kernel_isa;    /* the CPU kernels in force: "avx512vnni", "avx512", "avx2", "neon", "scalar" (SNUG_ISA
+                                  may lower it) */
+    const char *stream_hint;   /* how the kernels prefetch the weights they stream: "nta", "t0" or "none" */
+    uint32_t stream_distance_bytes;         /* how far ahead they ask */
+    char stream_source[SNUG_HW_NOTE_BYTES]; /* why: the decision table's row for this CPU, or SNUG_STREAM=… */
 } snug_hw_report;
 
 /* Probes the host. SNUG_E_IO when /proc/meminfo cannot be read; a topology hwloc cannot load is not an error (the

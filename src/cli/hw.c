@@ -64,6 +64,9 @@ static int hw_json(const snug_hw_report *r) {
     json_object_set_new(root, "topology",
                         json_pack("{s:s, s:s}", "source", r->topology_source, "note", r->topology_note));
     json_object_set_new(root, "caches", caches);
+    json_object_set_new(root, "kernels",
+                        json_pack("{s:s, s:{s:s, s:I, s:s}}", "isa", r->kernel_isa, "stream", "hint", r->stream_hint,
+                                  "distance_bytes", (json_int_t)r->stream_distance_bytes, "source", r->stream_source));
     json_t *memory = json_pack("{s:I, s:I, s:s}", "total_bytes", (json_int_t)r->memory_total_bytes, "available_bytes",
                                (json_int_t)r->memory_available_bytes, "source", r->memory_source);
     json_object_set_new(memory, "cgroup_limit_bytes",
@@ -92,6 +95,8 @@ static void hw_text(const snug_hw_report *r) {
         any = true;
     }
     printf("%s\n", any ? "" : " unknown");
+    printf("kernels    %s; stream: %s, %u bytes ahead (%s)\n", r->kernel_isa, r->stream_hint, r->stream_distance_bytes,
+           r->stream_source);
     printf("memory     %s total, %s available (%s)\n", bytes_text(r->memory_total_bytes, a, sizeof a),
            bytes_text(r->memory_available_bytes, b, sizeof b), r->memory_source);
     if (r->memory_cgroup_limit_bytes) {

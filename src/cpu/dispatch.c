@@ -52,6 +52,7 @@ snug_isa snug_isa_active(void) {
 }
 
 static void build_tables(void) {
+    snug_stream_policy_active(); /* the kernels' prefetch policy is fixed before any of them can run */
     snug_kernel_table scalar;
     memset(scalar, 0, sizeof scalar);
     snug_register_float_scalar(scalar);

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "cpu/stream.h"
 #include "snug.h"
 
 typedef enum snug_isa {
@@ -29,21 +30,8 @@ typedef enum snug_isa {
     SNUG_ISA_COUNT
 } snug_isa;
 
-/* Decode reads every weight row from memory once. One core's stream is limited by the cache-line misses it has in
- * flight, and the hardware prefetchers stop at every 4 KiB page of a mapped file, so every dot kernel (vec_dot,
- * decode_dot) asks, as it goes, for the weights SNUG_STREAM_AHEAD bytes past those it is about to read: one
- * prefetch per 64 bytes consumed, spread over the loop. Rows lie one after another, so the stream runs on into the
- * next row and the next matrix; a prefetch never faults, also past the end of a mapping. Non-temporal: the weights
- * are read once a token. Measured on Zen 5 (2 threads, TinyLlama-shaped Q4_0 layers): ~7 % more bandwidth than
- * prefetching a whole row ahead before each row (a burst of up to 50 prefetches for a 5632-wide row, then none
- * while it is computed). Prefetches change no arithmetic. */
-#define SNUG_STREAM_AHEAD 12288
-
-static inline void snug_stream_ahead(const void *next, uint64_t bytes) {
-    const char *ahead = (const char *)next + SNUG_STREAM_AHEAD;
-    for (uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(ahead + o, 0, 0);
-}
-
+/* Every dot kernel streams its weights with snug_stream_ahead (stream.h), whose prefetch hint and distance are
+ * chosen per CPU at run time. */
 /* Encodes n activations (n a multiple of the act type's block size) into `dst` of act_type. */
 typedef void (*snug_quantize_act_fn)(const float *x, void *dst, int64_t n);
 /* *s = Σ_i w[i] · a[i] over n elements, w one weight row in its GGUF encoding, a one activation row in act_type. */

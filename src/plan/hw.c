@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "cpu/kernels.h"
 #include "plan/hw.h"
 #include "plan/memory.h"
 
@@ -126,6 +127,11 @@ snug_status snug_hw_probe(snug_hw_report *out, snug_error *err) {
     out->memory_cgroup_limit_bytes = mem.cgroup_limit_bytes;
     out->memory_source = mem.source;
     out->cuda_devices = -1; /* the CUDA backend is not built; it reports its devices when it is */
+    out->kernel_isa = snug_isa_name(snug_isa_active());
+    const snug_stream_policy *stream = snug_stream_policy_active();
+    out->stream_hint = snug_stream_hint_name(stream->hint);
+    out->stream_distance_bytes = stream->distance_bytes;
+    snprintf(out->stream_source, sizeof out->stream_source, "%s", stream->source);
     return SNUG_OK;
 }
 
