@@ -272,8 +272,123 @@ static void quantize_act_q8_1(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* ---- decode: Q4_0 against activations laid out in 2-block chunks (kernels.h, snug_decode_kernels) ---------------
+ *
+ * The AVX2 counterpart of legacy_avx512vnni.c's decode layout. vec_dot above spends half its work per block on the
+ * activations and the −8 offset (a second vpmaddubsw and a subtraction); one token's activations are read once per
+ * weight row, so they are laid out once per matvec as a plain 32-byte load of two weight blocks needs them. One chunk
+ * of 2 blocks (64 elements) is DECODE_CHUNK_BYTES:
+ *   bytes  0– 31  elements 0–15 of blocks 0 and 1 (16 int8 each): what the low nibbles meet;
+ *   bytes 32– 63  elements 16–31 of the same blocks: what the high nibbles meet;
+ *   bytes 64– 95  8 f32, lane l: d_a of block l / 4 (the Q8_0 scale, widened);
+ *   bytes 96–127  8 f32, lane l: 2 · d_a · Σ q_a of block l / 4, the offset term 8 · d_a · Σ q_a spread over the
+ *                 block's 4 int32 lanes.
+ * The 16 nibble bytes of weight block j go to 128-bit lane j; v & 15 and v >> 4 meet the two halves directly, the two
+ * vpmaddubsw products add as int16 (each pair at most 2 · 15 · 127 = 3810, their sum 7620: no saturation) and one
+ * vpmaddwd makes 4 int32 a block; per chunk the result gains Σ_lanes d_w · (d_a · isum − offset). The f16 d_w of 8
+ * blocks are widened together (legacy_f16_scales8) and each chunk takes its two with one permute. A row's last chunk
+ * may hold one block (same size, unused bytes zero); it is summed on its own. The quants are Q8_0's, bit for bit
+ * (quantize_act_q8_0 writes them first), so the integer sums equal vec_dot's. */
+#define DECODE_BLOCKS      2
+#define DECODE_CHUNK_BYTES 128
+#define DECODE_HI          32                             /* offset of the second halves */
+#define DECODE_SCALES      64                             /* offset of the d_a lanes */
+#define DECODE_OFFSETS     96                             /* offset of the offset-term lanes */
+#define DECODE_GROUP       (LEGACY_GROUP / DECODE_BLOCKS) /* chunks whose d_w are widened together */
+
+static void quantize_act_q8_0(const float *x, void *dst, int64_t n);
+
+static uint64_t decode_act_bytes_q4_0(int64_t n) {
+    return (uint64_t)((n / SNUG_QK4_0 + DECODE_BLOCKS - 1) / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
+}
+
+static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
+    const int64_t nb = n / SNUG_QK4_0;
+    uint8_t *out = dst;
+    if (nb % DECODE_BLOCKS) { /* the unused block of a partial last chunk: zero, whatever the buffer held */
+        memset(out + (nb / DECODE_BLOCKS) * DECODE_CHUNK_BYTES, 0, DECODE_CHUNK_BYTES);
+    }
+    for (int64_t b0 = 0; b0 < nb; b0 += DECODE_BLOCKS) {
+        const int count = (int)(nb - b0 < DECODE_BLOCKS ? nb - b0 : DECODE_BLOCKS);
+        uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
+        quantize_act_q8_0(x + b0 * SNUG_QK4_0, blocks, (int64_t)count * SNUG_QK4_0);
+        uint8_t *chunk = out + (b0 / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
+        float scales[4 * DECODE_BLOCKS] = {0}, offsets[4 * DECODE_BLOCKS] = {0};
+        for (int j = 0; j < count; j++) {
+            const uint8_t *block = blocks + j * SNUG_Q8_0_BLOCK_BYTES;
+            const int8_t *q = (const int8_t *)(block + 2);
+            int32_t sum = 0;
+            for (int i = 0; i < SNUG_QK4_0; i++) sum += q[i];
+            memcpy(chunk + 16 * j, q, 16);
+            memcpy(chunk + DECODE_HI + 16 * j, q + 16, 16);
+            const float d = legacy_load_f16(block);
+            for (int lane = 0; lane < 4; lane++) {
+                scales[4 * j + lane] = d;
+                offsets[4 * j + lane] = 2.0f * d * (float)sum;
+            }
+        }
+        memcpy(chunk + DECODE_SCALES, scales, sizeof scales);
+        memcpy(chunk + DECODE_OFFSETS, offsets, sizeof offsets);
+    }
+}
+
+/* acc + Σ_lanes d_w · (d_a · isum − offset) over chunk c (2 whole blocks); d_w holds block 2c's scale in lanes 0–3
+ * and block 2c + 1's in lanes 4–7. */
+LEGACY_INLINE __m256 decode_chunk_q4_0(const uint8_t *w, const uint8_t *a, int64_t c, __m256 d_w, __m256 acc) {
+    const uint8_t *wc = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES, *ac = a + c * DECODE_CHUNK_BYTES;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wc + 2)));
+    q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(wc + 2 + SNUG_Q4_0_BLOCK_BYTES)), 1);
+    const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    const __m256i pairs =
+        _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)ac)),
+                         _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(ac + DECODE_HI))));
+    const __m256i isum = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+    const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(isum), _mm256_loadu_ps((const float *)(ac + DECODE_SCALES)),
+                                     _mm256_loadu_ps((const float *)(ac + DECODE_OFFSETS)));
+    return _mm256_fmadd_ps(d_w, t, acc);
+}
+
+/* The d_w lanes of chunk c on their own: block 2c's scale in lanes 0–3, block 2c + 1's in lanes 4–7. */
+static __m256 decode_chunk_scales(const uint8_t *w, int64_t c) {
+    const uint8_t *wc = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES;
+    return _mm256_set_m128(_mm_set1_ps(legacy_load_f16(wc + SNUG_Q4_0_BLOCK_BYTES)), _mm_set1_ps(legacy_load_f16(wc)));
+}
+
+static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av) {
+    const uint8_t *w = wv, *a = av;
+    const int64_t nb = n / SNUG_QK4_0, whole = nb / DECODE_BLOCKS;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}; /* two chains: the FMA latency */
+    int64_t c = 0;
+    for (; c + DECODE_GROUP <= whole; c += DECODE_GROUP) {
+        const uint8_t *wg = w + c * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES;
+        snug_stream_ahead(wg, (uint64_t)LEGACY_GROUP * SNUG_Q4_0_BLOCK_BYTES);
+        const __m256 d8 = legacy_f16_scales8(wg, SNUG_Q4_0_BLOCK_BYTES); /* d_w of the group's 8 blocks */
+#pragma GCC unroll 4
+        for (int k = 0; k < DECODE_GROUP; k++) {
+            const __m256i pick =
+                _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1);
+            acc[k % 2] = decode_chunk_q4_0(w, a, c + k, _mm256_permutevar8x32_ps(d8, pick), acc[k % 2]);
+        }
+    }
+    for (; c < whole; c++) acc[0] = decode_chunk_q4_0(w, a, c, decode_chunk_scales(w, c), acc[0]);
+    float sum = legacy_hsum(_mm256_add_ps(acc[0], acc[1]));
+    if (nb % DECODE_BLOCKS) { /* the last block, alone in its chunk: element by element */
+        const uint8_t *block = w + whole * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES;
+        const uint8_t *chunk = a + whole * DECODE_CHUNK_BYTES;
+        const int8_t *lo = (const int8_t *)chunk, *hi = (const int8_t *)(chunk + DECODE_HI);
+        int32_t isum = 0;
+        for (int i = 0; i < 16; i++) isum += ((block[2 + i] & 0x0f) - 8) * lo[i] + ((block[2 + i] >> 4) - 8) * hi[i];
+        float d_a;
+        memcpy(&d_a, chunk + DECODE_SCALES, sizeof d_a);
+        sum += legacy_load_f16(block) * d_a * (float)isum;
+    }
+    *s = sum;
+}
+
 void snug_register_legacy_avx2(snug_kernel_table t) {
     t[SNUG_TYPE_Q4_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q4_0, dot_tile_q4_0};
+    t[SNUG_TYPE_Q4_0].decode = (snug_decode_kernels){decode_act_q4_0, decode_dot_q4_0, decode_act_bytes_q4_0};
     t[SNUG_TYPE_Q4_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q4_1};
     t[SNUG_TYPE_Q5_0] = (snug_type_kernels){SNUG_TYPE_Q8_0, quantize_act_q8_0, vec_dot_q5_0};
     t[SNUG_TYPE_Q5_1] = (snug_type_kernels){SNUG_TYPE_Q8_1, quantize_act_q8_1, vec_dot_q5_1};
