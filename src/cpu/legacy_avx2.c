@@ -344,8 +344,9 @@ LEGACY_INLINE __m256 decode_chunk_q4_0(const uint8_t *w, const uint8_t *a, int64
         _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)ac)),
                          _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(ac + DECODE_HI))));
     const __m256i isum = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-    const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(isum), _mm256_loadu_ps((const float *)(ac + DECODE_SCALES)),
-                                     _mm256_loadu_ps((const float *)(ac + DECODE_OFFSETS)));
+    const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(isum),
+                                     _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(ac + DECODE_SCALES))),
+                                     _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(ac + DECODE_OFFSETS))));
     return _mm256_fmadd_ps(d_w, t, acc);
 }
 
