@@ -32,33 +32,34 @@ static void expect_row(const char *vendor, uint32_t family, snug_stream_hint hin
               source_part);
 }
 
-Test(table, amd_zen_streams_non_temporal) {
-    expect_row("AuthenticAMD", 0x17, SNUG_STREAM_NTA, "AMD Zen, family 0x17"); /* Zen, Zen 2 */
-    expect_row("AuthenticAMD", 0x19, SNUG_STREAM_NTA, "AMD Zen, family 0x19"); /* Zen 3, Zen 4 */
-    expect_row("AuthenticAMD", 0x1A, SNUG_STREAM_NTA, "AMD Zen, family 0x1a"); /* Zen 5 */
+Test(table, zen5_streams_non_temporal_intel_into_the_caches) {
+    expect_row("AuthenticAMD", 0x1A, SNUG_STREAM_NTA, "AMD Zen 5 or later, family 0x1a");
+    expect_row("AuthenticAMD", 0x1B, SNUG_STREAM_NTA, "AMD Zen 5 or later, family 0x1b");
+    expect_row("GenuineIntel", 0x6, SNUG_STREAM_T0, "Intel, family 0x6");
 }
 
-Test(table, everything_else_streams_into_the_caches) {
-    expect_row("AuthenticAMD", 0x15, SNUG_STREAM_T0, "not measured"); /* Bulldozer: before Zen */
-    expect_row("GenuineIntel", 0x6, SNUG_STREAM_T0, "Intel, family 0x6");
-    expect_row("arm64", 0, SNUG_STREAM_T0, "arm64");
-    expect_row("HygonGenuine", 0x18, SNUG_STREAM_T0, "not measured");
+Test(table, zen1_to_4_and_the_unmeasured_leave_it_to_the_hardware) {
+    expect_row("AuthenticAMD", 0x17, SNUG_STREAM_NONE, "AMD Zen 1-4, family 0x17"); /* Zen, Zen 2 */
+    expect_row("AuthenticAMD", 0x19, SNUG_STREAM_NONE, "AMD Zen 1-4, family 0x19"); /* Zen 3, Zen 4 */
+    expect_row("AuthenticAMD", 0x15, SNUG_STREAM_NONE, "not measured");             /* Bulldozer: before Zen */
+    expect_row("arm64", 0, SNUG_STREAM_NONE, "arm64");
+    expect_row("HygonGenuine", 0x18, SNUG_STREAM_NONE, "not measured");
 }
 
 /* ---- (b) SNUG_STREAM ----------------------------------------------------------------------------------------- */
 
 Test(env, a_valid_value_overrides_the_table) {
-    snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x19, "none");
+    snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x1A, "none");
     cr_assert_eq(p.hint, SNUG_STREAM_NONE);
     cr_assert_eq(p.distance_bytes, 12288);
     cr_assert_str_eq(p.source, "SNUG_STREAM=none");
     p = snug_stream_policy_choose("GenuineIntel", 6, "nta:4096");
     cr_assert_eq(p.hint, SNUG_STREAM_NTA);
     cr_assert_eq(p.distance_bytes, 4096);
-    p = snug_stream_policy_choose("AuthenticAMD", 0x19, "t0:1048576");
+    p = snug_stream_policy_choose("AuthenticAMD", 0x1A, "t0:1048576");
     cr_assert_eq(p.hint, SNUG_STREAM_T0);
     cr_assert_eq(p.distance_bytes, 1048576);
-    p = snug_stream_policy_choose("AuthenticAMD", 0x19, "t0:64");
+    p = snug_stream_policy_choose("AuthenticAMD", 0x1A, "t0:64");
     cr_assert_eq(p.distance_bytes, 64);
 }
 
@@ -66,12 +67,12 @@ Test(env, a_value_that_does_not_parse_is_ignored_and_said) {
     static const char *const bad[] = {"fast",       "t1",        "t0x",     "t0:",  "t0:0", "t0:100",
                                       "t0:1048640", "nta:4096k", "nta:-64", "NONE", " t0",  "t0:99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x19, bad[i]);
+        snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x1A, bad[i]);
         cr_assert_eq(p.hint, SNUG_STREAM_NTA, "'%s' changed the hint", bad[i]);
         cr_assert_eq(p.distance_bytes, 12288, "'%s' changed the distance", bad[i]);
         cr_assert(strstr(p.source, "ignored"), "'%s': source '%s' does not say it was ignored", bad[i], p.source);
     }
-    snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x19, "");
+    snug_stream_policy p = snug_stream_policy_choose("AuthenticAMD", 0x1A, "");
     cr_assert_eq(p.hint, SNUG_STREAM_NTA, "an empty SNUG_STREAM is unset");
     cr_assert_null(strstr(p.source, "ignored"));
 }

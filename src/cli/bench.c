@@ -330,7 +330,7 @@ static void print_text(const bench_options *o, const bench_result *r) {
            r->desc.architecture, r->desc.n_layer, r->desc.n_embd, r->desc.n_head, r->desc.n_head_kv, r->desc.n_ff,
            r->desc.n_vocab, r->weight_type, (double)r->weight_bytes / mib);
     printf("  machine    %s, %d threads used; context %d, KV %s\n", r->hw.cpu_name, r->threads, r->n_ctx, r->kv_type);
-    printf("  kernels    %s; stream: %s, %u bytes ahead (%s)\n", r->hw.kernel_isa, r->hw.stream_hint,
+    printf("  kernels    %s; stream: %s prefetch, %u bytes ahead (%s)\n", r->hw.kernel_isa, r->hw.stream_hint,
            r->hw.stream_distance_bytes, r->hw.stream_source);
     printf("\n  %-10s %12s %12s %12s\n", "", "median", "min", "max");
     printf("  %-10s %12.2f %12.2f %12.2f  tok/s  (%lld tokens, %lld reps)\n", "prefill", r->prefill_tps.median,

@@ -95,8 +95,12 @@ static void hw_text(const snug_hw_report *r) {
         any = true;
     }
     printf("%s\n", any ? "" : " unknown");
-    printf("kernels    %s; stream: %s, %u bytes ahead (%s)\n", r->kernel_isa, r->stream_hint, r->stream_distance_bytes,
-           r->stream_source);
+    if (strcmp(r->stream_hint, "none") == 0) {
+        printf("kernels    %s; stream: no software prefetch (%s)\n", r->kernel_isa, r->stream_source);
+    } else {
+        printf("kernels    %s; stream: %s prefetch, %u bytes ahead (%s)\n", r->kernel_isa, r->stream_hint,
+               r->stream_distance_bytes, r->stream_source);
+    }
     printf("memory     %s total, %s available (%s)\n", bytes_text(r->memory_total_bytes, a, sizeof a),
            bytes_text(r->memory_available_bytes, b, sizeof b), r->memory_source);
     if (r->memory_cgroup_limit_bytes) {
