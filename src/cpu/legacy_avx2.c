@@ -298,38 +298,10 @@ static void quantize_act_q8_1(const float *x, void *dst, int64_t n) {
 
 static void quantize_act_q8_0(const float *x, void *dst, int64_t n);
 
-static uint64_t decode_act_bytes_q4_0(int64_t n) {
-    return (uint64_t)((n / SNUG_QK4_0 + DECODE_BLOCKS - 1) / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
-}
+static uint64_t decode_act_bytes_q4_0(int64_t n) { return legacy_q4_0_decode_bytes(n, DECODE_BLOCKS); }
 
 static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
-    const int64_t nb = n / SNUG_QK4_0;
-    uint8_t *out = dst;
-    if (nb % DECODE_BLOCKS) { /* the unused block of a partial last chunk: zero, whatever the buffer held */
-        memset(out + (nb / DECODE_BLOCKS) * DECODE_CHUNK_BYTES, 0, DECODE_CHUNK_BYTES);
-    }
-    for (int64_t b0 = 0; b0 < nb; b0 += DECODE_BLOCKS) {
-        const int count = (int)(nb - b0 < DECODE_BLOCKS ? nb - b0 : DECODE_BLOCKS);
-        uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
-        quantize_act_q8_0(x + b0 * SNUG_QK4_0, blocks, (int64_t)count * SNUG_QK4_0);
-        uint8_t *chunk = out + (b0 / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
-        float scales[4 * DECODE_BLOCKS] = {0}, offsets[4 * DECODE_BLOCKS] = {0};
-        for (int j = 0; j < count; j++) {
-            const uint8_t *block = blocks + j * SNUG_Q8_0_BLOCK_BYTES;
-            const int8_t *q = (const int8_t *)(block + 2);
-            int32_t sum = 0;
-            for (int i = 0; i < SNUG_QK4_0; i++) sum += q[i];
-            memcpy(chunk + 16 * j, q, 16);
-            memcpy(chunk + DECODE_HI + 16 * j, q + 16, 16);
-            const float d = legacy_load_f16(block);
-            for (int lane = 0; lane < 4; lane++) {
-                scales[4 * j + lane] = d;
-                offsets[4 * j + lane] = 2.0f * d * (float)sum;
-            }
-        }
-        memcpy(chunk + DECODE_SCALES, scales, sizeof scales);
-        memcpy(chunk + DECODE_OFFSETS, offsets, sizeof offsets);
-    }
+    legacy_q4_0_decode_layout(x, dst, n, DECODE_BLOCKS, quantize_act_q8_0);
 }
 
 /* acc + Σ_lanes d_w · (d_a · isum − offset) over chunk c (2 whole blocks); d_w holds block 2c's scale in lanes 0–3
@@ -374,15 +346,12 @@ static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av)
     }
     for (; c < whole; c++) acc[0] = decode_chunk_q4_0(w, a, c, decode_chunk_scales(w, c), acc[0]);
     float sum = legacy_hsum(_mm256_add_ps(acc[0], acc[1]));
-    if (nb % DECODE_BLOCKS) { /* the last block, alone in its chunk: element by element */
+    if (nb % DECODE_BLOCKS) { /* the last block, alone in its chunk */
         const uint8_t *block = w + whole * DECODE_BLOCKS * SNUG_Q4_0_BLOCK_BYTES;
         const uint8_t *chunk = a + whole * DECODE_CHUNK_BYTES;
-        const int8_t *lo = (const int8_t *)chunk, *hi = (const int8_t *)(chunk + DECODE_HI);
-        int32_t isum = 0;
-        for (int i = 0; i < 16; i++) isum += ((block[2 + i] & 0x0f) - 8) * lo[i] + ((block[2 + i] >> 4) - 8) * hi[i];
         float d_a;
         memcpy(&d_a, chunk + DECODE_SCALES, sizeof d_a);
-        sum += legacy_load_f16(block) * d_a * (float)isum;
+        sum += legacy_load_f16(block) * d_a * (float)legacy_q4_0_decode_block_isum(block, chunk, 0, DECODE_BLOCKS);
     }
     *s = sum;
 }

@@ -69,46 +69,10 @@ static void vec_dot_q8_0(int64_t n, float *s, const void *w, const void *a) {
 
 static snug_quantize_act_fn q8_0_encode; /* the table's Q8_0 encoder, captured at registration */
 
-static uint64_t decode_act_bytes_q4_0(int64_t n) {
-    return (uint64_t)((n / SNUG_QK4_0 + DECODE_BLOCKS - 1) / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
-}
+static uint64_t decode_act_bytes_q4_0(int64_t n) { return legacy_q4_0_decode_bytes(n, DECODE_BLOCKS); }
 
 static void decode_act_q4_0(const float *x, void *dst, int64_t n) {
-    const int64_t nb = n / SNUG_QK4_0;
-    uint8_t *out = dst;
-    if (nb % DECODE_BLOCKS) { /* the unused blocks of a partial last chunk: zero, whatever the buffer held */
-        memset(out + (nb / DECODE_BLOCKS) * DECODE_CHUNK_BYTES, 0, DECODE_CHUNK_BYTES);
-    }
-    for (int64_t b0 = 0; b0 < nb; b0 += DECODE_BLOCKS) {
-        const int count = (int)(nb - b0 < DECODE_BLOCKS ? nb - b0 : DECODE_BLOCKS);
-        uint8_t blocks[DECODE_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
-        q8_0_encode(x + b0 * SNUG_QK4_0, blocks, (int64_t)count * SNUG_QK4_0);
-        uint8_t *chunk = out + (b0 / DECODE_BLOCKS) * DECODE_CHUNK_BYTES;
-        float scales[4 * DECODE_BLOCKS] = {0}, offsets[4 * DECODE_BLOCKS] = {0};
-        for (int j = 0; j < count; j++) {
-            const uint8_t *block = blocks + j * SNUG_Q8_0_BLOCK_BYTES;
-            const int8_t *q = (const int8_t *)(block + 2);
-            int32_t sum = 0;
-            for (int i = 0; i < SNUG_QK4_0; i++) sum += q[i];
-            memcpy(chunk + 16 * j, q, 16);
-            memcpy(chunk + DECODE_HI + 16 * j, q + 16, 16);
-            const float d = legacy_load_f16(block);
-            for (int lane = 0; lane < 4; lane++) {
-                scales[4 * j + lane] = d;
-                offsets[4 * j + lane] = 2.0f * d * (float)sum;
-            }
-        }
-        memcpy(chunk + DECODE_SCALES, scales, sizeof scales);
-        memcpy(chunk + DECODE_OFFSETS, offsets, sizeof offsets);
-    }
-}
-
-/* The block's Σ (q − 8) · a from the chunk layout, one element at a time (the last, partial chunk). */
-static int32_t decode_block_isum_q4_0(const uint8_t *w, const uint8_t *chunk, int j) {
-    const int8_t *lo = (const int8_t *)(chunk + 16 * j), *hi = (const int8_t *)(chunk + DECODE_HI + 16 * j);
-    int32_t isum = 0;
-    for (int i = 0; i < 16; i++) isum += ((w[2 + i] & 0x0f) - 8) * lo[i] + ((w[2 + i] >> 4) - 8) * hi[i];
-    return isum;
+    legacy_q4_0_decode_layout(x, dst, n, DECODE_BLOCKS, q8_0_encode);
 }
 
 /* acc + Σ_lanes d_w · (d_a · isum − offset) over chunk c (4 whole blocks). */
@@ -149,7 +113,7 @@ static void decode_dot_q4_0(int64_t n, float *s, const void *wv, const void *av)
         const uint8_t *block = w + (whole * DECODE_BLOCKS + j) * SNUG_Q4_0_BLOCK_BYTES;
         float d_a;
         memcpy(&d_a, chunk + DECODE_SCALES + 4 * j * sizeof(float), sizeof d_a);
-        sum += legacy_load_f16(block) * d_a * (float)decode_block_isum_q4_0(block, chunk, j);
+        sum += legacy_load_f16(block) * d_a * (float)legacy_q4_0_decode_block_isum(block, chunk, j, DECODE_BLOCKS);
     }
     *s = sum;
 }

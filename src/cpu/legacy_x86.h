@@ -122,6 +122,57 @@ LEGACY_INLINE float legacy_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* ---- the Q4_0 decode layouts (legacy_avx2.c: 2 blocks a chunk; legacy_avx512vnni.c: 4) -------------------------
+ *
+ * One token's activations laid out in chunks of `blocks` Q8_0 blocks, 64 · blocks bytes each: elements 0–15 of each
+ * block (16 int8 at 16 · j), then elements 16–31 (at 16 · blocks + 16 · j), then 4 · blocks f32 d_a (lane l: block
+ * l / 4's), then 4 · blocks f32 offset terms 2 · d_a · Σ q_a (the −8 of Q4_0 times the block's Σ a, spread over its 4
+ * int32 lanes). The quants are `encode`'s (the ISA's Q8_0 encoder), bit for bit. The unused blocks of a partial last
+ * chunk are zero, whatever the buffer held. Each file says why its kernel wants this order. */
+#define LEGACY_DECODE_MAX_BLOCKS 4
+
+static inline uint64_t legacy_q4_0_decode_bytes(int64_t n, int blocks) {
+    return (uint64_t)((n / SNUG_QK4_0 + blocks - 1) / blocks) * (uint64_t)(64 * blocks);
+}
+
+static inline void legacy_q4_0_decode_layout(const float *x, void *dst, int64_t n, int blocks,
+                                             snug_quantize_act_fn encode) {
+    const int64_t nb = n / SNUG_QK4_0;
+    const int chunk_bytes = 64 * blocks, hi = 16 * blocks, scales_at = 32 * blocks, offsets_at = 48 * blocks;
+    uint8_t *out = dst;
+    if (nb % blocks) memset(out + (nb / blocks) * chunk_bytes, 0, (size_t)chunk_bytes);
+    for (int64_t b0 = 0; b0 < nb; b0 += blocks) {
+        const int count = (int)(nb - b0 < blocks ? nb - b0 : blocks);
+        uint8_t q8[LEGACY_DECODE_MAX_BLOCKS * SNUG_Q8_0_BLOCK_BYTES];
+        encode(x + b0 * SNUG_QK4_0, q8, (int64_t)count * SNUG_QK4_0);
+        uint8_t *chunk = out + (b0 / blocks) * chunk_bytes;
+        float scales[4 * LEGACY_DECODE_MAX_BLOCKS] = {0}, offsets[4 * LEGACY_DECODE_MAX_BLOCKS] = {0};
+        for (int j = 0; j < count; j++) {
+            const uint8_t *block = q8 + j * SNUG_Q8_0_BLOCK_BYTES;
+            const int8_t *q = (const int8_t *)(block + 2);
+            int32_t sum = 0;
+            for (int i = 0; i < SNUG_QK4_0; i++) sum += q[i];
+            memcpy(chunk + 16 * j, q, 16);
+            memcpy(chunk + hi + 16 * j, q + 16, 16);
+            const float d = legacy_load_f16(block);
+            for (int lane = 0; lane < 4; lane++) {
+                scales[4 * j + lane] = d;
+                offsets[4 * j + lane] = 2.0f * d * (float)sum;
+            }
+        }
+        memcpy(chunk + scales_at, scales, 4 * sizeof(float) * (size_t)blocks);
+        memcpy(chunk + offsets_at, offsets, 4 * sizeof(float) * (size_t)blocks);
+    }
+}
+
+/* Σ (q − 8) · a of block j of a decode chunk, element by element (the blocks of a partial last chunk). */
+static inline int32_t legacy_q4_0_decode_block_isum(const uint8_t *w, const uint8_t *chunk, int j, int blocks) {
+    const int8_t *lo = (const int8_t *)(chunk + 16 * j), *hi = (const int8_t *)(chunk + 16 * blocks + 16 * j);
+    int32_t isum = 0;
+    for (int i = 0; i < 16; i++) isum += ((w[2 + i] & 0x0f) - 8) * lo[i] + ((w[2 + i] >> 4) - 8) * hi[i];
+    return isum;
+}
+
 /* ---- the AVX2 prefill tile (legacy_avx2.c) ---------------------------------------------------------------------
  *
  * dot_tile computes up to 4 rows × 4 tokens. Two weight rows share a ymm, row 2p in the lower 128-bit lane and row
