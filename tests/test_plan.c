@@ -306,16 +306,18 @@ Test(plan, run_refuses_header_only_and_oversized_plans) {
     cr_assert_eq(r.exit_code, 2, "%s", r.err);
     test_run_free(&r);
     const char *model = test_shared_file("models/stories260K.gguf");
-    /* A budget 512 KiB short of the plan at context 2048 on one thread (the KV cache is 1.25 MiB of it, so a
-     * shorter context fits). Taken from the plan itself: the program's own code, a few MiB of it, is measured. */
-    const char *planned[] = {"--ctx", "2048", "--threads", "1", NULL};
+    /* A budget 2 MiB short of the plan at context 8192 on one thread (the KV cache is 5 MiB of it, so a shorter
+     * context fits). Taken from `snug plan`: the program's own resident code, a few MiB, is measured by each process,
+     * and `run` measures up to ~1 MiB more than `plan` (more under AddressSanitizer), so the shortfall must be larger
+     * than that difference and smaller than what a shorter context saves. */
+    const char *planned[] = {"--ctx", "8192", "--threads", "1", NULL};
     plan_result p = plan(model, planned);
     cr_assert_eq(p.exit_code, 0, "%s", p.err);
     char mem[32];
-    bytes_arg(mem, sizeof mem, integer(p.json, "total_bytes") - (512 << 10));
+    bytes_arg(mem, sizeof mem, integer(p.json, "total_bytes") - (2 << 20));
     plan_free(&p);
     const char *tight[] = {test_snug_bin(), "run", model,   "--mem", mem,  "--headroom", "0",
-                           "--threads",     "1",   "--ctx", "2048",  "-n", "1",          NULL};
+                           "--threads",     "1",   "--ctx", "8192",  "-n", "1",          NULL};
     r = test_run(tight);
     cr_assert_eq(r.exit_code, 3, "exit %d: %s", r.exit_code, r.err);
     cr_assert_not_null(strstr(r.err, "does not fit"), "%s", r.err);
