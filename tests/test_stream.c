@@ -8,6 +8,9 @@
  * and the source says so. (c) Every weight type's vec_dot and decode_dot give bit-identical results under every hint
  * and two distances, on rows long enough that the prefetches run past the end of the buffer (a prefetch never faults).
  *   (d) `snug hw` prints the policy in force and SNUG_STREAM's override of it, in text and in JSON.
+ *   (e) The kernels in use (dispatch.c's per-microarchitecture decode layout): the active ISA's, except Q4_0's decode
+ *       layout on an AMD family-0x19 CPU with VNNI kernels, which is the AVX2 one; vec_dot, tiles and the activation
+ *       encoder never change.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -173,4 +176,36 @@ Test(cli, hw_shows_the_policy_and_the_override) {
     cr_assert_not_null(json_string_value(json_object_get(json_object_get(root, "kernels"), "isa")));
     json_decref(root);
     test_run_free(&r);
+}
+
+/* ---- (e) the decode layout chosen per microarchitecture (dispatch.c) ------------------------------------------ */
+
+Test(in_use, zen4_decodes_q4_0_with_the_avx2_layout_and_nothing_else_changes) {
+    char vendor[13];
+    uint32_t family;
+    snug_cpu_vendor_family(vendor, &family);
+    const snug_isa isa = snug_isa_active();
+    const bool zen4_vnni = strcmp(vendor, "AuthenticAMD") == 0 && family == 0x19 && isa == SNUG_ISA_AVX512_VNNI;
+    for (uint32_t type = 0; type < SNUG_TYPE_ID_LIMIT; type++) {
+        const snug_type_kernels *active = snug_kernels_for(type, isa), *used = snug_kernels_in_use(type);
+        cr_assert_eq(active == NULL, used == NULL, "type %u", type);
+        if (!active) continue;
+        cr_assert_eq(used->vec_dot, active->vec_dot, "type %u", type);
+        cr_assert_eq(used->dot_tile, active->dot_tile, "type %u", type);
+        cr_assert_eq(used->quantize_act, active->quantize_act, "type %u", type);
+        cr_assert_eq(used->act_type, active->act_type, "type %u", type);
+        const snug_decode_kernels *want = &active->decode;
+        if (zen4_vnni && type == SNUG_TYPE_Q4_0) want = &snug_kernels_for(type, SNUG_ISA_AVX2)->decode;
+        cr_assert_eq(used->decode.decode_dot, want->decode_dot, "type %u: decode_dot", type);
+        cr_assert_eq(used->decode.decode_act, want->decode_act, "type %u: decode_act", type);
+        cr_assert_eq(used->decode.decode_act_bytes, want->decode_act_bytes, "type %u", type);
+    }
+    if (zen4_vnni) {
+        cr_assert_neq(snug_kernels_in_use(SNUG_TYPE_Q4_0)->decode.decode_dot,
+                      snug_kernels_for(SNUG_TYPE_Q4_0, SNUG_ISA_AVX512_VNNI)->decode.decode_dot,
+                      "on Zen 4 the VNNI Q4_0 decode layout is not the one in use");
+    } else {
+        cr_log_info("not an AMD Zen 4 with VNNI kernels (%s family 0x%x, %s): the in-use table is the active ISA's",
+                    vendor, family, snug_isa_name(isa));
+    }
 }

@@ -99,6 +99,44 @@ const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa) {
     return k->vec_dot ? k : NULL;
 }
 
+/* Decode layouts chosen per microarchitecture (docs/performance.md, "On the Zen 4 guest"):
+ *
+ *   CPU                          type   layout used under avx512vnni   measured
+ *   AMD family 0x19 (Zen 3/4)    Q4_0   the AVX2 one (2 blocks/chunk)  Zen 4, 2 threads: 49.4 vs 45.5 tok/s decode
+ *
+ * Zen 4 executes a 512-bit operation as two 256-bit halves, so the 4-block chunk buys nothing and its gather (128-bit
+ * inserts and a word permute) costs; Zen 5 and Intel keep the VNNI layout. Only the decode kernels change; vec_dot
+ * and the prefill tiles stay the active ISA's. */
+#define AMD_ZEN3_ZEN4_FAMILY 0x19
+
+static snug_type_kernels in_use[SNUG_TYPE_ID_LIMIT];
+static bool in_use_ready[SNUG_TYPE_ID_LIMIT];
+static pthread_once_t in_use_once = PTHREAD_ONCE_INIT;
+
+static void build_in_use(void) {
+    snug_isa isa = snug_isa_active();
+    char vendor[13];
+    uint32_t family;
+    snug_cpu_vendor_family(vendor, &family);
+    bool half_width_512 = strcmp(vendor, "AuthenticAMD") == 0 && family == AMD_ZEN3_ZEN4_FAMILY;
+    for (uint32_t type = 0; type < SNUG_TYPE_ID_LIMIT; type++) {
+        const snug_type_kernels *k = snug_kernels_for(type, isa);
+        if (!k) continue;
+        in_use[type] = *k;
+        in_use_ready[type] = true;
+    }
+    const snug_type_kernels *avx2_q4_0 = snug_kernels_for(SNUG_TYPE_Q4_0, SNUG_ISA_AVX2);
+    if (half_width_512 && isa == SNUG_ISA_AVX512_VNNI && avx2_q4_0 && avx2_q4_0->decode.decode_dot &&
+        in_use[SNUG_TYPE_Q4_0].act_type == avx2_q4_0->act_type) {
+        in_use[SNUG_TYPE_Q4_0].decode = avx2_q4_0->decode;
+    }
+}
+
+const snug_type_kernels *snug_kernels_in_use(uint32_t weight_type) {
+    pthread_once(&in_use_once, build_in_use);
+    return weight_type < SNUG_TYPE_ID_LIMIT && in_use_ready[weight_type] ? &in_use[weight_type] : NULL;
+}
+
 uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n) {
     uint64_t bytes = 0;
     snug_type_row_bytes(act_type, (uint64_t)n, &bytes);

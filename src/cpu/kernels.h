@@ -104,6 +104,12 @@ const char *snug_isa_name(snug_isa isa);
  * ISA is not supported by this CPU / this build. */
 const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa);
 
+/* The kernels the engine runs for a weight type: those of snug_isa_active(), with the decode layout chosen per
+ * microarchitecture where measurements say another ISA's layout is faster (dispatch.c's table: on AMD Zen 4 the AVX2
+ * Q4_0 layout replaces the VNNI one). The model, the plan and the context all take their kernels from here, so the
+ * plan sizes the layout that runs; tests reach every ISA's own kernels through snug_kernels_for. NULL as there. */
+const snug_type_kernels *snug_kernels_in_use(uint32_t weight_type);
+
 /* Bytes of n activations encoded as act_type. */
 uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n);
 

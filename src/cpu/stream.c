@@ -103,7 +103,7 @@ snug_stream_policy snug_stream_policy_choose(const char *vendor, uint32_t family
 
 /* The CPU's vendor string (cpuid leaf 0) and family (leaf 1: base family, plus the extended family when the base is
  * 0xF, Intel SDM vol. 2A "CPUID"). Not x86: "arm64" or "other", family 0. */
-static void cpu_vendor_family(char vendor[13], uint32_t *family) {
+void snug_cpu_vendor_family(char vendor[13], uint32_t *family) {
     *family = 0;
 #if defined(__x86_64__) || defined(_M_X64)
     unsigned eax, ebx, ecx, edx;
@@ -132,7 +132,7 @@ static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 static void choose_active(void) {
     char vendor[13];
     uint32_t family;
-    cpu_vendor_family(vendor, &family);
+    snug_cpu_vendor_family(vendor, &family);
     active = snug_stream_policy_choose(vendor, family, getenv("SNUG_STREAM"));
     snug_stream_hint_in_force = active.hint;
     snug_stream_distance_in_force = active.distance_bytes;

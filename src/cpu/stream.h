@@ -43,6 +43,10 @@ snug_stream_policy snug_stream_policy_choose(const char *vendor, uint32_t family
 
 const char *snug_stream_hint_name(snug_stream_hint hint);
 
+/* The CPU's cpuid vendor string ("AuthenticAMD", "GenuineIntel"; "arm64" or "other" off x86) and family (base plus
+ * extended family); the keys of the decision tables (this one, and dispatch.c's choice of decode layout). */
+void snug_cpu_vendor_family(char vendor[13], uint32_t *family);
+
 /* What the kernels read in their inner loops: copies of the active policy's two fields, set before any kernel table
  * is handed out (dispatch.c calls snug_stream_policy_active when it builds the tables). */
 extern snug_stream_hint snug_stream_hint_in_force;

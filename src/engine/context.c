@@ -150,7 +150,7 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     ctx->kv_type = plan->kv_type;
     snug_type_row_bytes(plan->kv_type, (uint64_t)m->desc.n_head_kv * (uint64_t)m->desc.head_dim, &ctx->kv_row_bytes);
     ctx->tokenizer_scratch_bytes = plan->buffers[SNUG_BUF_TOKENIZER_SCRATCH];
-    const snug_type_kernels *kk = snug_kernels_for(plan->kv_type, snug_isa_active());
+    const snug_type_kernels *kk = snug_kernels_in_use(plan->kv_type);
     ctx->key_kernels = kk && kk->act_type == SNUG_TYPE_F32 ? kk : NULL;
     ctx->f16_row = plan->kv_type == SNUG_TYPE_F16 ? snug_f16_row_converter(snug_isa_active()) : NULL;
     snug_sampler_bind(&ctx->sampler, m->desc.n_vocab, ctx->sampler.candidates, ctx->sampler.recent,

@@ -91,7 +91,7 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
     const snug_tensor_info *t;
     snug_status st = bind_tensor(ld, name, n_in, n_out, optional, &t);
     if (st != SNUG_OK || t == NULL) return st;
-    const snug_type_kernels *kernels = snug_kernels_for(t->type, snug_isa_active());
+    const snug_type_kernels *kernels = snug_kernels_in_use(t->type);
     if (!kernels) {
         snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s, which snug cannot compute yet", name,
                   snug_type_name(t->type));

@@ -380,7 +380,7 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         if (t->type != SNUG_TYPE_F32) all_f32 = false;
         /* Matmuls encode their input once per batch into the kernel's activation type (none for float types), or one
          * token into the kernel's decode layout: the plan reserves the larger per token. */
-        const snug_type_kernels *kernels = snug_kernels_for(t->type, snug_isa_active());
+        const snug_type_kernels *kernels = snug_kernels_in_use(t->type);
         if (kernels) {
             uint64_t act = snug_kernels_act_row_bytes_max(kernels, (int64_t)t->ne[0]);
             if (act > p->act_row_bytes) p->act_row_bytes = act;
