@@ -40,15 +40,9 @@ static const char PROMPT[] = "Once upon a time";
 
 /* VmSize of this process: its address space, what RLIMIT_AS limits. */
 static uint64_t address_space_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    cr_assert_not_null(f);
-    char line[256];
-    unsigned long long kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %llu kB", &kib) == 1) break;
-    fclose(f);
-    cr_assert_gt(kib, 0, "no VmSize in /proc/self/status");
-    return (uint64_t)kib * 1024;
+    uint64_t bytes = test_proc_status_bytes("VmSize");
+    cr_assert_gt(bytes, 0, "no VmSize in /proc/self/status");
+    return bytes;
 }
 
 static struct rlimit set_soft_limit(int resource, uint64_t bytes) {

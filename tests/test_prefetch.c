@@ -10,18 +10,6 @@
 #include "gguf/gguf.h"
 #include "support/support.h"
 
-/* RssFile of this process (/proc/self/status, kB). */
-static uint64_t rss_file_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    cr_assert_not_null(f);
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssFile: %llu kB", &kb) == 1) break;
-    fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 typedef struct progress_log {
     int calls;
     uint64_t last_done, total;
@@ -62,10 +50,10 @@ Test(prefetch, reads_every_step_and_reports_progress) {
     cr_assert_gt(data_bytes, 2ull * SNUG_PREFETCH_STEP_BYTES, "the model should take more than two steps");
 
     /* The pages get mapped into this process as they are read: its RssFile grows by the tensor data. */
-    const uint64_t rss_before = rss_file_bytes();
+    const uint64_t rss_before = test_proc_status_bytes("RssFile");
     progress_log log = {.increasing = true};
     snug_model_prefetch(m, record, &log);
-    const uint64_t rss_after = rss_file_bytes();
+    const uint64_t rss_after = test_proc_status_bytes("RssFile");
     const uint64_t steps = (data_bytes + SNUG_PREFETCH_STEP_BYTES - 1) / SNUG_PREFETCH_STEP_BYTES;
     cr_assert_eq((uint64_t)log.calls, steps, "%d progress calls for %llu steps", log.calls, (unsigned long long)steps);
     cr_assert(log.increasing);

@@ -117,23 +117,6 @@ static int parse_bench_options(int argc, char **argv, bench_options *o) {
 
 /* ---- measuring helpers ----------------------------------------------------------------------------------------- */
 
-/* A field of /proc/self/status in bytes ("VmHWM", "RssAnon", "RssFile"); 0 if unknown. */
-static uint64_t proc_status_bytes(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kib = 0;
-    size_t len = strlen(field);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, field, len) == 0 && line[len] == ':') {
-            sscanf(line + len + 1, "%llu", &kib);
-            break;
-        }
-    }
-    fclose(f);
-    return (uint64_t)kib * 1024;
-}
-
 static int compare_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -454,9 +437,9 @@ int cli_bench(int argc, char **argv) {
     }
     r.prefill_tps = summarize(prefill_tps, o.reps);
     r.decode_tps = summarize(decode_tps, o.reps);
-    r.peak_rss_bytes = proc_status_bytes("VmHWM");
-    r.rss_anon_bytes = proc_status_bytes("RssAnon");
-    r.rss_file_bytes = proc_status_bytes("RssFile");
+    r.peak_rss_bytes = cli_proc_status_bytes("VmHWM");
+    r.rss_anon_bytes = cli_proc_status_bytes("RssAnon");
+    r.rss_file_bytes = cli_proc_status_bytes("RssFile");
 
     /* After the peak RSS is read: the buffer is the benchmark's, not the model's. */
     uint64_t buffer_bytes = r.hw.memory_available_bytes / 4 < BENCH_BANDWIDTH_BYTES ? r.hw.memory_available_bytes / 4

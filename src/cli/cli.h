@@ -46,6 +46,9 @@ const char *cli_sampling_options_help(void);
 /* Monotonic seconds. */
 double cli_now_s(void);
 
+/* A "FIELD: N kB" line of this process's /proc/self/status (VmHWM, RssAnon, RssFile) in bytes; 0 when unknown. */
+uint64_t cli_proc_status_bytes(const char *field);
+
 /* Reads the model's weights into memory (snug_model_prefetch) with a progress line on stderr when it is a terminal
  * and the weights are large enough for the wait to show (CLI_PROGRESS_MIN_BYTES). */
 #define CLI_PROGRESS_MIN_BYTES (256ull << 20)

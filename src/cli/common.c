@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,4 +89,17 @@ void cli_prefetch_weights(const snug_model *model) {
     const snug_gguf *g = snug_model_gguf(model);
     const bool show = isatty(STDERR_FILENO) && snug_gguf_file_bytes(g) >= CLI_PROGRESS_MIN_BYTES;
     snug_model_prefetch(model, show ? show_prefetch : NULL, NULL);
+}
+
+uint64_t cli_proc_status_bytes(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    size_t len = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, len) == 0 && sscanf(line + len, ": %llu kB", &kib) == 1) break;
+    }
+    fclose(f);
+    return (uint64_t)kib * 1024;
 }

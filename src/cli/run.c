@@ -129,23 +129,9 @@ static int parse_run_options(int argc, char **argv, run_options *o) {
     return -1;
 }
 
-/* The "KEY: N kB" line of /proc/self/status (RssAnon, VmHWM), in bytes; 0 if unknown. */
-static uint64_t status_bytes(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    unsigned long long kib = 0;
-    size_t key_len = strlen(key);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, key_len) == 0 && sscanf(line + key_len, ": %llu kB", &kib) == 1) break;
-    }
-    fclose(f);
-    return (uint64_t)kib * 1024;
-}
-
 static void sample_memory(const run_options *o, uint64_t *peak) {
     if (!o->report_memory) return;
-    uint64_t now = status_bytes("RssAnon");
+    uint64_t now = cli_proc_status_bytes("RssAnon");
     if (now > *peak) *peak = now;
 }
 
@@ -288,7 +274,7 @@ int cli_run(int argc, char **argv) {
                 (unsigned long long)peak_anon, (unsigned long long)planned,
                 planned ? 100.0 * ((double)peak_anon - (double)planned) / (double)planned : 0.0);
         /* VmHWM: the peak of all resident pages (mapped weights, program code, anonymous memory) so far. */
-        uint64_t peak_rss = status_bytes("VmHWM");
+        uint64_t peak_rss = cli_proc_status_bytes("VmHWM");
         uint64_t total = snug_plan_total_bytes(snug_context_get_plan(ctx));
         fprintf(stderr, "snug: memory: peak RSS %llu bytes, plan total %llu bytes (%+.2f%%)\n",
                 (unsigned long long)peak_rss, (unsigned long long)total,

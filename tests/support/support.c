@@ -3,8 +3,8 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -168,4 +168,17 @@ void test_run_free(test_run_result *r) {
     free(r->out);
     free(r->err);
     r->out = r->err = NULL;
+}
+
+uint64_t test_proc_status_bytes(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    size_t len = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, len) == 0 && sscanf(line + len, ": %llu kB", &kib) == 1) break;
+    }
+    fclose(f);
+    return (uint64_t)kib * 1024;
 }

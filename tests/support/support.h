@@ -23,11 +23,14 @@ int test_write_file(const char *path, const void *data, size_t bytes);
 /* A fresh temporary directory for this test process (created once); returns path of `name` inside it. */
 const char *test_tmp_path(const char *name);
 
+/* A "FIELD: N kB" line of this process's /proc/self/status (VmSize, RssFile, …) in bytes; 0 when it is missing. */
+uint64_t test_proc_status_bytes(const char *field);
+
 typedef struct test_run_result {
-    int exit_code;  /* exit status, or 128 + signal number */
-    char *out;      /* stdout, NUL-terminated, malloc'd */
+    int exit_code; /* exit status, or 128 + signal number */
+    char *out;     /* stdout, NUL-terminated, malloc'd */
     size_t out_len;
-    char *err;      /* stderr */
+    char *err; /* stderr */
     size_t err_len;
 } test_run_result;
 
