@@ -107,7 +107,8 @@ def summarize(runs):
         "bandwidth_min": min(pick("bandwidth_bytes_per_s")) if pick("bandwidth_bytes_per_s") else None,
     }
     for key in ("bandwidth_bytes_per_s", "bandwidth_threads", "bytes_per_token", "cpu_backend", "llama_version",
-                "ggml_commit", "isa", "stream_hint", "stream_distance_bytes", "stream_source"):
+                "ggml_commit", "isa", "stream_hint", "stream_distance_bytes", "stream_source", "weights",
+                "weights_page_bytes"):
         values = pick(key)
         if values:
             s[key] = max(values) if key == "bandwidth_bytes_per_s" else values[0]
@@ -230,7 +231,10 @@ def render(args, rows, machine):
         kernels_text = (f"{snug_info['isa']}"
                         + (" (SNUG_ISA=" + os.environ["SNUG_ISA"] + ")" if os.environ.get("SNUG_ISA") else "")
                         + f"; weights streamed with {snug_info.get('stream_hint', '?')} prefetches "
-                        f"{snug_info.get('stream_distance_bytes', '?')} bytes ahead ({snug_info.get('stream_source', '?')})")
+                        f"{snug_info.get('stream_distance_bytes', '?')} bytes ahead ({snug_info.get('stream_source', '?')})"
+                        + ("; weights copied into " + f"{int(snug_info.get('weights_page_bytes') or 0) >> 10} KiB pages"
+                           if snug_info.get("weights") == "copied" else
+                           "; weights mapped from the file" if snug_info.get("weights") == "mapped" else ""))
     llama_text = "not run"
     if llama_info:
         llama_text = (f"llama.cpp {llama_info.get('llama_version', '?')} (ggml commit {llama_info.get('ggml_commit', '?')}), "

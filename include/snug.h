@@ -261,23 +261,35 @@ typedef enum snug_kv_type {
     SNUG_KV_F32 = 3,
 } snug_kv_type;
 
+/* Where the weights live while the model runs. MAPPED: in the mapped file (the page cache, shared with other
+ * processes, 4 KiB pages). COPIED: read once into anonymous memory the plan counts, backed by 2 MiB transparent huge
+ * pages, which the CPU streams faster (fewer TLB misses, hardware prefetchers that do not stop every 4 KiB: see
+ * docs/performance.md); it costs a copy at load. AUTO: COPIED on the host when the kernel offers huge pages
+ * (transparent_hugepage "always" or "madvise"), MAPPED otherwise and for a device profile. */
+typedef enum snug_weights_mode {
+    SNUG_WEIGHTS_AUTO = 0,
+    SNUG_WEIGHTS_MAPPED = 1,
+    SNUG_WEIGHTS_COPIED = 2,
+} snug_weights_mode;
+
 /* Context lengths: 0 asks for the default policy, SNUG_CTX_MAX for the largest that fits (up to the trained one). */
 enum { SNUG_CTX_DEFAULT = 0, SNUG_CTX_MAX = -1 };
 
 /* What a caller asks of a plan and a context. Zero-initialised fields take the defaults. */
 typedef struct snug_context_params {
-    int32_t n_ctx;            /* SNUG_CTX_DEFAULT: min(trained, 8192) if it fits, else the largest multiple of 256
-                                 that does; SNUG_CTX_MAX: the largest that fits; N: exactly N or refused */
-    snug_kv_type kv_type;     /* SNUG_KV_AUTO (f16, or q8_0 to reach the context) */
-    int32_t n_parallel;       /* sequences sharing the KV cache; 0: 1 */
-    int32_t n_batch;          /* tokens per prefill step; 0: default */
-    int32_t n_threads;        /* 0: all online processors */
-    uint64_t max_input_bytes; /* longest text that snug_context_tokenize must accept; 0: default */
-    const char *device;       /* NULL or "host": this machine as detected; else a device profile name */
-    uint64_t mem_limit_bytes; /* 0: none; else the plan may use this much (--mem), less an explicit headroom, capped
-                               * by the device's usable memory less its headroom */
-    bool headroom_set;        /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
-    uint64_t headroom_bytes;  /* kept free of the budget when headroom_set */
+    int32_t n_ctx;             /* SNUG_CTX_DEFAULT: min(trained, 8192) if it fits, else the largest multiple of 256
+                                  that does; SNUG_CTX_MAX: the largest that fits; N: exactly N or refused */
+    snug_kv_type kv_type;      /* SNUG_KV_AUTO (f16, or q8_0 to reach the context) */
+    int32_t n_parallel;        /* sequences sharing the KV cache; 0: 1 */
+    int32_t n_batch;           /* tokens per prefill step; 0: default */
+    int32_t n_threads;         /* 0: all online processors */
+    uint64_t max_input_bytes;  /* longest text that snug_context_tokenize must accept; 0: default */
+    const char *device;        /* NULL or "host": this machine as detected; else a device profile name */
+    uint64_t mem_limit_bytes;  /* 0: none; else the plan may use this much (--mem), less an explicit headroom, capped
+                                * by the device's usable memory less its headroom */
+    bool headroom_set;         /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
+    uint64_t headroom_bytes;   /* kept free of the budget when headroom_set */
+    snug_weights_mode weights; /* SNUG_WEIGHTS_AUTO: see snug_weights_mode */
 } snug_context_params;
 
 enum {
@@ -305,7 +317,12 @@ const char *snug_plan_kv_type_name(const snug_plan *plan); /* "f16", "q8_0", "f3
 uint64_t snug_plan_total_bytes(const snug_plan *plan);
 uint64_t snug_plan_budget_bytes(const snug_plan *plan);
 uint64_t snug_plan_arena_bytes(const snug_plan *plan); /* what snug_context_create will allocate, exactly */
-uint64_t snug_plan_anon_bytes(const snug_plan *plan);  /* arena + host tables + runtime overhead */
+uint64_t snug_plan_anon_bytes(const snug_plan *plan);  /* arena + host tables + runtime overhead (+ weights copy) */
+/* Whether the plan copies the weights into anonymous memory (SNUG_WEIGHTS_COPIED, chosen or asked), and the bytes
+ * of that copy (the weights_* lines and weights_padding: the tensor data rounded up to whole 2 MiB pages). */
+bool snug_plan_weights_copied(const snug_plan *plan);
+uint64_t snug_plan_weights_copy_bytes(const snug_plan *plan);
+uint64_t snug_plan_weights_page_bytes(const snug_plan *plan); /* the copy's page size; 0 when mapped */
 
 typedef struct snug_plan_item {
     const char *name;      /* "weights_q4_k", "kv_cache", "activations", "logits", "tokenizer_tables", … */
@@ -328,6 +345,18 @@ void snug_plan_summary(const snug_plan *plan, char *out, size_t cap);
 /* The full report as an aligned table, or as the stable JSON documented in docs/plan.md. malloc'd; free() it. */
 char *snug_plan_render_text(const snug_plan *plan);
 char *snug_plan_render_json(const snug_plan *plan);
+
+/* Brings the weights into memory as `plan` (made from this model's file) says: for a copying plan, reads the tensor
+ * data from the file into one anonymous region of exactly snug_plan_weights_copy_bytes, asking for huge pages, and
+ * points the model at it (the mapping's data pages are never touched); for a mapped plan, snug_model_prefetch.
+ * `progress` as there. Once copied, a model stays copied until freed; a later call with a copying plan of the same
+ * size does nothing, one with a mapped plan or another size is refused (it would not be what that plan counts).
+ * snug_context_create_planned calls it when the weights are not yet where its plan wants them. A file that shrank
+ * or cannot be read is SNUG_E_IO, a region that cannot be had SNUG_E_OUT_OF_MEMORY; the model is unchanged then. */
+snug_status snug_model_load_weights(snug_model *model, const snug_plan *plan, snug_progress_fn progress, void *user,
+                                    snug_error *err);
+/* The bytes of the model's own copy of its weights (0: they are in the mapped file). */
+uint64_t snug_model_weights_copy_bytes(const snug_model *model);
 
 /* ---- contexts --------------------------------------------------------------------------------------------------- */
 

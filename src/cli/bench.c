@@ -283,6 +283,8 @@ typedef struct bench_result {
     int32_t threads, n_ctx;
     int32_t bandwidth_threads; /* the threads of the best bandwidth reading: decode's, or every hardware thread */
     const char *kv_type, *weight_type;
+    bool weights_copied; /* the plan's choice: a copy in (huge) pages, or the mapped file */
+    uint64_t weights_page_bytes;
     snug_model_desc desc;
     snug_hw_report hw;
 } bench_result;
@@ -313,6 +315,10 @@ static void print_text(const bench_options *o, const bench_result *r) {
            r->desc.architecture, r->desc.n_layer, r->desc.n_embd, r->desc.n_head, r->desc.n_head_kv, r->desc.n_ff,
            r->desc.n_vocab, r->weight_type, (double)r->weight_bytes / mib);
     printf("  machine    %s, %d threads used; context %d, KV %s\n", r->hw.cpu_name, r->threads, r->n_ctx, r->kv_type);
+    if (r->weights_copied)
+        printf("  weights    copied into pages of %llu KiB\n", (unsigned long long)(r->weights_page_bytes >> 10));
+    else
+        printf("  weights    mapped from the file\n");
     printf("  kernels    %s; stream: %s prefetch, %u bytes ahead (%s)\n", r->hw.kernel_isa, r->hw.stream_hint,
            r->hw.stream_distance_bytes, r->hw.stream_source);
     printf("\n  %-10s %12s %12s %12s\n", "", "median", "min", "max");
@@ -350,6 +356,8 @@ static int print_json(const bench_options *o, const bench_result *r) {
     json_object_set_new(root, "reps", json_integer(o->reps));
     json_object_set_new(root, "n_ctx", json_integer(r->n_ctx));
     json_object_set_new(root, "kv_type", json_string(r->kv_type));
+    json_object_set_new(root, "weights", json_string(r->weights_copied ? "copied" : "mapped"));
+    json_object_set_new(root, "weights_page_bytes", json_integer((json_int_t)r->weights_page_bytes));
     json_object_set_new(root, "prefill_tokens_per_s", json_real(r->prefill_tps.median));
     json_object_set_new(root, "prefill_tokens_per_s_min", json_real(r->prefill_tps.min));
     json_object_set_new(root, "prefill_tokens_per_s_max", json_real(r->prefill_tps.max));
@@ -399,6 +407,8 @@ int cli_bench(int argc, char **argv) {
     snug_model_describe(model, &r.desc);
     r.n_ctx = snug_context_n_ctx(ctx);
     r.kv_type = snug_plan_kv_type_name(snug_context_get_plan(ctx));
+    r.weights_copied = snug_plan_weights_copied(snug_context_get_plan(ctx));
+    r.weights_page_bytes = r.weights_copied ? snug_plan_weights_page_bytes(snug_context_get_plan(ctx)) : 0;
     r.weight_type = main_weight_type(model);
     r.weight_bytes = r.desc.weight_bytes;
     r.bytes_per_token = bytes_read_per_token(model, &r.desc);

@@ -281,7 +281,6 @@ int cli_chat(int argc, char **argv) {
     snug_error err = {0};
     chat_session s = {.o = &o};
     if (snug_model_load(o.model_path, &s.model, &err) != SNUG_OK) return cli_report(&err);
-    cli_prefetch_weights(s.model);
     size_t system_bytes = o.system ? strlen(o.system) : 0;
     if (system_bytes > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = system_bytes;
     snug_plan *plan = NULL;
@@ -289,8 +288,9 @@ int cli_chat(int argc, char **argv) {
     char summary[512];
     snug_plan_summary(plan, summary, sizeof summary);
     fprintf(stderr, "snug: %s\n", summary);
-    snug_status st =
-        snug_plan_fits(plan) ? snug_context_create_planned(s.model, plan, &s.ctx, &err) : snug_plan_refusal(plan, &err);
+    snug_status st = snug_plan_refusal(plan, &err);
+    if (st == SNUG_OK) st = cli_load_weights(s.model, plan, &err);
+    if (st == SNUG_OK) st = snug_context_create_planned(s.model, plan, &s.ctx, &err);
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
     if (snug_context_sampler_init(s.ctx, &o.sampling, &err) != SNUG_OK) goto fail;

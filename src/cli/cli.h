@@ -49,10 +49,11 @@ double cli_now_s(void);
 /* A "FIELD: N kB" line of this process's /proc/self/status (VmHWM, RssAnon, RssFile) in bytes; 0 when unknown. */
 uint64_t cli_proc_status_bytes(const char *field);
 
-/* Reads the model's weights into memory (snug_model_prefetch) with a progress line on stderr when it is a terminal
- * and the weights are large enough for the wait to show (CLI_PROGRESS_MIN_BYTES). */
+/* Brings the model's weights into memory where the plan puts them (snug_model_load_weights: copied, or the mapped
+ * pages read) with a progress line on stderr when it is a terminal and the weights are large enough for the wait to
+ * show (CLI_PROGRESS_MIN_BYTES). */
 #define CLI_PROGRESS_MIN_BYTES (256ull << 20)
-void cli_prefetch_weights(const snug_model *model);
+snug_status cli_load_weights(snug_model *model, const snug_plan *plan, snug_error *err);
 
 /* ---- checked output (output.c) -------------------------------------------------------------------------------
  * Every write to stdout and stderr is checked: stdio keeps an error flag per stream, and cli_stdout_ok() flushes and

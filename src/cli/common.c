@@ -85,10 +85,10 @@ static void show_prefetch(uint64_t done_bytes, uint64_t total_bytes, void *user)
     fflush(stderr);
 }
 
-void cli_prefetch_weights(const snug_model *model) {
+snug_status cli_load_weights(snug_model *model, const snug_plan *plan, snug_error *err) {
     const snug_gguf *g = snug_model_gguf(model);
     const bool show = isatty(STDERR_FILENO) && snug_gguf_file_bytes(g) >= CLI_PROGRESS_MIN_BYTES;
-    snug_model_prefetch(model, show ? show_prefetch : NULL, NULL);
+    return snug_model_load_weights(model, plan, show ? show_prefetch : NULL, NULL, err);
 }
 
 uint64_t cli_proc_status_bytes(const char *field) {

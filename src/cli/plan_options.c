@@ -66,6 +66,15 @@ int cli_parse_plan_option(const char *command, const char *option, const char *v
             p->kv_type = SNUG_KV_F32;
         else
             return cli_usage_error(command, "--kv must be auto, f16, q8_0 or f32, got '%s'", value);
+    } else if (strcmp(option, "--weights") == 0) {
+        if (strcmp(value, "auto") == 0)
+            p->weights = SNUG_WEIGHTS_AUTO;
+        else if (strcmp(value, "mmap") == 0)
+            p->weights = SNUG_WEIGHTS_MAPPED;
+        else if (strcmp(value, "copy") == 0)
+            p->weights = SNUG_WEIGHTS_COPIED;
+        else
+            return cli_usage_error(command, "--weights must be auto, mmap or copy, got '%s'", value);
     } else if (strcmp(option, "--parallel") == 0) {
         if (!cli_parse_i64(value, 1, 256, &n))
             return cli_usage_error(command, "--parallel must be in 1..256, got '%s'", value);
@@ -99,6 +108,8 @@ const char *cli_plan_options_help(void) {
     return "  --ctx N|max            context length: N exactly, or the largest that fits (default: min(trained, 8192)\n"
            "                         if it fits, else the largest multiple of 256 that does)\n"
            "  --kv auto|f16|q8_0|f32 KV cache type (auto: f16, or q8_0 when that reaches the context)\n"
+           "  --weights auto|mmap|copy  where the weights live: the mapped file, or a copy in huge pages that streams\n"
+           "                         faster (auto: copy when the kernel offers transparent huge pages)\n"
            "  --parallel N           sequences sharing the KV cache (default 1)\n"
            "  --batch N              prompt tokens per forward step (default 256)\n"
            "  --threads N            compute threads (default: the physical cores)\n"

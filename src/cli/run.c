@@ -179,15 +179,15 @@ int cli_run(int argc, char **argv) {
              desc.n_ctx_train);
     if (read_prompt(&o, &limit, &prompt, &err) != SNUG_OK) goto fail;
 
-    cli_prefetch_weights(model);
     if (prompt.len > SNUG_DEFAULT_MAX_INPUT_BYTES) o.context.max_input_bytes = prompt.len;
     snug_plan *plan = NULL;
     if (snug_plan_create(snug_model_gguf(model), &o.context, &plan, &err) != SNUG_OK) goto fail;
     char summary[512];
     snug_plan_summary(plan, summary, sizeof summary);
     fprintf(stderr, "snug: %s\n", summary);
-    snug_status st =
-        snug_plan_fits(plan) ? snug_context_create_planned(model, plan, &ctx, &err) : snug_plan_refusal(plan, &err);
+    snug_status st = snug_plan_refusal(plan, &err);
+    if (st == SNUG_OK) st = cli_load_weights(model, plan, &err);
+    if (st == SNUG_OK) st = snug_context_create_planned(model, plan, &ctx, &err);
     snug_plan_free(plan);
     if (st != SNUG_OK) goto fail;
 

@@ -121,6 +121,11 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     *out = NULL;
     snug_status st = check_plan(m, plan, err);
     if (st != SNUG_OK) return st;
+    /* Weights the plan copies are copied now unless the caller did it (with progress); a model copied for another
+     * plan is refused there. Mapped weights stay where they are: snug_model_prefetch is the caller's to call. */
+    if ((plan->weights_copied || m->weights_copy) &&
+        (st = snug_model_load_weights(m, plan, NULL, NULL, err)) != SNUG_OK)
+        return st;
     snug_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for a context");
     ctx->plan = *plan;

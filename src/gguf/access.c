@@ -187,3 +187,14 @@ const snug_tensor_info *snug_gguf_find_tensor(const snug_gguf *g, const char *na
     }
     return NULL;
 }
+
+void snug_gguf_data_span(const snug_gguf *g, uint64_t *start_out, uint64_t *bytes_out) {
+    const uint64_t start = g->data_offset / SNUG_GGUF_COPY_ALIGN * SNUG_GGUF_COPY_ALIGN;
+    uint64_t end = g->data_offset;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const uint64_t tensor_end = g->data_offset + g->tensors[i].offset + g->tensors[i].bytes;
+        if (tensor_end > end) end = tensor_end;
+    }
+    *start_out = start;
+    *bytes_out = end - start;
+}

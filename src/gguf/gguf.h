@@ -30,6 +30,7 @@ typedef struct snug_gguf_kv {
 struct snug_gguf {
     const uint8_t *map;
     uint64_t file_bytes;
+    int fd; /* the open file, for reads that must not fault (a copy of the weights: snug_model_load_weights); -1 none */
     uint32_t version;
     uint32_t alignment;
     uint64_t n_kv;
@@ -46,6 +47,12 @@ struct snug_gguf {
     uint64_t n_indexed_strings;
     uint64_t index_bytes; /* heap bytes this handle holds (kvs + tensors + string pool + string index) */
 };
+
+/* The file range a copy of the tensor data covers: from the start of the data section rounded down to
+ * SNUG_GGUF_COPY_ALIGN (so every tensor keeps its alignment modulo 4096, as in the mapping) to the end of the last
+ * tensor, from the tensor table alone (header-only files too). *start_out is a file offset. */
+#define SNUG_GGUF_COPY_ALIGN 4096u
+void snug_gguf_data_span(const snug_gguf *gguf, uint64_t *start_out, uint64_t *bytes_out);
 
 /* Bytes the string index takes per element of a string array (a u64 offset). */
 #define SNUG_GGUF_STRING_INDEX_BYTES 8u

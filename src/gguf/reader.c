@@ -499,6 +499,7 @@ snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, sn
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     g->file_bytes = file_bytes;
+    g->fd = fd;
     if (g->file_bytes > 0) {
         void *map = mmap(NULL, (size_t)g->file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
@@ -510,7 +511,6 @@ snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, sn
         }
         g->map = map;
     }
-    close(fd); /* the mapping keeps the file alive */
     snug_status st = parse(g, flags, err);
     if (st != SNUG_OK) {
         snug_error_prefix(err, "%s: ", path);
@@ -524,6 +524,7 @@ snug_status snug_gguf_open(const char *path, unsigned flags, snug_gguf **out, sn
 void snug_gguf_close(snug_gguf *g) {
     if (!g) return;
     if (g->map) munmap((void *)g->map, (size_t)g->file_bytes);
+    if (g->fd >= 0) close(g->fd);
     free(g->kvs);
     free(g->tensors);
     free(g->string_pool);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
 #include "gguf/types.h"
@@ -336,8 +337,17 @@ snug_status snug_model_check(const snug_gguf *gguf, const char *name, snug_error
     return st;
 }
 
+snug_status snug_model_bind_weights(snug_model *m, bool *used, snug_error *err) {
+    char arch[64];
+    snprintf(arch, sizeof arch, "%s", m->architecture->name);
+    memset(used, 0, (snug_gguf_tensor_count(m->gguf) + 1) * sizeof *used);
+    loader ld = {m, m->gguf, arch, used, err};
+    return bind_weights(&ld);
+}
+
 void snug_model_free(snug_model *m) {
     if (!m) return;
+    if (m->weights_copy) munmap(m->weights_copy, (size_t)m->weights_copy_bytes);
     snug_tokenizer_free(&m->tokenizer);
     free(m->layers);
     snug_gguf_close(m->gguf);

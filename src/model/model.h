@@ -46,8 +46,14 @@ struct snug_model {
     snug_matrix output;         /* [n_embd, n_vocab]; token_embd when tied */
     snug_layer_weights *layers; /* (n_layer) */
     snug_tokenizer tokenizer;
-    uint64_t host_bytes; /* heap bytes the model holds: GGUF index, layer table, tokenizer tables */
+    uint64_t host_bytes;   /* heap bytes the model holds: GGUF index, layer table, tokenizer tables */
+    uint8_t *weights_copy; /* the weights' own region (snug_model_load_weights), or NULL: they are in the mapping */
+    uint64_t weights_copy_bytes;
 };
+
+/* Binds every weight again from the tensor table's data pointers (after snug_model_load_weights moved them).
+ * `used` holds a bool per tensor (the caller allocates it, so this cannot fail for memory). */
+snug_status snug_model_bind_weights(snug_model *m, bool *used, snug_error *err);
 
 /* Names of the architectures snug can run, for error messages (the table is in hparams.c). */
 #define SNUG_SUPPORTED_ARCHITECTURES "llama, mistral, qwen2, qwen3, phi3"

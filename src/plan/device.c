@@ -48,6 +48,7 @@ bool snug_device_host(snug_device *out) {
     out->gpu_working_set_fraction = 1.0;
     out->onchip_default_bytes = 0;
     out->onchip_optin_bytes = 0;
+    out->huge_page_bytes = snug_huge_page_probe_root("");
     return true;
 }
 

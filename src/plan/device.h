@@ -27,6 +27,7 @@ typedef struct snug_device {
     double gpu_working_set_fraction; /* Metal: recommendedMaxWorkingSetSize / RAM; 1 otherwise */
     uint32_t onchip_default_bytes;   /* shared / threadgroup memory a kernel gets without opting in (0: no GPU) */
     uint32_t onchip_optin_bytes;     /* the most a kernel can opt in to (CUDA); = default where there is no opt-in */
+    uint64_t huge_page_bytes;        /* host: transparent huge pages on request (memory.h); 0 none, and for profiles */
 } snug_device;
 
 /* The usable bytes before headroom: available × working-set fraction. */

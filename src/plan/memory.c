@@ -157,3 +157,22 @@ bool snug_memory_probe_root(const char *root, snug_memory_info *out) {
 }
 
 bool snug_memory_probe(snug_memory_info *out) { return snug_memory_probe_root("", out); }
+
+uint64_t snug_huge_page_probe_root(const char *root) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/sys/kernel/mm/transparent_hugepage/enabled", root) >= (int)sizeof path)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char modes[128]; /* "always [madvise] never": the selected mode is bracketed */
+    bool offered = fgets(modes, sizeof modes, f) && (strstr(modes, "[always]") || strstr(modes, "[madvise]"));
+    fclose(f);
+    if (!offered) return 0;
+    uint64_t bytes;
+    if (snprintf(path, sizeof path, "%s/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", root) >= (int)sizeof path ||
+        !read_number(path, &bytes)) {
+        return 0;
+    }
+    /* A power of two the size of a page table's reach (2 MiB on x86-64; 512 MiB with 64 KiB pages on arm64). */
+    return bytes >= 4096 && (bytes & (bytes - 1)) == 0 ? bytes : 0;
+}

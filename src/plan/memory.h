@@ -25,4 +25,9 @@ bool snug_memory_probe(snug_memory_info *out);
  * root/sys/fs/cgroup/…. Tests build a fake tree in a temporary directory and point `root` at it. */
 bool snug_memory_probe_root(const char *root, snug_memory_info *out);
 
+/* Transparent huge pages the kernel gives a region that asks for them (madvise MADV_HUGEPAGE): the huge page size
+ * (root/sys/kernel/mm/transparent_hugepage/hpage_pmd_size) when root/sys/kernel/mm/transparent_hugepage/enabled
+ * selects "[always]" or "[madvise]"; 0 when it selects "[never]", or either file is missing or unreadable. */
+uint64_t snug_huge_page_probe_root(const char *root);
+
 #endif

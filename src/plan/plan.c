@@ -137,7 +137,8 @@ typedef struct header_facts {
     uint64_t weight_bytes_by_type[SNUG_TYPE_ID_LIMIT];
     uint64_t tokenizer_table_bytes;
     uint64_t model_index_bytes;
-    uint64_t header_bytes; /* the file before its tensor data: metadata, vocabulary, tensor table (mapped) */
+    uint64_t header_bytes;    /* the file before its tensor data: metadata, vocabulary, tensor table (mapped) */
+    uint64_t data_span_bytes; /* what a copy of the weights reads (snug_gguf_data_span) */
     uint32_t weight_types[SNUG_TYPE_ID_LIMIT];
     int n_weight_types;
     uint32_t compute_type;
@@ -157,7 +158,13 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
         snprintf(lower, sizeof lower, "%s", snug_type_name(t));
         for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
         snprintf(name, sizeof name, "weights_%s", lower);
-        add_line(p, name, SNUG_RESIDENCY_MMAP, false)->bytes = h->weight_bytes_by_type[t];
+        add_line(p, name, p->weights_copied ? SNUG_RESIDENCY_ANON : SNUG_RESIDENCY_MMAP, false)->bytes =
+            h->weight_bytes_by_type[t];
+    }
+    if (p->weights_copied) {
+        /* The copy's bytes that are no tensor: alignment gaps between tensors and the last page's tail. */
+        add_line(p, "weights_padding", SNUG_RESIDENCY_ANON, false)->bytes =
+            p->weights_copy_bytes - p->shape.weight_bytes;
     }
     size_buffers(p, n_ctx, kv_type, n_parallel, p->n_batch, p->buffers);
     p->arena_bytes = 0;
@@ -400,6 +407,8 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
     h->model_index_bytes = g->index_bytes + (uint64_t)p->shape.n_layer * sizeof(snug_layer_weights);
     /* The reader walks all of it and the tokenizer's pieces point into it, so its pages stay resident. */
     h->header_bytes = snug_gguf_data_offset(g);
+    uint64_t span_start;
+    snug_gguf_data_span(g, &span_start, &h->data_span_bytes);
     return SNUG_OK;
 }
 
@@ -434,6 +443,9 @@ static snug_status check_request(const snug_context_params *r, snug_error *err) 
                          (unsigned long long)r->max_input_bytes, (unsigned long long)MAX_INPUT_BYTES_LIMIT);
     }
     if ((unsigned)r->kv_type > SNUG_KV_F32) return snug_fail(err, SNUG_E_ARGUMENT, "unknown KV type %d", r->kv_type);
+    if ((unsigned)r->weights > SNUG_WEIGHTS_COPIED) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "unknown weights mode %d", r->weights);
+    }
     return SNUG_OK;
 }
 
@@ -465,6 +477,46 @@ static void set_budget(snug_plan *p) {
         p->budget_bytes = detected_budget;
         p->mem_capped = true;
     }
+}
+
+/* Where the weights live (snug_weights_mode in snug.h), and why. Done before the context is chosen: a copy's
+ * padding counts against the budget like any line. */
+static snug_status choose_weights(snug_plan *p, const header_facts *h, snug_error *err) {
+    const snug_weights_mode asked = p->request.weights;
+    const uint64_t huge = p->device.kind == SNUG_DEVICE_CPU ? p->device.huge_page_bytes : 0;
+    char huge_text[32] = "";
+    if (huge) snug_format_bytes(huge_text, sizeof huge_text, huge);
+    if (asked == SNUG_WEIGHTS_MAPPED) {
+        snprintf(p->weights_reason, sizeof p->weights_reason, "mapped: asked (--weights mmap)");
+        return SNUG_OK;
+    }
+    if (p->device.kind != SNUG_DEVICE_CPU) {
+        if (asked == SNUG_WEIGHTS_COPIED) {
+            return snug_fail(err, SNUG_E_ARGUMENT, "--weights copy is for the host's CPU, not the %s device '%s'",
+                             snug_device_kind_name(p->device.kind), p->device.name);
+        }
+        snprintf(p->weights_reason, sizeof p->weights_reason, "mapped: auto (a %s device profile)",
+                 snug_device_kind_name(p->device.kind));
+        return SNUG_OK;
+    }
+    if (asked == SNUG_WEIGHTS_AUTO && huge == 0) {
+        snprintf(p->weights_reason, sizeof p->weights_reason,
+                 "mapped: auto (the kernel offers no transparent huge pages, so a copy would stream no faster)");
+        return SNUG_OK;
+    }
+    p->weights_copied = true;
+    p->weights_page_bytes = huge ? huge : SNUG_GGUF_COPY_ALIGN;
+    p->weights_copy_bytes =
+        (h->data_span_bytes + p->weights_page_bytes - 1) / p->weights_page_bytes * p->weights_page_bytes;
+    if (huge) {
+        snprintf(p->weights_reason, sizeof p->weights_reason, "copied into %s huge pages: %s", huge_text,
+                 asked == SNUG_WEIGHTS_AUTO ? "auto (the kernel offers them; they stream faster than the mapping)"
+                                            : "asked (--weights copy)");
+    } else {
+        snprintf(p->weights_reason, sizeof p->weights_reason,
+                 "copied into 4 KiB pages: asked (--weights copy; the kernel offers no huge pages)");
+    }
+    return SNUG_OK;
 }
 
 /* Applies the context policy (file comment) and records why. */
@@ -568,6 +620,7 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
     p->runtime_code_bytes =
         p->runtime_code_measured ? code_bytes + SNUG_RUNTIME_CODE_AFTER_PLAN_BYTES : SNUG_RUNTIME_CODE_ESTIMATE_BYTES;
     set_budget(p);
+    if ((st = choose_weights(p, &h, err)) != SNUG_OK) return st;
     choose_context(p, &h);
     flag_above_trained(p);
     if (!p->fits) {
@@ -636,6 +689,9 @@ uint64_t snug_plan_total_bytes(const snug_plan *p) { return p->total_bytes; }
 uint64_t snug_plan_budget_bytes(const snug_plan *p) { return p->budget_bytes; }
 uint64_t snug_plan_arena_bytes(const snug_plan *p) { return p->arena_bytes; }
 uint64_t snug_plan_anon_bytes(const snug_plan *p) { return p->anon_bytes; }
+bool snug_plan_weights_copied(const snug_plan *p) { return p->weights_copied; }
+uint64_t snug_plan_weights_copy_bytes(const snug_plan *p) { return p->weights_copy_bytes; }
+uint64_t snug_plan_weights_page_bytes(const snug_plan *p) { return p->weights_page_bytes; }
 size_t snug_plan_item_count(const snug_plan *p) { return (size_t)p->n_lines; }
 
 snug_plan_item snug_plan_item_at(const snug_plan *p, size_t i) {
@@ -651,9 +707,9 @@ uint64_t snug_plan_item_bytes(const snug_plan *p, const char *name) {
 
 void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
     snprintf(out, cap,
-             "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB mapped) of a %.1f MiB "
+             "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB %s) of a %.1f MiB "
              "budget on %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
-             (double)p->shape.weight_bytes / MIB, (double)p->budget_bytes / MIB, p->device.name,
-             p->fits ? "fits" : "DOES NOT FIT");
+             (double)p->shape.weight_bytes / MIB, p->weights_copied ? "copied" : "mapped",
+             (double)p->budget_bytes / MIB, p->device.name, p->fits ? "fits" : "DOES NOT FIT");
 }

@@ -86,6 +86,13 @@ struct snug_plan {
     char context_reason[320];
     bool context_above_trained; /* n_ctx > the trained context (context_reason says so) */
     char kv_reason[200];
+    /* Where the weights live (snug_weights_mode): copied into anonymous memory, or mapped. A copy covers the file
+     * range snug_gguf_data_span gives, rounded up to whole pages of weights_page_bytes (the device's huge page, or
+     * 4 KiB without huge pages): weights_copy_bytes, the weights_* lines (then "anon") plus weights_padding. */
+    bool weights_copied;
+    uint64_t weights_page_bytes;
+    uint64_t weights_copy_bytes;
+    char weights_reason[160];
 
     /* Budget and totals (plan.c, set_budget). */
     uint64_t memory_bytes;          /* --mem, else the device's available memory × working-set fraction */

@@ -90,6 +90,7 @@ char *snug_plan_render_text(const snug_plan *p) {
     append(&b, "context  %d tokens × %d sequence%s, KV %s, batch %d, %d threads — %s\n", p->n_ctx, p->n_parallel,
            p->n_parallel == 1 ? "" : "s", kv_label(p->kv_type), p->n_batch, p->n_threads, p->context_reason);
     if (p->kv_reason[0]) append(&b, "kv       %s\n", p->kv_reason);
+    append(&b, "weights  %s\n", p->weights_reason);
     append(&b, "\n  %-22s %-6s %-9s %14s\n", "item", "device", "residency", "bytes");
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
@@ -138,6 +139,9 @@ char *snug_plan_render_json(const snug_plan *p) {
     json_object_set_new(root, "context_reason", json_string(p->context_reason));
     json_object_set_new(root, "kv_type", json_string(kv_label(p->kv_type)));
     json_object_set_new(root, "kv_reason", json_string(p->kv_reason));
+    json_object_set_new(root, "weights", json_string(p->weights_copied ? "copied" : "mapped"));
+    json_object_set_new(root, "weights_reason", json_string(p->weights_reason));
+    json_object_set_new(root, "weights_page_bytes", json_integer((json_int_t)p->weights_page_bytes));
     json_object_set_new(root, "parallel", json_integer(p->n_parallel));
     json_object_set_new(root, "batch", json_integer(p->n_batch));
     json_object_set_new(root, "threads", json_integer(p->n_threads));
