@@ -21,12 +21,16 @@
 static const char DEMO_MODEL[] = "models/snug-demo-stories.gguf";
 static const char PROMPT[] = "Once upon a time";
 
-static snug_plan *make_plan(const snug_model *m, snug_weights_mode weights, const char *device) {
-    const snug_context_params params = {.n_ctx = 256, .n_threads = 1, .weights = weights, .device = device};
+static snug_plan *make_plan_threads(const snug_model *m, snug_weights_mode weights, const char *device, int threads) {
+    const snug_context_params params = {.n_ctx = 256, .n_threads = threads, .weights = weights, .device = device};
     snug_plan *plan;
     snug_error err;
     cr_assert_eq(snug_plan_create(snug_model_gguf(m), &params, &plan, &err), SNUG_OK, "%s", err.message);
     return plan;
+}
+
+static snug_plan *make_plan(const snug_model *m, snug_weights_mode weights, const char *device) {
+    return make_plan_threads(m, weights, device, 1);
 }
 
 static snug_model *load(const char *path) {
@@ -247,11 +251,42 @@ Test(weights_copy, the_copy_is_resident_and_the_mapped_data_is_not) {
     snug_model_free(m);
 }
 
+/* With several threads the copy is read in shares (one per thread, at least SNUG_PREFETCH_STEP_BYTES each): every
+ * tensor's bytes must still be the file's, compared here with a plain read of the file. */
+Test(weights_copy, a_copy_read_by_several_threads_holds_every_tensor_as_the_file_does) {
+    const char *path = write_model("shares.gguf");
+    size_t file_bytes;
+    uint8_t *file = (uint8_t *)test_read_file(path, &file_bytes);
+    cr_assert_not_null(file);
+    for (int threads = 2; threads <= 5; threads += 3) {
+        snug_model *m = load(path);
+        const snug_gguf *g = snug_model_gguf(m);
+        snug_plan *plan = make_plan_threads(m, SNUG_WEIGHTS_COPIED, NULL, threads);
+        progress_log log = {0};
+        snug_error err;
+        cr_assert_eq(snug_model_load_weights(m, plan, record, &log, &err), SNUG_OK, "%s", err.message);
+        cr_assert_eq(log.last_done, log.total, "%d threads: progress ended at %llu of %llu", threads,
+                     (unsigned long long)log.last_done, (unsigned long long)log.total);
+        for (uint64_t i = 0; i < snug_gguf_tensor_count(g); i++) {
+            const snug_tensor_info *t = snug_gguf_tensor(g, i);
+            const uint64_t at = snug_gguf_data_offset(g) + t->offset;
+            cr_assert(t->data < (const void *)g->map || t->data >= (const void *)(g->map + g->file_bytes),
+                      "tensor %s still points into the mapping", t->name);
+            cr_assert_eq(memcmp(t->data, file + at, (size_t)t->bytes), 0, "%d threads: tensor %s differs from the file",
+                         threads, t->name);
+        }
+        snug_plan_free(plan);
+        snug_model_free(m);
+    }
+    free(file);
+}
+
 Test(weights_copy, a_file_that_shrank_is_an_io_error_and_leaves_the_model_mapped) {
     const char *path = write_model("shrinks.gguf");
     snug_model *m = load(path);
     const snug_gguf *g = snug_model_gguf(m);
-    snug_plan *plan = make_plan(m, SNUG_WEIGHTS_COPIED, NULL);
+    /* Two readers (one on a helper thread): whichever meets the end, the error names where the file ends now. */
+    snug_plan *plan = make_plan_threads(m, SNUG_WEIGHTS_COPIED, NULL, 2);
     const uint64_t cut = snug_gguf_data_offset(g) + (snug_gguf_file_bytes(g) - snug_gguf_data_offset(g)) / 2;
     cr_assert_eq(truncate(path, (off_t)cut), 0, "truncate: %s", strerror(errno));
     const uint64_t space = test_proc_status_bytes("VmSize");

@@ -5,14 +5,18 @@
  * a step at a time, after asking the kernel to read the next step ahead (MADV_WILLNEED), so the disk reads overlap
  * the touching. Nothing is copied or allocated: the pages are the file's, shared with the page cache.
  *
- * Copied: the tensor data is read with pread into one anonymous region of the plan's size, aligned to and asking for
- * huge pages, made read-only, and the model is bound again to it (the same binding code as at load). The mapping's
- * data pages are never touched, so what is resident is the plan's copy, not the copy and the file.
+ * Copied: the tensor data is read with pread (by the plan's threads, a share each) into one anonymous region of the
+ * plan's size, aligned to and asking for huge pages, made read-only, and the model is bound again to it (the same
+ * binding code as at load). The mapping's data pages are never touched, so what is resident is the plan's copy, not the
+ * copy and the file.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -47,27 +51,96 @@ void snug_model_prefetch(const snug_model *m, snug_progress_fn progress, void *u
 
 /* ---- a copy of the weights ------------------------------------------------------------------------------------ */
 
-/* Reads file bytes [offset, offset + bytes) into dst through the file descriptor, never the mapping: a file that
- * shrank since it was opened is an error here, where a mapping would raise SIGBUS. */
-static snug_status read_span(int fd, uint8_t *dst, uint64_t offset, uint64_t bytes, uint64_t *done, uint64_t total,
-                             snug_progress_fn progress, void *user, snug_error *err) {
-    for (uint64_t got = 0; got < bytes;) {
-        const uint64_t want = bytes - got < SNUG_PREFETCH_STEP_BYTES ? bytes - got : SNUG_PREFETCH_STEP_BYTES;
-        ssize_t n = pread(fd, dst + got, (size_t)want, (off_t)(offset + got));
+/* One reader's share of a copy: file bytes [offset, offset + bytes) into dst. The copy is split between the plan's
+ * threads (a fault that zeroes and maps a huge page, and the copy into it, run on every core at once; on the KVM guest
+ * of docs/performance.md the first touch of guest memory is the slow part of a copy). Shares are whole pages, so no
+ * two readers fault the same huge page. */
+typedef struct copy_share {
+    int fd;
+    uint8_t *dst;
+    uint64_t offset, bytes;
+    _Atomic uint64_t *done; /* bytes read by every reader, for progress */
+    uint64_t *reported;     /* the last progress value reported (only the caller's thread reports) */
+    snug_status status;
+    snug_error err;
+} copy_share;
+
+/* Reads a share through the file descriptor, never the mapping: a file that shrank since it was opened is an error
+ * here, where a mapping would raise SIGBUS. The first reader (the caller's thread) reports progress after each step;
+ * the others report through `done`. */
+static snug_status read_share(copy_share *c, uint64_t total, snug_progress_fn progress, void *user) {
+    for (uint64_t got = 0; got < c->bytes;) {
+        const uint64_t want = c->bytes - got < SNUG_PREFETCH_STEP_BYTES ? c->bytes - got : SNUG_PREFETCH_STEP_BYTES;
+        ssize_t n = pread(c->fd, c->dst + got, (size_t)want, (off_t)(c->offset + got));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            return snug_fail(err, SNUG_E_IO, "cannot read the weights at byte %llu: %s",
-                             (unsigned long long)(offset + got), strerror(errno));
+            return snug_fail(&c->err, SNUG_E_IO, "cannot read the weights at byte %llu: %s",
+                             (unsigned long long)(c->offset + got), strerror(errno));
         }
-        if (n == 0) {
-            return snug_fail(err, SNUG_E_IO,
-                             "the file ends at byte %llu, before its weights do (it shrank after opening)",
-                             (unsigned long long)(offset + got));
+        if (n == 0) { /* past the end: say where the file ends now, which may be before this share */
+            struct stat now;
+            const unsigned long long end = fstat(c->fd, &now) == 0 ? (unsigned long long)now.st_size : c->offset + got;
+            return snug_fail(&c->err, SNUG_E_IO,
+                             "the file ends at byte %llu, before its weights do (it shrank after it was opened)", end);
         }
         got += (uint64_t)n;
-        *done += (uint64_t)n;
-        if (progress) progress(*done, total, user);
+        const uint64_t done = atomic_fetch_add(c->done, (uint64_t)n) + (uint64_t)n;
+        if (progress) {
+            *c->reported = done;
+            progress(done, total, user);
+        }
     }
+    return SNUG_OK;
+}
+
+static void *reader_main(void *arg) {
+    copy_share *c = arg;
+    c->status = read_share(c, 0, NULL, NULL);
+    return NULL;
+}
+
+/* Reads file bytes [offset, offset + bytes) into dst with up to `threads` readers (shares of whole `page`s, at least
+ * COPY_SHARE_MIN_BYTES each). A reader that cannot be started is run by the caller's thread after its own share. */
+#define COPY_READERS_MAX        16
+#define COPY_SHARE_MIN_BYTES    ((uint64_t)SNUG_PREFETCH_STEP_BYTES)
+#define COPY_READER_STACK_BYTES (64u << 10)
+static snug_status read_span(int fd, uint8_t *dst, uint64_t offset, uint64_t bytes, uint64_t page, int threads,
+                             snug_progress_fn progress, void *user, snug_error *err) {
+    uint64_t n = threads < 1 ? 1 : threads > COPY_READERS_MAX ? COPY_READERS_MAX : (uint64_t)threads;
+    if (n > bytes / COPY_SHARE_MIN_BYTES) n = bytes / COPY_SHARE_MIN_BYTES > 0 ? bytes / COPY_SHARE_MIN_BYTES : 1;
+    const uint64_t per = (bytes / n + page - 1) / page * page;
+    _Atomic uint64_t done = 0;
+    uint64_t reported = 0;
+    copy_share shares[COPY_READERS_MAX];
+    pthread_t readers[COPY_READERS_MAX];
+    bool started[COPY_READERS_MAX] = {false};
+    int count = 0;
+    for (uint64_t at = 0; at < bytes && count < COPY_READERS_MAX; at += per, count++) {
+        shares[count] = (copy_share){fd,    dst + at,  offset + at, bytes - at < per ? bytes - at : per,
+                                     &done, &reported, SNUG_OK,     {0}};
+    }
+    /* A reader only calls pread: a small stack, so that the one the C library keeps for reuse after the join holds
+     * next to nothing (the default is 8 MiB of address space). */
+    pthread_attr_t attr;
+    const bool attr_ok = pthread_attr_init(&attr) == 0;
+    if (attr_ok) (void)pthread_attr_setstacksize(&attr, COPY_READER_STACK_BYTES);
+    for (int i = 1; i < count; i++)
+        started[i] = pthread_create(&readers[i], attr_ok ? &attr : NULL, reader_main, &shares[i]) == 0;
+    if (attr_ok) pthread_attr_destroy(&attr);
+    shares[0].status = read_share(&shares[0], bytes, progress, user);
+    for (int i = 1; i < count; i++) {
+        if (started[i])
+            pthread_join(readers[i], NULL);
+        else
+            shares[i].status = read_share(&shares[i], bytes, progress, user);
+    }
+    for (int i = 0; i < count; i++) {
+        if (shares[i].status != SNUG_OK) {
+            *err = shares[i].err;
+            return shares[i].status;
+        }
+    }
+    if (progress && reported < bytes) progress(bytes, bytes, user); /* the others' last steps, after the first's */
     return SNUG_OK;
 }
 
@@ -119,8 +192,7 @@ static snug_status copy_weights(snug_model *m, const snug_plan *plan, snug_progr
     /* Asked before the first touch, so the faults take huge pages; refused (EINVAL) where the kernel has none, which
      * only costs speed. */
     if (page > SNUG_GGUF_COPY_ALIGN) (void)madvise(copy, (size_t)bytes, MADV_HUGEPAGE);
-    uint64_t done = 0;
-    snug_status st = read_span(g->fd, copy, start, span, &done, span, progress, user, err);
+    snug_status st = read_span(g->fd, copy, start, span, page, plan->n_threads, progress, user, err);
     if (st == SNUG_OK && mprotect(copy, (size_t)bytes, PROT_READ) != 0) {
         st = snug_fail(err, SNUG_E_INTERNAL, "cannot make the weights' copy read-only: %s", strerror(errno));
     }
