@@ -82,21 +82,13 @@ static bool contains_number(const char *text, uint64_t n) {
     return strstr(text, digits) != NULL;
 }
 
-/* Greedy logits of PROMPT in a fresh context; malloc'd, n_vocab floats. */
+/* Greedy logits of PROMPT in a fresh context planned from `params`; malloc'd, n_vocab floats. */
 static float *prompt_logits(snug_model *model, const snug_context_params *params) {
-    snug_context *ctx;
+    snug_plan *plan;
     snug_error err;
-    cr_assert_eq(snug_context_create(model, params, &ctx, &err), SNUG_OK, "%s", err.message);
-    size_t cap, n;
-    snug_token *ids = snug_context_token_buffer(ctx, &cap);
-    cr_assert_eq(snug_context_tokenize(ctx, PROMPT, strlen(PROMPT), true, false, ids, cap, &n, &err), SNUG_OK, "%s",
-                 err.message);
-    cr_assert_eq(snug_context_decode(ctx, ids, n, &err), SNUG_OK, "%s", err.message);
-    snug_model_desc d;
-    snug_model_describe(model, &d);
-    float *logits = malloc((size_t)d.n_vocab * sizeof *logits);
-    memcpy(logits, snug_context_logits(ctx), (size_t)d.n_vocab * sizeof *logits);
-    snug_context_free(ctx);
+    cr_assert_eq(snug_plan_create(snug_model_gguf(model), params, &plan, &err), SNUG_OK, "%s", err.message);
+    float *logits = test_prompt_logits(model, plan, PROMPT);
+    snug_plan_free(plan);
     return logits;
 }
 

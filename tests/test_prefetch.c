@@ -24,24 +24,8 @@ static void record(uint64_t done, uint64_t total, void *user) {
     log->calls++;
 }
 
-/* A synthetic F32 model of ~40 MiB of weights: three steps, the last one partial. */
-static const char *write_model(void) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s", test_tmp_path("prefetch.gguf"));
-    snug_synth_params p = snug_synth_default_params();
-    p.n_vocab = 4096;
-    p.n_embd = 512;
-    p.n_ff = 1536;
-    p.n_layer = 4;
-    p.n_head = 8;
-    p.n_head_kv = 4;
-    snug_error err = {0};
-    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
-    return path;
-}
-
 Test(prefetch, reads_every_step_and_reports_progress) {
-    const char *path = write_model();
+    const char *path = test_write_model_40mib("prefetch.gguf");
     snug_model *m = NULL;
     snug_error err = {0};
     cr_assert_eq(snug_model_load(path, &m, &err), SNUG_OK, "%s", err.message);

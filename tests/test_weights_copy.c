@@ -40,40 +40,6 @@ static snug_model *load(const char *path) {
     return m;
 }
 
-/* Logits of PROMPT in a context of `plan`; malloc'd, n_vocab floats. */
-static float *prompt_logits(snug_model *m, const snug_plan *plan) {
-    snug_context *ctx;
-    snug_error err;
-    cr_assert_eq(snug_context_create_planned(m, plan, &ctx, &err), SNUG_OK, "%s", err.message);
-    size_t cap, n;
-    snug_token *ids = snug_context_token_buffer(ctx, &cap);
-    cr_assert_eq(snug_context_tokenize(ctx, PROMPT, strlen(PROMPT), true, false, ids, cap, &n, &err), SNUG_OK, "%s",
-                 err.message);
-    cr_assert_eq(snug_context_decode(ctx, ids, n, &err), SNUG_OK, "%s", err.message);
-    snug_model_desc d;
-    snug_model_describe(m, &d);
-    float *logits = malloc((size_t)d.n_vocab * sizeof *logits);
-    memcpy(logits, snug_context_logits(ctx), (size_t)d.n_vocab * sizeof *logits);
-    snug_context_free(ctx);
-    return logits;
-}
-
-/* A synthetic F32 model of ~40 MiB of weights (as test_prefetch's), at a path of its own. */
-static const char *write_model(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s", test_tmp_path(name));
-    snug_synth_params p = snug_synth_default_params();
-    p.n_vocab = 4096;
-    p.n_embd = 512;
-    p.n_ff = 1536;
-    p.n_layer = 4;
-    p.n_head = 8;
-    p.n_head_kv = 4;
-    snug_error err = {0};
-    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
-    return path;
-}
-
 static void write_text(const char *dir, const char *name, const char *text) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -186,8 +152,8 @@ Test(weights_copy, copied_weights_give_the_mapped_logits_bit_for_bit) {
     snug_model *from_map = load(DEMO_MODEL), *from_copy = load(DEMO_MODEL);
     snug_plan *mapped = make_plan(from_map, SNUG_WEIGHTS_MAPPED, NULL);
     snug_plan *copied = make_plan(from_copy, SNUG_WEIGHTS_COPIED, NULL);
-    float *a = prompt_logits(from_map, mapped);
-    float *b = prompt_logits(from_copy, copied); /* the context copies: nobody called load_weights */
+    float *a = test_prompt_logits(from_map, mapped, PROMPT);
+    float *b = test_prompt_logits(from_copy, copied, PROMPT); /* the context copies: nobody called load_weights */
     cr_assert_eq(snug_model_weights_copy_bytes(from_map), 0);
     cr_assert_eq(snug_model_weights_copy_bytes(from_copy), snug_plan_weights_copy_bytes(copied));
     snug_model_desc d;
@@ -195,7 +161,7 @@ Test(weights_copy, copied_weights_give_the_mapped_logits_bit_for_bit) {
     cr_assert_eq(memcmp(a, b, (size_t)d.n_vocab * sizeof *a), 0, "logits differ between the mapping and the copy");
 
     /* A second context over the copied model reuses the copy (same plan size): nothing new is allocated for it. */
-    float *c = prompt_logits(from_copy, copied);
+    float *c = test_prompt_logits(from_copy, copied, PROMPT);
     cr_assert_eq(memcmp(a, c, (size_t)d.n_vocab * sizeof *a), 0);
     free(a);
     free(b);
@@ -221,7 +187,7 @@ static void record(uint64_t done, uint64_t total, void *user) {
 }
 
 Test(weights_copy, the_copy_is_resident_and_the_mapped_data_is_not) {
-    snug_model *m = load(write_model("resident.gguf"));
+    snug_model *m = load(test_write_model_40mib("resident.gguf"));
     const snug_gguf *g = snug_model_gguf(m);
     const uint64_t data = snug_gguf_file_bytes(g) - snug_gguf_data_offset(g);
     snug_plan *plan = make_plan(m, SNUG_WEIGHTS_COPIED, NULL);
@@ -254,7 +220,7 @@ Test(weights_copy, the_copy_is_resident_and_the_mapped_data_is_not) {
 /* With several threads the copy is read in shares (one per thread, at least SNUG_PREFETCH_STEP_BYTES each): every
  * tensor's bytes must still be the file's, compared here with a plain read of the file. */
 Test(weights_copy, a_copy_read_by_several_threads_holds_every_tensor_as_the_file_does) {
-    const char *path = write_model("shares.gguf");
+    const char *path = test_write_model_40mib("shares.gguf");
     size_t file_bytes;
     uint8_t *file = (uint8_t *)test_read_file(path, &file_bytes);
     cr_assert_not_null(file);
@@ -282,7 +248,7 @@ Test(weights_copy, a_copy_read_by_several_threads_holds_every_tensor_as_the_file
 }
 
 Test(weights_copy, a_file_that_shrank_is_an_io_error_and_leaves_the_model_mapped) {
-    const char *path = write_model("shrinks.gguf");
+    const char *path = test_write_model_40mib("shrinks.gguf");
     snug_model *m = load(path);
     const snug_gguf *g = snug_model_gguf(m);
     /* Two readers (one on a helper thread): whichever meets the end, the error names where the file ends now. */
@@ -314,7 +280,7 @@ Test(weights_copy, plans_that_do_not_describe_the_copy_are_refused) {
     cr_assert_null(ctx);
 
     /* A copying plan of another file does not fit this model's data. */
-    snug_model *other = load(write_model("other.gguf"));
+    snug_model *other = load(test_write_model_40mib("other.gguf"));
     snug_plan *foreign = make_plan(other, SNUG_WEIGHTS_COPIED, NULL);
     snug_model *fresh = load(DEMO_MODEL);
     cr_assert_eq(snug_model_load_weights(fresh, foreign, NULL, NULL, &err), SNUG_E_ARGUMENT);
@@ -331,7 +297,7 @@ Test(weights_copy, plans_that_do_not_describe_the_copy_are_refused) {
 
 /* The region is snug's own mmap, limited relative to VmSize (which counts ASan's reservations too). */
 Test(weights_copy, a_copy_that_cannot_be_mapped_is_out_of_memory_and_the_model_still_runs) {
-    snug_model *m = load(write_model("no_room.gguf"));
+    snug_model *m = load(test_write_model_40mib("no_room.gguf"));
     snug_plan *copied = make_plan(m, SNUG_WEIGHTS_COPIED, NULL);
     snug_plan *mapped = make_plan(m, SNUG_WEIGHTS_MAPPED, NULL);
     const uint64_t copy = snug_plan_weights_copy_bytes(copied);
@@ -346,7 +312,7 @@ Test(weights_copy, a_copy_that_cannot_be_mapped_is_out_of_memory_and_the_model_s
     cr_assert_eq(st, SNUG_E_OUT_OF_MEMORY, "status %s: %s", snug_status_name(st), err.message);
     cr_assert(strstr(err.hint, "--weights mmap") != NULL, "hint: %s", err.hint);
     cr_assert_eq(snug_model_weights_copy_bytes(m), 0);
-    float *logits = prompt_logits(m, mapped); /* still bound to its mapping */
+    float *logits = test_prompt_logits(m, mapped, PROMPT); /* still bound to its mapping */
     free(logits);
     snug_plan_free(copied);
     snug_plan_free(mapped);

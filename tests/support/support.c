@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "convert/synth.h"
+
 const char *test_shared_file(const char *relative) {
     static char path[4096];
     const char *root = getenv("SNUG_SHARED");
@@ -181,4 +183,37 @@ uint64_t test_proc_status_bytes(const char *field) {
     }
     fclose(f);
     return (uint64_t)kib * 1024;
+}
+
+const char *test_write_model_40mib(const char *name) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s", test_tmp_path(name));
+    snug_synth_params p = snug_synth_default_params();
+    p.n_vocab = 4096;
+    p.n_embd = 512;
+    p.n_ff = 1536;
+    p.n_layer = 4;
+    p.n_head = 8;
+    p.n_head_kv = 4;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(path, &p, &err), SNUG_OK, "%s", err.message);
+    return path;
+}
+
+float *test_prompt_logits(snug_model *model, const snug_plan *plan, const char *prompt) {
+    snug_context *ctx;
+    snug_error err;
+    cr_assert_eq(snug_context_create_planned(model, plan, &ctx, &err), SNUG_OK, "%s", err.message);
+    size_t cap, n;
+    snug_token *ids = snug_context_token_buffer(ctx, &cap);
+    cr_assert_eq(snug_context_tokenize(ctx, prompt, strlen(prompt), true, false, ids, cap, &n, &err), SNUG_OK, "%s",
+                 err.message);
+    cr_assert_eq(snug_context_decode(ctx, ids, n, &err), SNUG_OK, "%s", err.message);
+    snug_model_desc d;
+    snug_model_describe(model, &d);
+    float *logits = malloc((size_t)d.n_vocab * sizeof *logits);
+    cr_assert_not_null(logits);
+    memcpy(logits, snug_context_logits(ctx), (size_t)d.n_vocab * sizeof *logits);
+    snug_context_free(ctx);
+    return logits;
 }

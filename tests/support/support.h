@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "snug.h"
+
 /* Path of a file under the shared folder ("models/stories260K.gguf"), or NULL after skipping the test (or failing
  * it under CI) when the file is missing. Returns a static buffer, valid until the next call. */
 const char *test_shared_file(const char *relative);
@@ -25,6 +27,15 @@ const char *test_tmp_path(const char *name);
 
 /* A "FIELD: N kB" line of this process's /proc/self/status (VmSize, RssFile, …) in bytes; 0 when it is missing. */
 uint64_t test_proc_status_bytes(const char *field);
+
+/* Writes a synthetic F32 llama model of ~40 MiB of weights (vocabulary 4096, embedding 512, 4 layers: more than two
+ * SNUG_PREFETCH_STEP_BYTES) to test_tmp_path(name) and returns that path (a static buffer, valid until the next
+ * call). Fails the test when it cannot be written. */
+const char *test_write_model_40mib(const char *name);
+
+/* The logits after `prompt` (tokenized with BOS) in a fresh context of `plan` over `model`; malloc'd, n_vocab floats.
+ * Fails the test when any step fails. */
+float *test_prompt_logits(snug_model *model, const snug_plan *plan, const char *prompt);
 
 typedef struct test_run_result {
     int exit_code; /* exit status, or 128 + signal number */
