@@ -14,7 +14,7 @@
 #include "cpu/half.h"
 
 #define VEC    8 /* f32 lanes in a __m256 */
-#define UNROLL 4 /* independent accumulators: enough FMAs in flight to cover their latency at load speed */
+#define UNROLL 8 /* independent accumulators: enough FMAs and loads in flight to stream at the memory's speed */
 #define INLINE static inline __attribute__((always_inline))
 
 typedef enum weight_kind { WEIGHT_F32, WEIGHT_F16, WEIGHT_BF16 } weight_kind;
@@ -62,6 +62,7 @@ INLINE float dot(weight_kind kind, int64_t n, const void *w, const float *y) {
         }
     }
     for (; i + VEC <= n; i += VEC) acc[0] = _mm256_fmadd_ps(load_weights(kind, w, i), _mm256_loadu_ps(y + i), acc[0]);
+    for (int u = UNROLL - 1; u >= 4; u--) acc[u % 4] = _mm256_add_ps(acc[u % 4], acc[u]);
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     for (; i < n; i++) sum += weight_at(kind, w, i) * y[i];
     return sum;
