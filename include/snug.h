@@ -77,6 +77,8 @@ typedef struct snug_hw_report {
     const char *stream_hint;   /* how the kernels prefetch the weights they stream: "nta", "t0" or "none" */
     uint32_t stream_distance_bytes;         /* how far ahead they ask */
     char stream_source[SNUG_HW_NOTE_BYTES]; /* why: the decision table's row for this CPU, or SNUG_STREAM=… */
+    uint64_t huge_page_bytes; /* transparent huge pages a region gets on request (0: none); the weights are copied
+                                 into them by default (snug_weights_mode) */
 } snug_hw_report;
 
 /* Probes the host. SNUG_E_IO when /proc/meminfo cannot be read; a topology hwloc cannot load is not an error (the

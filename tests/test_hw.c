@@ -76,6 +76,7 @@ Test(hw, host_probe_agrees_with_meminfo_and_hwloc_finds_caches) {
     cr_assert(snug_memory_probe(&mem));
     cr_assert_eq(r.memory_total_bytes, mem.total_bytes);
     cr_assert_str_eq(r.memory_source, mem.source);
+    cr_assert_eq(r.huge_page_bytes, snug_huge_page_probe_root(""), "huge pages as the sysfs probe reads them");
     if (strcmp(r.topology_source, "hwloc") == 0) {
         cr_assert_gt(r.cache_bytes[0], 0, "hwloc reports an L1 data cache on every machine we run on");
     }
@@ -449,6 +450,10 @@ Test(cli, hw_text) {
     cr_assert_eq(r.exit_code, 0, "exit %d: %s", r.exit_code, r.err);
     cr_assert(strstr(r.out, "cores") && strstr(r.out, "memory") && strstr(r.out, "features"), "%s", r.out);
     cr_assert(strstr(r.out, "none (the CUDA backend is not built)") != NULL, "%s", r.out);
+    const char *pages = snug_huge_page_probe_root("") ? "pages      transparent huge pages of 2.0 MiB on request"
+                                                      : "pages      no transparent huge pages on request";
+    if (snug_huge_page_probe_root("") == 0 || snug_huge_page_probe_root("") == (2u << 20))
+        cr_assert(strstr(r.out, pages) != NULL, "%s", r.out);
     test_run_free(&r);
 }
 
@@ -459,7 +464,8 @@ Test(cli, hw_json_has_the_documented_keys) {
     json_t *cpu = json_object_get(root, "cpu");
     cr_assert(json_is_string(json_object_get(cpu, "name")));
     cr_assert_geq(json_integer_value(json_object_get(cpu, "cores")), 1);
-    cr_assert_geq(json_integer_value(json_object_get(cpu, "threads")), json_integer_value(json_object_get(cpu, "cores")));
+    cr_assert_geq(json_integer_value(json_object_get(cpu, "threads")),
+                  json_integer_value(json_object_get(cpu, "cores")));
     cr_assert(json_is_array(json_object_get(cpu, "features")));
     cr_assert(json_is_string(json_object_get(json_object_get(root, "topology"), "source")));
     cr_assert(json_is_array(json_object_get(root, "caches")));
@@ -469,6 +475,8 @@ Test(cli, hw_json_has_the_documented_keys) {
     cr_assert(available > 0 && total >= available, "total %lld, available %lld", (long long)total,
               (long long)available);
     cr_assert(is_memory_source(json_string_value(json_object_get(mem, "source"))));
+    cr_assert_eq(json_integer_value(json_object_get(mem, "huge_page_bytes")),
+                 (json_int_t)snug_huge_page_probe_root(""));
     json_t *limit = json_object_get(mem, "cgroup_limit_bytes");
     cr_assert(json_is_null(limit) || json_is_integer(limit));
     json_t *cuda = json_object_get(root, "cuda");
@@ -490,9 +498,16 @@ Test(cli, hw_profiles_json_lists_host_then_the_table) {
     size_t i;
     json_t *p;
     json_array_foreach(list, i, p) {
-        static const char *const keys[] = {"name", "kind", "description", "memory_bytes", "available_bytes",
-                                           "memory_source", "working_set_fraction", "usable_bytes",
-                                           "onchip_default_bytes", "onchip_optin_bytes"};
+        static const char *const keys[] = {"name",
+                                           "kind",
+                                           "description",
+                                           "memory_bytes",
+                                           "available_bytes",
+                                           "memory_source",
+                                           "working_set_fraction",
+                                           "usable_bytes",
+                                           "onchip_default_bytes",
+                                           "onchip_optin_bytes"};
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
             cr_assert_not_null(json_object_get(p, keys[k]), "profile %zu lacks '%s'", i, keys[k]);
         }

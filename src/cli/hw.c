@@ -69,6 +69,7 @@ static int hw_json(const snug_hw_report *r) {
                                   "distance_bytes", (json_int_t)r->stream_distance_bytes, "source", r->stream_source));
     json_t *memory = json_pack("{s:I, s:I, s:s}", "total_bytes", (json_int_t)r->memory_total_bytes, "available_bytes",
                                (json_int_t)r->memory_available_bytes, "source", r->memory_source);
+    json_object_set_new(memory, "huge_page_bytes", json_integer((json_int_t)r->huge_page_bytes));
     json_object_set_new(memory, "cgroup_limit_bytes",
                         r->memory_cgroup_limit_bytes ? json_integer((json_int_t)r->memory_cgroup_limit_bytes)
                                                      : json_null());
@@ -103,6 +104,12 @@ static void hw_text(const snug_hw_report *r) {
     }
     printf("memory     %s total, %s available (%s)\n", bytes_text(r->memory_total_bytes, a, sizeof a),
            bytes_text(r->memory_available_bytes, b, sizeof b), r->memory_source);
+    if (r->huge_page_bytes) {
+        printf("pages      transparent huge pages of %s on request: the weights are copied into them (--weights)\n",
+               bytes_text(r->huge_page_bytes, a, sizeof a));
+    } else {
+        printf("pages      no transparent huge pages on request: the weights stay in the mapped file (--weights)\n");
+    }
     if (r->memory_cgroup_limit_bytes) {
         printf("cgroup     memory limit %s\n", bytes_text(r->memory_cgroup_limit_bytes, a, sizeof a));
     } else {

@@ -132,6 +132,7 @@ snug_status snug_hw_probe(snug_hw_report *out, snug_error *err) {
     out->stream_hint = snug_stream_hint_name(stream->hint);
     out->stream_distance_bytes = stream->distance_bytes;
     snprintf(out->stream_source, sizeof out->stream_source, "%s", stream->source);
+    out->huge_page_bytes = snug_huge_page_probe_root("");
     return SNUG_OK;
 }
 
