@@ -466,6 +466,65 @@ snug_status snug_context_sampler_init(snug_context *ctx, const snug_sampler_para
 /* Samples the next token from the current logits; SNUG_E_NUMERIC if a logit is not finite. */
 snug_status snug_context_sample(snug_context *ctx, snug_token *out, snug_error *err);
 
+/* ---- many sequences: batches over a paged KV pool ----------------------------------------------------------- */
+
+/* A context holds snug_context_n_seq_max() sequences (the plan's --parallel), with ids 0 … n_seq_max − 1, over one
+ * pool of KV pages planned once (n_seq_max × the context's positions). Each sequence has its own positions, page
+ * table and sampler; the single-sequence calls above (snug_context_decode, _logits, _sample, _sampler_init, _reset,
+ * _n_past) work on sequence 0. A context is used by one thread at a time. */
+typedef int32_t snug_seq_id;
+
+/* Tokens of any sequences, run in one call: the prompts of new sequences and the next token of running ones
+ * (continuous batching). Token i goes to sequence seq_ids[i] at positions[i], which must be the position that
+ * sequence is at: its length before the call, plus one for each earlier token of the same sequence in the batch.
+ * logits[i] asks for token i's logits (NULL: the last token only); at most snug_context_max_outputs() a call. The
+ * arrays are the caller's and are only read. */
+typedef struct snug_batch {
+    size_t n_tokens;
+    const snug_token *tokens;
+    const int32_t *positions;
+    const snug_seq_id *seq_ids;
+    const bool *logits;
+} snug_batch;
+
+/* Runs the batch: every token's keys and values go into its sequence's pages and its sampler's repetition history;
+ * the logits asked for are then read with snug_context_batch_logits. All or nothing: a batch that is refused
+ * (SNUG_E_ARGUMENT for a bad id, position or token; SNUG_E_CONTEXT_FULL, with the numbers, when a sequence would pass
+ * the context or the pool has too few free pages) or breaks down (SNUG_E_NUMERIC) leaves every sequence as it was. */
+snug_status snug_context_run_batch(snug_context *ctx, const snug_batch *batch, snug_error *err);
+/* The logits (n_vocab floats) of batch token `index` of the last successful run_batch that asked for them; NULL
+ * otherwise. */
+const float *snug_context_batch_logits(const snug_context *ctx, size_t index);
+
+int32_t snug_context_n_seq_max(const snug_context *ctx);
+int32_t snug_context_max_outputs(const snug_context *ctx); /* logits rows one run_batch may ask for */
+/* Positions held by the sequence (0 for a free one), or −1 when the id is outside 0 … n_seq_max − 1. */
+int32_t snug_seq_length(const snug_context *ctx, snug_seq_id seq);
+/* Gives the sequence's pages back and clears its sampler's history (its parameters stay). */
+void snug_seq_free(snug_context *ctx, snug_seq_id seq);
+/* dst (which must be empty) continues from src's positions: it shares src's pages, which are not copied (a common
+ * prefix such as a system prompt is computed once), and starts with a copy of src's sampler. */
+snug_status snug_seq_fork(snug_context *ctx, snug_seq_id src, snug_seq_id dst, snug_error *err);
+/* The sequence's sampler (validated as snug_context_sampler_init), and a draw from logits (n_vocab floats, e.g.
+ * snug_context_batch_logits) with it. The drawn token enters the history when a batch runs it. */
+snug_status snug_seq_sampler_init(snug_context *ctx, snug_seq_id seq, const snug_sampler_params *params,
+                                  snug_error *err);
+snug_status snug_seq_sample(snug_context *ctx, snug_seq_id seq, const float *logits, snug_token *out, snug_error *err);
+
+/* The KV pool: pages of page_tokens positions (every layer's keys and values), how many there are, how many no
+ * sequence holds, and how many more than one sequence holds (forked prefixes). */
+typedef struct snug_kv_stats {
+    int32_t page_tokens;
+    int32_t pages_total;
+    int32_t pages_free;
+    int32_t pages_shared;
+    uint64_t page_bytes; /* memory of one page */
+} snug_kv_stats;
+void snug_context_kv_stats(const snug_context *ctx, snug_kv_stats *out);
+/* Free pages sequence `seq` would take to grow by n_more positions (what admission control reserves); −1 for a bad
+ * id. */
+int32_t snug_seq_pages_needed(const snug_context *ctx, snug_seq_id seq, int32_t n_more);
+
 /* ---- chat templates ------------------------------------------------------------------------------------------- */
 
 /* The chat formats snug knows (docs/chat.md shows each with an example). There is no Jinja interpreter: a model's

@@ -347,3 +347,80 @@ Test(attention, kernel_exponential_within_stated_error) {
     free(x);
     if (snug_isa_best_supported() >= SNUG_ISA_AVX2) cr_assert_geq(isas, 1);
 }
+
+/* (g) Paged caches (snug_attention_paged): the case's rows laid out in pages of 64 positions placed in shuffled
+ * order, with several tokens of different sequences in one call, each seeing its own positions. Every path gives
+ * the float64 reference within OUT_TOL · max|v|, and the same bits whichever pages hold the rows (a row's arithmetic
+ * depends on page boundaries, never on page ids). */
+#define PAGE_TOKENS 64
+#define N_PAGES     (N_CTX / PAGE_TOKENS)
+
+/* The case's cache copied into pages: position j of the sequence goes to page pages[j / 64], row j mod 64. */
+static void page_cache(const attention_case *c, const int32_t *pages, uint8_t *k_pages, uint8_t *v_pages) {
+    const uint64_t page_bytes = PAGE_TOKENS * c->row_bytes;
+    for (int64_t j = 0; j < N_CTX; j++) {
+        const uint64_t at = (uint64_t)pages[j / PAGE_TOKENS] * page_bytes + (uint64_t)(j % PAGE_TOKENS) * c->row_bytes;
+        memcpy(k_pages + at, c->k_cache + j * c->row_bytes, c->row_bytes);
+        memcpy(v_pages + at, c->v_cache + j * c->row_bytes, c->row_bytes);
+    }
+}
+
+Test(attention, paged_cache_matches_reference_and_ignores_page_placement) {
+    rng_state = 7;
+    /* Positions each token sees: page boundaries (64, 65, 128), one block and more (129, 300), the whole cache. */
+    const int64_t n_pos[] = {1, 63, 64, 65, 128, 129, 300, 600};
+    enum { N_TOKENS = sizeof n_pos / sizeof *n_pos };
+    int32_t in_order[N_PAGES], shuffled[N_PAGES];
+    for (int32_t i = 0; i < N_PAGES; i++) in_order[i] = i;
+    for (int32_t i = 0; i < N_PAGES; i++) shuffled[i] = (i * 7 + 3) % N_PAGES; /* 7 is prime to 10 pages */
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        attention_case c = cases[ci];
+        make_case(&c);
+        const int64_t q_dim = (int64_t)c.n_head * c.head_dim, n_out = N_TOKENS * q_dim;
+        uint8_t *k_a = malloc(N_CTX * c.row_bytes), *v_a = malloc(N_CTX * c.row_bytes);
+        uint8_t *k_b = malloc(N_CTX * c.row_bytes), *v_b = malloc(N_CTX * c.row_bytes);
+        page_cache(&c, in_order, k_a, v_a);
+        page_cache(&c, shuffled, k_b, v_b);
+        float *q = random_queries(&c, N_TOKENS);
+        double *ref = malloc((size_t)n_out * sizeof(double));
+        for (int64_t t = 0; t < N_TOKENS; t++) reference_attention(ref + t * q_dim, q + t * q_dim, &c, 1, n_pos[t] - 1);
+        snug_attention_token views_a[N_TOKENS], views_b[N_TOKENS];
+        for (int64_t t = 0; t < N_TOKENS; t++) {
+            views_a[t] = (snug_attention_token){in_order, n_pos[t]};
+            views_b[t] = (snug_attention_token){shuffled, n_pos[t]};
+        }
+        float *out_a = malloc((size_t)n_out * sizeof(float)), *out_b = malloc((size_t)n_out * sizeof(float));
+        float *scratch = malloc(2 * (size_t)snug_attention_scratch_floats(N_CTX, c.head_dim) * sizeof(float));
+        snug_pool *pool;
+        cr_assert_eq(snug_pool_create(2, &pool, NULL), SNUG_OK);
+        for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
+            const snug_attention_kernels *k = snug_attention_kernels_for((snug_isa)isa);
+            if (!k) continue;
+            snug_attention_shape shape = shape_of(&c, k);
+            shape.page_tokens = PAGE_TOKENS;
+            cr_assert_eq(snug_attention_paged(out_a, q, k_a, v_a, views_a, N_TOKENS, &shape, scratch, pool), -1);
+            cr_assert_eq(snug_attention_paged(out_b, q, k_b, v_b, views_b, N_TOKENS, &shape, scratch, pool), -1);
+            cr_assert(memcmp(out_a, out_b, (size_t)n_out * sizeof(float)) == 0,
+                      "%s head_dim %d on %s: the result depends on which pages hold the rows",
+                      snug_type_name(c.kv_type), c.head_dim, snug_isa_name((snug_isa)isa));
+            const double tol = OUT_TOL * c.max_abs_v;
+            for (int64_t i = 0; i < n_out; i++) {
+                cr_assert(fabs(out_a[i] - ref[i]) <= tol,
+                          "%s head_dim %d on %s, token %lld (%lld positions): %.9g vs %.9g", snug_type_name(c.kv_type),
+                          c.head_dim, snug_isa_name((snug_isa)isa), (long long)(i / q_dim), (long long)n_pos[i / q_dim],
+                          (double)out_a[i], ref[i]);
+            }
+        }
+        snug_pool_destroy(pool);
+        free(scratch);
+        free(out_a);
+        free(out_b);
+        free(ref);
+        free(q);
+        free(k_a);
+        free(v_a);
+        free(k_b);
+        free(v_b);
+        free_case(&c);
+    }
+}

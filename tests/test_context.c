@@ -55,7 +55,7 @@ Test(context, arena_equals_plan_byte_for_byte) {
         snug_plan *plan = plan_for(m, &cp);
         uint64_t arena_items = 0, all = 0;
         const char *arena_names[] = {"kv_cache", "activations", "attention_scratch", "matmul_scratch", "logits",
-                                     "token_ids", "tokenizer_scratch", "sampler"};
+                                     "token_ids", "tokenizer_scratch", "sampler", "sequences"};
         for (size_t k = 0; k < sizeof arena_names / sizeof *arena_names; k++) {
             uint64_t bytes = snug_plan_item_bytes(plan, arena_names[k]);
             cr_assert_gt(bytes, 0, "item %s missing", arena_names[k]);

@@ -1,9 +1,11 @@
-/* attention.h — causal grouped-query attention over a KV cache of f16, q8_0 or f32 rows, scalar reference.
+/* attention.h — causal grouped-query attention over a paged KV cache of f16, q8_0 or f32 rows, scalar reference.
  *
  * The cache of one layer holds, for every position, one row of keys (n_head_kv × head_dim elements, encoded as
- * kv_type) and separately one row of values. Query head h reads KV head h / (n_head / n_head_kv). Token t of the
- * batch sits at position pos0 + t and sees positions 0 … pos0 + t. For q8_0 the head size must be a multiple of the
- * 32-element block, so each head's slice is whole blocks.
+ * kv_type) and separately one row of values. Rows live in pages of page_tokens positions (the engine's KV pool,
+ * engine/kv_pool.h): a token reads position j in page pages[j / page_tokens], row j mod page_tokens, page p starting
+ * p × page_tokens × row_bytes into the layer's K (and V) memory. Query head h reads KV head h / (n_head / n_head_kv).
+ * A token at position p sees positions 0 … p of its own sequence (its own page list). For q8_0 the head size must be a
+ * multiple of the 32-element block, so each head's slice is whole blocks.
  *
  * Two implementations: the scalar reference (one vec_dot call per key, libm expf, one decoded V row at a time), and
  * per-ISA kernels (attention_avx2.c, attention_avx512.c) that score 8 / 16 keys per iteration straight from the cache
@@ -25,7 +27,7 @@ typedef struct snug_attention_shape {
     int32_t n_head;
     int32_t n_head_kv;
     int32_t head_dim;
-    int64_t n_ctx;      /* positions in the cache */
+    int64_t n_ctx;      /* the most positions one token sees (sizes the reference path's scratch) */
     uint32_t kv_type;   /* SNUG_TYPE_F16, SNUG_TYPE_Q8_0 or SNUG_TYPE_F32 */
     uint64_t row_bytes; /* bytes of one position's row (all KV heads) */
     /* The cache type's kernels when they take float activations (f16, f32 caches): the scores q·k then run on
@@ -35,6 +37,7 @@ typedef struct snug_attention_shape {
     void (*f16_row)(const uint16_t *src, float *dst, int64_t n);
     /* The kernels to use (snug_attention_kernels_for); NULL: those of snug_isa_active(). */
     const struct snug_attention_kernels *kernels;
+    int64_t page_tokens; /* positions a page holds (snug_attention_paged) */
 } snug_attention_shape;
 
 /* One ISA's attention kernels, for one (token, query head) row at a time. k / v point at the head's slice of
@@ -74,16 +77,30 @@ extern const snug_attention_kernels snug_attention_kernels_avx2;
 extern const snug_attention_kernels snug_attention_kernels_avx512;
 #endif
 
+/* What one token of a batch sees: positions 0 … n_pos − 1, in the pages listed. */
+typedef struct snug_attention_token {
+    const int32_t *pages; /* page ids by position / page_tokens */
+    int64_t n_pos;
+} snug_attention_token;
+
 /* Floats of per-thread scratch snug_attention needs: scores over the context plus one decoded K and V head row. */
 static inline int64_t snug_attention_scratch_floats(int64_t n_ctx, int32_t head_dim) {
     return n_ctx + 2 * (int64_t)head_dim;
 }
 
-/* out (n_tokens, n_head × head_dim) from q (n_tokens, n_head × head_dim) and the layer's cache rows, on the pool's
- * threads (NULL: the caller alone). scratch holds snug_pool_threads(pool) × snug_attention_scratch_floats() floats.
- * Returns −1, or the first row (token × n_head + head) that broke down: its scores' maximum not finite (an infinite
- * q·k), their exponentials' sum not a positive finite number (a NaN score), or an output not finite (an infinite or
- * NaN value row). Checked once per row and block of keys, and by a bit test per output element (ops.h). */
+/* out (n_tokens, n_head × head_dim) from q (n_tokens, n_head × head_dim) and the layer's pages (k_pages, v_pages:
+ * page p at p × page_tokens × row_bytes), token t seeing tokens[t], on the pool's threads (NULL: the caller alone).
+ * scratch holds snug_pool_threads(pool) × snug_attention_scratch_floats() floats. Returns −1, or the first row
+ * (token × n_head + head) that broke down: its scores' maximum not finite (an infinite q·k), their exponentials' sum
+ * not a positive finite number (a NaN score), or an output not finite (an infinite or NaN value row). Checked once
+ * per row and block of keys, and by a bit test per output element (ops.h). A row's arithmetic depends on its
+ * positions' page boundaries (j mod page_tokens), never on which pages hold them or on other tokens of the batch. */
+int64_t snug_attention_paged(float *out, const float *q, const uint8_t *k_pages, const uint8_t *v_pages,
+                             const snug_attention_token *tokens, int64_t n_tokens, const snug_attention_shape *shape,
+                             float *scratch, snug_pool *pool);
+
+/* The same over one contiguous cache (a single page of shape->n_ctx positions; shape->page_tokens is ignored):
+ * token t of the batch sits at position pos0 + t and sees positions 0 … pos0 + t. */
 int64_t snug_attention(float *out, const float *q, const uint8_t *k_cache, const uint8_t *v_cache, int64_t n_tokens,
                        int64_t pos0, const snug_attention_shape *shape, float *scratch, snug_pool *pool);
 

@@ -15,7 +15,10 @@
 #include "base/arena.h"
 #include "base/error.h"
 #include "base/units.h"
+#include "cpu/attention.h"
 #include "cpu/kernels.h"
+#include "engine/batch.h"
+#include "engine/kv_pool.h"
 #include "engine/sampler.h"
 #include "gguf/gguf.h"
 #include "gguf/types.h"
@@ -68,8 +71,10 @@ static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, in
     const uint64_t E = (uint64_t)d->n_embd, F = (uint64_t)d->n_ff, B = (uint64_t)n_batch, f = sizeof(float);
     const uint64_t q_dim = (uint64_t)d->n_head * (uint64_t)d->head_dim;
     const uint64_t kv_dim = (uint64_t)d->n_head_kv * (uint64_t)d->head_dim;
-    const uint64_t threads = (uint64_t)p->n_threads, ctx = (uint64_t)n_ctx;
-    const uint64_t kv_half = (uint64_t)d->n_layer * ctx * (uint64_t)n_parallel * kv_row_bytes(p, kv_type);
+    const uint64_t threads = (uint64_t)p->n_threads, ctx = (uint64_t)n_ctx, seqs = (uint64_t)n_parallel;
+    /* The KV pool: whole pages, enough for every sequence to reach the context (kv_pool.h). */
+    const uint64_t pages_per_seq = (uint64_t)snug_kv_pages_for(n_ctx), pages = seqs * pages_per_seq;
+    const uint64_t kv_half = (uint64_t)d->n_layer * pages * SNUG_KV_PAGE_TOKENS * kv_row_bytes(p, kv_type);
     out[SNUG_BUF_K_CACHE] = kv_half;
     out[SNUG_BUF_V_CACHE] = kv_half;
     out[SNUG_BUF_X] = B * E * f;
@@ -84,11 +89,19 @@ static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, in
     /* Per thread: the scores of one head over the context, and one decoded K and V head row (quantized caches). */
     out[SNUG_BUF_SCORES] = threads * (ctx + 2 * (uint64_t)d->head_dim) * f;
     out[SNUG_BUF_ACT_ENCODED] = B * p->act_row_bytes;
-    out[SNUG_BUF_LOGITS] = (uint64_t)d->n_vocab * f;
+    out[SNUG_BUF_LOGITS] = seqs * (uint64_t)d->n_vocab * f; /* one row per sequence: a decode step of all of them */
     out[SNUG_BUF_TOKEN_IDS] = ctx * sizeof(snug_token);
     out[SNUG_BUF_TOKENIZER_SCRATCH] = snug_tokenizer_scratch_bytes(NULL, p->max_input_bytes);
     out[SNUG_BUF_SAMPLER_CANDIDATES] = (uint64_t)d->n_vocab * sizeof(snug_candidate);
-    out[SNUG_BUF_SAMPLER_RECENT] = (uint64_t)SNUG_MAX_REPEAT_WINDOW * sizeof(int32_t);
+    out[SNUG_BUF_SAMPLER_RECENT] = seqs * (uint64_t)SNUG_MAX_REPEAT_WINDOW * sizeof(int32_t);
+    out[SNUG_BUF_SAMPLERS] = seqs * sizeof(snug_sampler);
+    out[SNUG_BUF_KV_PAGE_TABLES] = seqs * pages_per_seq * sizeof(int32_t);
+    out[SNUG_BUF_KV_FREE_PAGES] = pages * sizeof(int32_t);
+    out[SNUG_BUF_KV_PAGE_REFS] = pages * sizeof(int32_t);
+    out[SNUG_BUF_SEQUENCES] = seqs * sizeof(snug_seq_state);
+    out[SNUG_BUF_BATCH_INDEX] = B * sizeof(snug_batch_slot);
+    out[SNUG_BUF_BATCH_VIEWS] = B * sizeof(snug_attention_token);
+    out[SNUG_BUF_OUTPUT_INDEX] = seqs * sizeof(size_t);
 }
 
 /* Which plan line each arena buffer belongs to. */
@@ -102,7 +115,15 @@ static const char *buffer_line(snug_buffer_id id) {
     case SNUG_BUF_TOKEN_IDS: return "token_ids";
     case SNUG_BUF_TOKENIZER_SCRATCH: return "tokenizer_scratch";
     case SNUG_BUF_SAMPLER_CANDIDATES:
-    case SNUG_BUF_SAMPLER_RECENT: return "sampler";
+    case SNUG_BUF_SAMPLER_RECENT:
+    case SNUG_BUF_SAMPLERS: return "sampler";
+    case SNUG_BUF_KV_PAGE_TABLES:
+    case SNUG_BUF_KV_FREE_PAGES:
+    case SNUG_BUF_KV_PAGE_REFS:
+    case SNUG_BUF_SEQUENCES:
+    case SNUG_BUF_BATCH_INDEX:
+    case SNUG_BUF_BATCH_VIEWS:
+    case SNUG_BUF_OUTPUT_INDEX: return "sequences";
     default: return "activations";
     }
 }
@@ -149,6 +170,8 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     p->n_ctx = n_ctx;
     p->kv_type = kv_type;
     p->n_parallel = n_parallel;
+    p->kv_pages = n_parallel * snug_kv_pages_for(n_ctx);
+    p->max_outputs = n_parallel;
     p->n_batch = p->request.n_batch > 0 ? p->request.n_batch : SNUG_DEFAULT_BATCH;
     if (p->n_batch > n_ctx) p->n_batch = n_ctx;
     p->n_lines = 0;

@@ -38,6 +38,14 @@ typedef enum snug_buffer_id {
     SNUG_BUF_TOKENIZER_SCRATCH,
     SNUG_BUF_SAMPLER_CANDIDATES,
     SNUG_BUF_SAMPLER_RECENT,
+    SNUG_BUF_SAMPLERS,
+    SNUG_BUF_KV_PAGE_TABLES,
+    SNUG_BUF_KV_FREE_PAGES,
+    SNUG_BUF_KV_PAGE_REFS,
+    SNUG_BUF_SEQUENCES,
+    SNUG_BUF_BATCH_INDEX,
+    SNUG_BUF_BATCH_VIEWS,
+    SNUG_BUF_OUTPUT_INDEX,
     SNUG_BUF_COUNT
 } snug_buffer_id;
 
@@ -78,6 +86,8 @@ struct snug_plan {
     snug_context_params request;
     snug_device device;
     int32_t n_ctx, n_batch, n_parallel, n_threads;
+    int32_t kv_pages;    /* pages of the KV pool: n_parallel × ceil(n_ctx / SNUG_KV_PAGE_TOKENS) */
+    int32_t max_outputs; /* logits rows one batch may ask for: n_parallel */
     uint32_t kv_type;
     uint64_t max_input_bytes;
     uint64_t act_row_bytes; /* the largest encoded activation row of any weight matrix (the matmul scratch per token) */
