@@ -10,6 +10,11 @@
  * single-token decode steps with greedy (argmax) sampling. Medians and min–max over the repetitions, peak RSS from
  * VmHWM. The prompt is the same fixed pattern of token ids snug bench uses.
  *
+ * --parallel N measures what a server with N concurrent users gets: N sequences share one context (unified KV
+ * cache), their N prompts are prefilled in one batch, and every decode step is one batch of N tokens, one per
+ * sequence. Prefill and decode tokens/s are then aggregates over the N sequences (N x tokens / seconds), so the ratio
+ * to --parallel 1 shows how much batching amortizes the weight reads that bound single-user decode.
+ *
  * The CPU backend is a separate library per instruction-set variant (libggml-cpu-zen4.so, -haswell, …); ggml scores
  * each against this CPU and loads the best. The driver loads them from the directory libllama itself came from and
  * reports the file that won, with its feature list.
@@ -27,13 +32,16 @@
 
 enum {
     MAX_REPS = 100,
-    PROMPT_FIRST_ID = 3,  /* past unk/bos/eos of a SentencePiece vocabulary */
-    PROMPT_STRIDE = 7919, /* a prime: consecutive prompt tokens land far apart in the embedding table */
+    PROMPT_FIRST_ID = 3,   /* past unk/bos/eos of a SentencePiece vocabulary */
+    PROMPT_STRIDE = 7919,  /* a prime: consecutive prompt tokens land far apart in the embedding table */
+    PROMPT_SEQ_SHIFT = 17, /* --parallel: sequence s starts the pattern 17*s steps later, so no two prompts match */
+    MAX_PARALLEL = 256,    /* llama.cpp's LLAMA_MAX_SEQ */
 };
 
 typedef struct driver_options {
     const char *model_path;
     int threads, n_prompt, n_gen, reps;
+    int parallel; /* concurrent sequences; 1 is the single-user measurement of snug bench */
     int json, verbose;
     const char *cpu_variant; /* "haswell": load only libggml-cpu-haswell.so; NULL: every variant, ggml keeps the best */
 } driver_options;
@@ -85,9 +93,11 @@ static void quiet_log(enum ggml_log_level level, const char *text, void *user_da
 
 static int usage(FILE *out, int code) {
     fprintf(out, "usage: llama_driver MODEL [--threads N] [-p 512] [-n 128] [--reps 5] [--json] [--verbose]\n"
-                 "                    [--cpu-variant NAME]\n"
+                 "                    [--cpu-variant NAME] [--parallel 1]\n"
                  "Prefill and decode tokens/s of llama.cpp on MODEL, measured like `snug bench`.\n"
-                 "--cpu-variant haswell loads only that CPU backend (libggml-cpu-haswell.so: AVX2, no AVX-512).\n");
+                 "--cpu-variant haswell loads only that CPU backend (libggml-cpu-haswell.so: AVX2, no AVX-512).\n"
+                 "--parallel N decodes N sequences at once (N prompts of -p tokens prefilled in one batch, then -n\n"
+                 "steps of one N-token batch), like a server with N concurrent users; tokens/s are aggregates.\n");
     return code;
 }
 
@@ -100,7 +110,7 @@ static int parse_int(const char *text, int min, int max, int *out) {
 }
 
 static int parse_options(int argc, char **argv, driver_options *o) {
-    *o = (driver_options){.threads = 2, .n_prompt = 512, .n_gen = 128, .reps = 5};
+    *o = (driver_options){.threads = 2, .n_prompt = 512, .n_gen = 128, .reps = 5, .parallel = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
@@ -127,6 +137,7 @@ static int parse_options(int argc, char **argv, driver_options *o) {
                  : !strcmp(a, "-p")                          ? parse_int(v, 1, 1 << 20, &o->n_prompt)
                  : !strcmp(a, "-n")                          ? parse_int(v, 1, 1 << 20, &o->n_gen)
                  : !strcmp(a, "--reps")                      ? parse_int(v, 1, MAX_REPS, &o->reps)
+                 : !strcmp(a, "--parallel")                  ? parse_int(v, 1, MAX_PARALLEL, &o->parallel)
                                                              : 0;
         if (!ok) {
             fprintf(stderr, "llama_driver: bad option or value: %s %s\n", a, v);
@@ -184,6 +195,59 @@ static llama_token argmax(const float *logits, int n_vocab) {
     return best;
 }
 
+/* The fixed prompt of sequence `seq`: BOS, then the stride pattern shifted by PROMPT_SEQ_SHIFT*seq steps. Sequence 0
+ * is exactly the prompt snug bench uses. */
+static void fill_prompt(llama_token *prompt, int n, int seq, const struct llama_vocab *vocab, int n_vocab) {
+    prompt[0] = llama_vocab_bos(vocab) >= 0 ? llama_vocab_bos(vocab) : PROMPT_FIRST_ID;
+    for (int i = 1; i < n; i++) {
+        long long step = (long long)i + (long long)PROMPT_SEQ_SHIFT * seq;
+        prompt[i] = PROMPT_FIRST_ID + (llama_token)((step * PROMPT_STRIDE) % (n_vocab - PROMPT_FIRST_ID));
+    }
+}
+
+/* Puts one token of sequence `seq` at `pos` into slot i of a batch from llama_batch_init. */
+static void batch_set(struct llama_batch *b, int i, llama_token token, int pos, int seq, int want_logits) {
+    b->token[i] = token;
+    b->pos[i] = pos;
+    b->n_seq_id[i] = 1;
+    b->seq_id[i][0] = seq;
+    b->logits[i] = (int8_t)want_logits;
+}
+
+/* One --parallel repetition on a cleared KV cache: `prefill` (all N prompts, built once by the caller) in one
+ * llama_decode call, then n_gen steps of one N-token batch with each sequence's greedy next token. Fills the
+ * aggregate tokens/s; returns 0, or 1 after saying what failed. */
+static int parallel_rep(struct llama_context *ctx, const driver_options *o, struct llama_batch *prefill,
+                        struct llama_batch *step, int n_vocab, double *prefill_tps, double *decode_tps) {
+    const int n = o->parallel, p = o->n_prompt;
+    llama_memory_clear(llama_get_memory(ctx), true);
+    double t0 = now_s();
+    if (llama_decode(ctx, *prefill) != 0) {
+        fprintf(stderr, "llama_driver: parallel prefill failed\n");
+        return 1;
+    }
+    llama_synchronize(ctx);
+    double t1 = now_s();
+    for (int g = 0; g < o->n_gen; g++) {
+        /* Step 0 reads each sequence's last prompt token (the only outputs the prefill asked for, at batch index
+         * s*p + p-1); later steps read the previous step's batch, where sequence s sits at index s. */
+        for (int s = 0; s < n; s++) {
+            int idx = g == 0 ? s * p + p - 1 : s;
+            batch_set(step, s, argmax(llama_get_logits_ith(ctx, idx), n_vocab), p + g, s, 1);
+        }
+        step->n_tokens = n;
+        if (llama_decode(ctx, *step) != 0) {
+            fprintf(stderr, "llama_driver: parallel decode step %d failed\n", g);
+            return 1;
+        }
+    }
+    llama_synchronize(ctx);
+    double t2 = now_s();
+    *prefill_tps = (double)n * p / (t1 - t0);
+    *decode_tps = (double)n * o->n_gen / (t2 - t1);
+    return 0;
+}
+
 static void print_json_string(const char *s) {
     putchar('"');
     for (; *s; s++) {
@@ -227,6 +291,14 @@ int main(int argc, char **argv) {
     cp.n_threads = o.threads;
     cp.n_threads_batch = o.threads;
     cp.no_perf = true;
+    if (o.parallel > 1) {
+        /* Room for every sequence's prompt and generated tokens, all N prompts in one llama_decode call (llama.cpp
+         * still splits it into n_ubatch pieces), and one KV buffer the sequences share, as llama-server does. */
+        cp.n_seq_max = (uint32_t)o.parallel;
+        cp.n_ctx = (uint32_t)o.parallel * (uint32_t)(o.n_prompt + o.n_gen + 1);
+        cp.n_batch = (uint32_t)o.parallel * (uint32_t)o.n_prompt;
+        cp.kv_unified = true;
+    }
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) {
         fprintf(stderr, "llama_driver: llama.cpp could not create a context\n");
@@ -239,11 +311,23 @@ int main(int argc, char **argv) {
     const int n_vocab = llama_vocab_n_tokens(vocab);
     llama_token *prompt = malloc((size_t)o.n_prompt * sizeof *prompt);
     if (!prompt) return 1;
-    prompt[0] = llama_vocab_bos(vocab) >= 0 ? llama_vocab_bos(vocab) : PROMPT_FIRST_ID;
-    for (int i = 1; i < o.n_prompt; i++) {
-        prompt[i] = PROMPT_FIRST_ID + (llama_token)(((long long)i * PROMPT_STRIDE) % (n_vocab - PROMPT_FIRST_ID));
-    }
+    fill_prompt(prompt, o.n_prompt, 0, vocab, n_vocab);
     llama_memory_t memory = llama_get_memory(ctx);
+
+    /* --parallel: the prefill batch is the same every repetition, so it is built once, outside the timing. */
+    struct llama_batch prefill = {0}, step = {0};
+    if (o.parallel > 1) {
+        prefill = llama_batch_init(o.parallel * o.n_prompt, 0, 1);
+        step = llama_batch_init(o.parallel, 0, 1);
+        for (int s = 0; s < o.parallel; s++) {
+            fill_prompt(prompt, o.n_prompt, s, vocab, n_vocab);
+            for (int i = 0; i < o.n_prompt; i++) {
+                batch_set(&prefill, s * o.n_prompt + i, prompt[i], i, s, i == o.n_prompt - 1);
+            }
+        }
+        prefill.n_tokens = o.parallel * o.n_prompt;
+        fill_prompt(prompt, o.n_prompt, 0, vocab, n_vocab); /* the warm-up below uses sequence 0's prompt */
+    }
 
     /* Warm-up: one token touches every weight page (and lets the CPU backend repack weights it wants repacked). */
     if (llama_decode(ctx, llama_batch_get_one(prompt, 1)) != 0) {
@@ -254,6 +338,14 @@ int main(int argc, char **argv) {
     double prefill_tps[MAX_REPS] = {0}, decode_tps[MAX_REPS] = {0};
     llama_token last = 0;
     for (int r = 0; r < o.reps; r++) {
+        if (o.parallel > 1) {
+            if (parallel_rep(ctx, &o, &prefill, &step, n_vocab, &prefill_tps[r], &decode_tps[r]) != 0) return 1;
+            if (!o.json) {
+                fprintf(stderr, "llama_driver: rep %d: prefill %.2f tok/s, decode %.2f tok/s (aggregate of %d)\n",
+                        r + 1, prefill_tps[r], decode_tps[r], o.parallel);
+            }
+            continue;
+        }
         llama_memory_clear(memory, true);
         double t0 = now_s();
         if (llama_decode(ctx, llama_batch_get_one(prompt, o.n_prompt)) != 0) {
@@ -298,25 +390,34 @@ int main(int argc, char **argv) {
         print_json_string(o.model_path);
         printf(",\"model_desc\":");
         print_json_string(model_desc);
-        printf(",\"weight_bytes\":%llu,\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
+        printf(",\"weight_bytes\":%llu,\"threads\":%d,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,\"parallel\":%d,"
                "\"prefill_tokens_per_s\":%.4f,\"prefill_tokens_per_s_min\":%.4f,\"prefill_tokens_per_s_max\":%.4f,"
                "\"decode_tokens_per_s\":%.4f,\"decode_tokens_per_s_min\":%.4f,\"decode_tokens_per_s_max\":%.4f,"
                "\"load_s\":%.4f,\"peak_rss_bytes\":%llu,\"rss_anon_bytes\":%llu,\"rss_file_bytes\":%llu}\n",
-               weight_bytes, o.threads, o.n_prompt, o.n_gen, o.reps, pre.median, pre.min, pre.max, dec.median, dec.min,
-               dec.max, load_s, peak_rss, rss_anon, rss_file);
+               weight_bytes, o.threads, o.n_prompt, o.n_gen, o.reps, o.parallel, pre.median, pre.min, pre.max,
+               dec.median, dec.min, dec.max, load_s, peak_rss, rss_anon, rss_file);
     } else {
         printf("llama.cpp %s (ggml commit %s), CPU backend %s, %d threads\n", llama_version(), ggml_commit(), cpu_file,
                o.threads);
         printf("model    %s (%s, %.1f MiB of weights)\n", o.model_path, model_desc, weight_bytes / 1048576.0);
         printf("load     %.3f s\n", load_s);
+        if (o.parallel > 1) {
+            printf("parallel %d sequences (unified KV cache); prefill and decode tok/s and tokens are aggregate over "
+                   "all %d\n",
+                   o.parallel, o.parallel);
+        }
         printf("prefill  %.2f tok/s (min %.2f, max %.2f; %d tokens, %d reps)\n", pre.median, pre.min, pre.max,
-               o.n_prompt, o.reps);
-        printf("decode   %.2f tok/s (min %.2f, max %.2f; %d tokens, %d reps)\n", dec.median, dec.min, dec.max, o.n_gen,
-               o.reps);
+               o.parallel * o.n_prompt, o.reps);
+        printf("decode   %.2f tok/s (min %.2f, max %.2f; %d tokens, %d reps)\n", dec.median, dec.min, dec.max,
+               o.parallel * o.n_gen, o.reps);
         printf("peak RSS %.1f MiB (now: %.1f MiB anonymous, %.1f MiB file)\n", peak_rss / 1048576.0,
                rss_anon / 1048576.0, rss_file / 1048576.0);
     }
     free(prompt);
+    if (o.parallel > 1) {
+        llama_batch_free(prefill);
+        llama_batch_free(step);
+    }
     llama_free(ctx);
     llama_model_free(model);
     llama_backend_free();

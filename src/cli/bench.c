@@ -11,6 +11,10 @@
  *             bandwidth / bytes read per token. The bandwidth is measured here with the widest loads the CPU has,
  *             with decode's threads and with every hardware thread (the better reading counts): the best of a few
  *             passes summing a buffer far larger than the last-level cache.
+ * With --parallel S (S > 1) it measures what a server with S users at once gets: each rep prefills S prompts (the
+ * pattern shifted by BENCH_PROMPT_SEQ_SHIFT × s steps for sequence s) in one batch, then runs N steps of one batch
+ * holding every sequence's next token; prefill and decode tokens/s are aggregates over the S sequences (S × P and
+ * S × N tokens). The batch arrays are the benchmark's own (a caller's memory, as the API intends).
  * Medians over the reps with min and max as the spread. Text by default; --json prints one object (keys listed in
  * docs/performance.md; scripts read them).
  *
@@ -31,6 +35,7 @@ enum {
     BENCH_PHYSICAL_BATCH = 512,     /* prompt tokens per forward step unless --batch: llama.cpp's default micro-batch */
     BENCH_PROMPT_FIRST_ID = 3,      /* past unk/bos/eos of a SentencePiece vocabulary */
     BENCH_PROMPT_STRIDE = 7919,     /* a prime: consecutive prompt tokens land far apart in the embedding table */
+    BENCH_PROMPT_SEQ_SHIFT = 17,    /* --parallel: sequence s's prompt starts the pattern 17·s steps later */
     BENCH_BANDWIDTH_PASSES = 10,    /* best of: a pass can meet cold TLBs, frequency ramps or a busy neighbour VM */
     BENCH_MAX_PROBE_THREADS = 1024, /* the plan's own thread limit */
 };
@@ -65,7 +70,9 @@ static void bench_usage(FILE *out) {
         "  --json                 print one JSON object instead of the table\n"
         "%s"
         "\n"
-        "The context is P + N + 1 tokens unless --ctx says otherwise; --batch defaults to min(P, %d).\n",
+        "The context is P + N + 1 tokens unless --ctx says otherwise; --batch defaults to min(P, %d).\n"
+        "With --parallel S, S sequences run together (as S users of a server): S prompts in one batch, then N steps\n"
+        "of one batch with a token of each; tokens/s are their aggregate.\n",
         cli_plan_options_help(), BENCH_PHYSICAL_BATCH);
 }
 
@@ -281,6 +288,7 @@ typedef struct bench_result {
     uint64_t weight_bytes, bytes_per_token, bandwidth_buffer_bytes;
     double bandwidth_bytes_per_s, roofline_tps, roofline_fraction;
     int32_t threads, n_ctx;
+    int32_t parallel;          /* sequences decoded together (--parallel); the tokens/s are their aggregate */
     int32_t bandwidth_threads; /* the threads of the best bandwidth reading: decode's, or every hardware thread */
     const char *kv_type, *weight_type;
     bool weights_copied; /* the plan's choice: a copy in (huge) pages, or the mapped file */
@@ -308,6 +316,72 @@ static snug_status bench_rep(snug_context *ctx, const snug_token *prompt, const 
     return SNUG_OK;
 }
 
+/* The caller's side of a --parallel run: every sequence's prompt, and the batch arrays (S × P entries). */
+typedef struct parallel_batches {
+    int32_t n_seq;
+    snug_token *prompts; /* (n_seq, n_prompt) */
+    snug_token *tokens;
+    int32_t *positions;
+    snug_seq_id *seq_ids;
+    bool *logits;
+} parallel_batches;
+
+static void free_parallel(parallel_batches *p) {
+    free(p->prompts);
+    free(p->tokens);
+    free(p->positions);
+    free(p->seq_ids);
+    free(p->logits);
+}
+
+/* The fixed prompt of sequence s: BOS, then the stride pattern shifted by BENCH_PROMPT_SEQ_SHIFT × s steps. */
+static void fill_prompt(snug_token *prompt, int64_t n, int32_t seq, const snug_model_desc *d) {
+    prompt[0] = d->bos >= 0 ? d->bos : BENCH_PROMPT_FIRST_ID;
+    for (int64_t i = 1; i < n; i++) {
+        const int64_t step = i + (int64_t)BENCH_PROMPT_SEQ_SHIFT * seq;
+        prompt[i] =
+            BENCH_PROMPT_FIRST_ID + (snug_token)((step * BENCH_PROMPT_STRIDE) % (d->n_vocab - BENCH_PROMPT_FIRST_ID));
+    }
+}
+
+/* One --parallel rep: every sequence freed, all prompts in one batch, then n_gen batches of one token a sequence,
+ * each chosen greedily by its own sampler. */
+static snug_status bench_rep_parallel(snug_context *ctx, const parallel_batches *p, const bench_options *o,
+                                      double *prefill_s, double *decode_s, snug_error *err) {
+    snug_context_reset(ctx);
+    size_t n = 0;
+    for (int32_t s = 0; s < p->n_seq; s++) {
+        for (int64_t i = 0; i < o->n_prompt; i++, n++) {
+            p->tokens[n] = p->prompts[s * o->n_prompt + i];
+            p->positions[n] = (int32_t)i;
+            p->seq_ids[n] = s;
+            p->logits[n] = i + 1 == o->n_prompt;
+        }
+    }
+    double t0 = cli_now_s();
+    snug_batch batch = {n, p->tokens, p->positions, p->seq_ids, p->logits};
+    snug_status st = snug_context_run_batch(ctx, &batch, err);
+    if (st != SNUG_OK) return st;
+    double t1 = cli_now_s();
+    size_t last[256];
+    for (int32_t s = 0; s < p->n_seq; s++) last[s] = (size_t)(s + 1) * (size_t)o->n_prompt - 1;
+    for (int64_t step = 0; step < o->n_gen; step++) {
+        for (int32_t s = 0; s < p->n_seq; s++) {
+            st = snug_seq_sample(ctx, s, snug_context_batch_logits(ctx, last[s]), &p->tokens[s], err);
+            if (st != SNUG_OK) return st;
+            p->positions[s] = (int32_t)(o->n_prompt + step);
+            p->seq_ids[s] = s;
+            p->logits[s] = true;
+            last[s] = (size_t)s;
+        }
+        batch.n_tokens = (size_t)p->n_seq;
+        if ((st = snug_context_run_batch(ctx, &batch, err)) != SNUG_OK) return st;
+    }
+    *prefill_s = t1 - t0;
+    *decode_s = cli_now_s() - t1;
+    return SNUG_OK;
+}
+
 static void print_text(const bench_options *o, const bench_result *r) {
     const double mib = 1024.0 * 1024.0;
     printf("snug bench: %s\n", o->model_path);
@@ -315,6 +389,8 @@ static void print_text(const bench_options *o, const bench_result *r) {
            r->desc.architecture, r->desc.n_layer, r->desc.n_embd, r->desc.n_head, r->desc.n_head_kv, r->desc.n_ff,
            r->desc.n_vocab, r->weight_type, (double)r->weight_bytes / mib);
     printf("  machine    %s, %d threads used; context %d, KV %s\n", r->hw.cpu_name, r->threads, r->n_ctx, r->kv_type);
+    if (r->parallel > 1)
+        printf("  parallel   %d sequences in every batch: tokens/s are their aggregate\n", r->parallel);
     if (r->weights_copied)
         printf("  weights    copied into pages of %llu KiB\n", (unsigned long long)(r->weights_page_bytes >> 10));
     else
@@ -323,9 +399,9 @@ static void print_text(const bench_options *o, const bench_result *r) {
            r->hw.stream_distance_bytes, r->hw.stream_source);
     printf("\n  %-10s %12s %12s %12s\n", "", "median", "min", "max");
     printf("  %-10s %12.2f %12.2f %12.2f  tok/s  (%lld tokens, %lld reps)\n", "prefill", r->prefill_tps.median,
-           r->prefill_tps.min, r->prefill_tps.max, (long long)o->n_prompt, (long long)o->reps);
+           r->prefill_tps.min, r->prefill_tps.max, (long long)o->n_prompt * r->parallel, (long long)o->reps);
     printf("  %-10s %12.2f %12.2f %12.2f  tok/s  (%lld tokens, %lld reps)\n", "decode", r->decode_tps.median,
-           r->decode_tps.min, r->decode_tps.max, (long long)o->n_gen, (long long)o->reps);
+           r->decode_tps.min, r->decode_tps.max, (long long)o->n_gen * r->parallel, (long long)o->reps);
     printf("\n  load       %.3f s\n", r->load_s);
     printf("  peak RSS   %.1f MiB (after the reps: %.1f MiB anonymous, %.1f MiB file pages)\n",
            (double)r->peak_rss_bytes / mib, (double)r->rss_anon_bytes / mib, (double)r->rss_file_bytes / mib);
@@ -351,6 +427,7 @@ static int print_json(const bench_options *o, const bench_result *r) {
     json_object_set_new(root, "stream_distance_bytes", json_integer(r->hw.stream_distance_bytes));
     json_object_set_new(root, "stream_source", json_string(r->hw.stream_source));
     json_object_set_new(root, "threads", json_integer(r->threads));
+    json_object_set_new(root, "parallel", json_integer(r->parallel));
     json_object_set_new(root, "n_prompt", json_integer(o->n_prompt));
     json_object_set_new(root, "n_gen", json_integer(o->n_gen));
     json_object_set_new(root, "reps", json_integer(o->reps));
@@ -395,6 +472,7 @@ int cli_bench(int argc, char **argv) {
 
     snug_model *model = NULL;
     snug_context *ctx = NULL;
+    parallel_batches parallel = {0};
     double *samples = malloc(2 * (size_t)o.reps * sizeof *samples);
     if (!samples) {
         fprintf(stderr, "snug: error: out of memory\n");
@@ -432,14 +510,38 @@ int cli_bench(int argc, char **argv) {
             BENCH_PROMPT_FIRST_ID + (snug_token)((i * BENCH_PROMPT_STRIDE) % (r.desc.n_vocab - BENCH_PROMPT_FIRST_ID));
     }
 
+    r.parallel = snug_context_n_seq_max(ctx);
+    if (r.parallel > 1) {
+        const size_t n = (size_t)r.parallel * (size_t)o.n_prompt;
+        parallel.n_seq = r.parallel;
+        parallel.prompts = malloc(n * sizeof *parallel.prompts);
+        parallel.tokens = malloc(n * sizeof *parallel.tokens);
+        parallel.positions = malloc(n * sizeof *parallel.positions);
+        parallel.seq_ids = malloc(n * sizeof *parallel.seq_ids);
+        parallel.logits = malloc(n * sizeof *parallel.logits);
+        if (!parallel.prompts || !parallel.tokens || !parallel.positions || !parallel.seq_ids || !parallel.logits) {
+            err.status = SNUG_E_OUT_OF_MEMORY;
+            snprintf(err.message, sizeof err.message, "out of memory for the batches of %d sequences", r.parallel);
+            goto fail;
+        }
+        for (int32_t s = 0; s < r.parallel; s++) {
+            fill_prompt(parallel.prompts + (size_t)s * (size_t)o.n_prompt, o.n_prompt, s, &r.desc);
+            if (snug_seq_sampler_init(ctx, s, &greedy, &err) != SNUG_OK) goto fail;
+        }
+    }
+
     /* Warm-up: one token maps every weight page, so no rep pays for page faults. */
     if (snug_context_decode(ctx, prompt, 1, &err) != SNUG_OK) goto fail;
     double *prefill_tps = samples, *decode_tps = samples + o.reps;
     for (int64_t rep = 0; rep < o.reps; rep++) {
         double prefill_s, decode_s;
-        if (bench_rep(ctx, prompt, &o, &prefill_s, &decode_s, &err) != SNUG_OK) goto fail;
-        prefill_tps[rep] = (double)o.n_prompt / prefill_s;
-        decode_tps[rep] = (double)o.n_gen / decode_s;
+        if (r.parallel > 1) {
+            if (bench_rep_parallel(ctx, &parallel, &o, &prefill_s, &decode_s, &err) != SNUG_OK) goto fail;
+        } else if (bench_rep(ctx, prompt, &o, &prefill_s, &decode_s, &err) != SNUG_OK) {
+            goto fail;
+        }
+        prefill_tps[rep] = (double)r.parallel * (double)o.n_prompt / prefill_s;
+        decode_tps[rep] = (double)r.parallel * (double)o.n_gen / decode_s;
         if (!o.json) {
             fprintf(stderr, "snug: rep %lld/%lld: prefill %.2f tok/s, decode %.2f tok/s\n", (long long)rep + 1,
                     (long long)o.reps, prefill_tps[rep], decode_tps[rep]);
@@ -471,16 +573,19 @@ int cli_bench(int argc, char **argv) {
     }
     if (r.bandwidth_bytes_per_s > 0 && r.bytes_per_token > 0) {
         r.roofline_tps = r.bandwidth_bytes_per_s / (double)r.bytes_per_token;
-        r.roofline_fraction = r.decode_tps.median / r.roofline_tps;
+        /* A step of S sequences reads the weights once: its rate (tokens/s ÷ S) is what the roofline caps. */
+        r.roofline_fraction = r.decode_tps.median / r.parallel / r.roofline_tps;
     }
 
     code = o.json ? print_json(&o, &r) : (print_text(&o, &r), SNUG_EXIT_OK);
+    free_parallel(&parallel);
     free(samples);
     snug_context_free(ctx);
     snug_model_free(model);
     return code;
 fail:
     code = cli_report(&err);
+    free_parallel(&parallel);
     free(samples);
     snug_context_free(ctx);
     snug_model_free(model);
