@@ -38,7 +38,8 @@ $(BUILD)/obj/src/cpu/%_avx512vnni.o: override CFLAGS += -mavx2 -mfma -mf16c -mbm
 else
 LIB_SRC  := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(LIB_SRC))
 endif
-CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+# The server (src/server) is part of the snug program, not of libsnug: only the program links libmicrohttpd.
+CLI_SRC  := $(sort $(wildcard src/cli/*.c src/server/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
@@ -63,7 +64,7 @@ $(BUILD)/libsnug.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/snug: $(CLI_OBJ) $(BUILD)/libsnug.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a -lmicrohttpd $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
 	@mkdir -p $(dir $@)
@@ -146,7 +147,7 @@ $(BUILD)/demo-export: tools/demo/export.c $(BUILD)/libsnug.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
 
 lint:
-	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) include/snug.h
+	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(wildcard src/server/*.h) include/snug.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc src
 
 clean:

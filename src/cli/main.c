@@ -13,6 +13,7 @@ static void usage(FILE *out) {
             "commands:\n"
             "  run MODEL [-p PROMPT] [-n N] …   generate text (streamed to stdout)\n"
             "  chat MODEL [--system TEXT] …    interactive chat with the model's chat template\n"
+            "  serve MODEL [--port N] …        OpenAI-compatible HTTP server for many users at once\n"
             "  info MODEL [--json]             metadata and tensor table of a GGUF file\n"
             "  hw [--profiles] [--json]        this machine (CPU, caches, memory) or the device profiles\n"
             "  plan MODEL [--ctx N|max] …      will it fit? every byte, before loading anything\n"
@@ -33,6 +34,7 @@ static int dispatch(int argc, char **argv) {
     const char *command = argv[1];
     if (strcmp(command, "run") == 0) return cli_run(argc - 1, argv + 1);
     if (strcmp(command, "chat") == 0) return cli_chat(argc - 1, argv + 1);
+    if (strcmp(command, "serve") == 0) return cli_serve(argc - 1, argv + 1);
     if (strcmp(command, "info") == 0) return cli_info(argc - 1, argv + 1);
     if (strcmp(command, "hw") == 0) return cli_hw(argc - 1, argv + 1);
     if (strcmp(command, "plan") == 0) return cli_plan(argc - 1, argv + 1);
