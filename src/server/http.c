@@ -329,7 +329,9 @@ static enum MHD_Result reply_stream(serve_server *s, struct MHD_Connection *c, s
 static enum MHD_Result generate(serve_server *s, struct MHD_Connection *c, serve_kind kind,
                                 const connection_state *cs) {
     serve_http_error e = {0};
+    pthread_mutex_lock(&s->parse_lock);
     serve_request *r = serve_parse_request(s, kind, cs->body ? cs->body : "", cs->len, &e);
+    pthread_mutex_unlock(&s->parse_lock);
     if (!r) return send_error(s, c, &e);
     if (serve_pages_needed(s, r) > 0 && !serve_submit(s, r)) {
         serve_request_release(s, r);
@@ -366,6 +368,11 @@ static enum MHD_Result plan_reply(serve_server *s, struct MHD_Connection *c) {
     snug_kv_stats kv;
     pthread_mutex_lock(&s->lock);
     snug_context_kv_stats(s->ctx, &kv);
+    const serve_memory m = serve_memory_bound(s);
+    json_object_set_new(plan, "server",
+                        json_pack("{s:i, s:I, s:I, s:I}", "connections_max", SERVE_MAX_CONNECTIONS,
+                                  "per_connection_bytes", (json_int_t)m.per_connection_bytes, "parse_bytes",
+                                  (json_int_t)m.parse_bytes, "bytes", (json_int_t)m.total_bytes));
     json_object_set_new(plan, "kv_pool",
                         json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:i}", "page_tokens", kv.page_tokens,
                                   "page_bytes", (json_int_t)kv.page_bytes, "pages_total", kv.pages_total, "pages_used",
@@ -442,6 +449,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (cs->len + *upload_bytes + 1 > cs->cap) {
                 size_t cap = cs->cap ? cs->cap : 4096;
                 while (cap < cs->len + *upload_bytes + 1) cap *= 2;
+                if (cap > SERVE_MAX_BODY_BYTES + 1) cap = SERVE_MAX_BODY_BYTES + 1; /* the bound the plan counts */
                 char *grown = realloc(cs->body, cap);
                 if (!grown) return MHD_NO;
                 cs->body = grown;
@@ -470,16 +478,52 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 /* ---- the process ------------------------------------------------------------------------------------------------ */
 
+serve_memory serve_memory_bound(const serve_server *s) {
+    const uint64_t text = (uint64_t)s->n_ctx * s->max_piece_bytes + 1;
+    const uint64_t request = sizeof(serve_request) + (uint64_t)s->n_ctx * sizeof(snug_token) + text +
+                             SERVE_JSON_ESCAPE_FACTOR * text; /* the reply as JSON, whole or in pending events */
+    serve_memory m;
+    m.per_connection_bytes = SERVE_THREAD_STACK_BYTES + SERVE_HEADER_MEMORY_BYTES + SERVE_MAX_BODY_BYTES + 1 +
+                             sizeof(connection_state) + request;
+    m.parse_bytes = (uint64_t)SERVE_JSON_BYTES_PER_BODY_BYTE * SERVE_MAX_BODY_BYTES;
+    m.total_bytes = (uint64_t)SERVE_MAX_CONNECTIONS * m.per_connection_bytes + m.parse_bytes;
+    return m;
+}
+
+/* The longest piece a token decodes to: sizes each reply's text, and the longest prompt worth tokenizing. */
+static uint64_t longest_piece_bytes(const snug_model *m, int32_t n_vocab) {
+    uint64_t longest = 1;
+    char piece[1024];
+    for (snug_token t = 0; t < n_vocab; t++) {
+        const size_t n = snug_token_to_piece(m, -1, t, piece, sizeof piece);
+        if (n > longest) longest = n;
+    }
+    return longest;
+}
+
 static snug_status load(serve_server *s, snug_error *err) {
     snug_status st = snug_model_load(s->options.model_path, &s->model, err);
     if (st != SNUG_OK) return st;
+    snug_model_desc desc;
+    snug_model_describe(s->model, &desc);
+    s->max_piece_bytes = longest_piece_bytes(s->model, desc.n_vocab);
+    /* Planned twice: the first plan resolves the context; the tokenizer's scratch is then sized for the longest text
+     * that could still fit it (every token at its longest piece), so any prompt within the context can be tokenized
+     * and any longer text is refused as too long without tokenizing it. */
     snug_plan *plan;
     if ((st = snug_plan_create(snug_model_gguf(s->model), &s->options.context, &plan, err)) != SNUG_OK) return st;
+    if (snug_plan_fits(plan)) {
+        uint64_t input = (uint64_t)snug_plan_n_ctx(plan) * s->max_piece_bytes;
+        s->options.context.max_input_bytes = input < SERVE_MAX_BODY_BYTES ? input : SERVE_MAX_BODY_BYTES;
+        snug_plan_free(plan);
+        if ((st = snug_plan_create(snug_model_gguf(s->model), &s->options.context, &plan, err)) != SNUG_OK) return st;
+    }
     if (!snug_plan_fits(plan)) {
         st = snug_plan_refusal(plan, err);
         snug_plan_free(plan);
         return st == SNUG_OK ? SNUG_E_DOES_NOT_FIT : st;
     }
+    s->max_input_bytes = s->options.context.max_input_bytes;
     char summary[256];
     snug_plan_summary(plan, summary, sizeof summary);
     fprintf(stderr, "snug serve: %s\n", summary);
@@ -491,14 +535,28 @@ static snug_status load(serve_server *s, snug_error *err) {
     s->n_ctx = snug_context_n_ctx(s->ctx);
     s->n_seq = snug_context_n_seq_max(s->ctx);
     s->n_vocab = d.n_vocab;
-    s->max_piece_bytes = 1;
-    char piece[1024];
-    for (snug_token t = 0; t < d.n_vocab; t++) {
-        const size_t n = snug_token_to_piece(s->model, -1, t, piece, sizeof piece);
-        if (n > s->max_piece_bytes) s->max_piece_bytes = n;
-    }
     if (!s->options.template_name || snug_chat_template_lookup(s->options.template_name, &s->tmpl, err) != SNUG_OK)
         snug_chat_template_of_gguf(snug_model_gguf(s->model), &s->tmpl);
+    /* The server's own memory must fit beside the plan, or nothing starts. */
+    const serve_memory m = serve_memory_bound(s);
+    const snug_plan *p = snug_context_get_plan(s->ctx);
+    s->memory_bytes = m.total_bytes;
+    if (snug_plan_total_bytes(p) + m.total_bytes > snug_plan_budget_bytes(p)) {
+        err->status = SNUG_E_DOES_NOT_FIT;
+        snprintf(err->message, sizeof err->message,
+                 "the server needs up to %.1f MiB (%d connections × %.1f MiB, and %.1f MiB to parse a body) beside the "
+                 "plan's %.1f MiB; the budget is %.1f MiB",
+                 m.total_bytes / 1048576.0, SERVE_MAX_CONNECTIONS, m.per_connection_bytes / 1048576.0,
+                 m.parse_bytes / 1048576.0, snug_plan_total_bytes(p) / 1048576.0,
+                 snug_plan_budget_bytes(p) / 1048576.0);
+        snprintf(err->hint, sizeof err->hint, "use a smaller --ctx or --parallel, or give the server more memory");
+        return err->status;
+    }
+    fprintf(stderr,
+            "snug serve: server memory up to %.1f MiB beside the plan (%d connections × %.1f MiB, parsing "
+            "%.1f MiB)\n",
+            m.total_bytes / 1048576.0, SERVE_MAX_CONNECTIONS, m.per_connection_bytes / 1048576.0,
+            m.parse_bytes / 1048576.0);
     s->running = calloc((size_t)s->n_seq, sizeof *s->running);
     if (!s->running) {
         err->status = SNUG_E_OUT_OF_MEMORY;
@@ -511,6 +569,7 @@ static snug_status load(serve_server *s, snug_error *err) {
 int serve_run(serve_server *s) {
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->tokenizer_lock, NULL);
+    pthread_mutex_init(&s->parse_lock, NULL);
     pthread_cond_init(&s->work, NULL);
     /* SIGINT and SIGTERM are taken by sigwait below, in no other thread. */
     sigset_t signals;
@@ -530,7 +589,7 @@ int serve_run(serve_server *s) {
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)SERVE_HEADER_MEMORY_BYTES, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 << 10),
+        (size_t)SERVE_HEADER_MEMORY_BYTES, MHD_OPTION_THREAD_STACK_SIZE, (size_t)SERVE_THREAD_STACK_BYTES,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!daemon) {
         fprintf(stderr, "snug: error: cannot listen on %s:%d (in use, or not an address of this machine)\n",

@@ -276,6 +276,16 @@ static bool parse_stops(json_t *stop, serve_request *r, serve_http_error *e) {
  * tokenizes). A prompt that does not fit the context is 400 context_length_exceeded with the numbers. */
 static bool tokenize_prompt(serve_server *s, serve_request *r, const snug_text_part *parts, size_t n_parts,
                             serve_http_error *e) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < n_parts; i++) total += parts[i].bytes;
+    for (size_t i = 0; i < n_parts; i++) {
+        if (parts[i].bytes <= s->max_input_bytes && total <= (uint64_t)s->n_ctx * s->max_piece_bytes) continue;
+        bad(e, r->kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded",
+            "This model's maximum context length is %d tokens; the prompt's %llu bytes are more than that many tokens "
+            "can hold (%llu bytes at most). Shorten it, or start the server with a larger --ctx.",
+            s->n_ctx, (unsigned long long)total, (unsigned long long)((uint64_t)s->n_ctx * s->max_piece_bytes));
+        return false;
+    }
     r->prompt = malloc((size_t)s->n_ctx * sizeof *r->prompt);
     if (!r->prompt) {
         bad(e, NULL, NULL, "out of memory for a prompt of %d tokens", s->n_ctx);

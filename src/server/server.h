@@ -29,6 +29,11 @@ enum {
     SERVE_MAX_STOPS = 4,               /* OpenAI's limit on `stop` strings */
     SERVE_MAX_STOP_BYTES = 256,
     SERVE_DEFAULT_QUEUE = 64,
+    SERVE_THREAD_STACK_BYTES = 256 << 10, /* each connection thread's stack (libmicrohttpd's default is 8 MiB) */
+    /* A parsed body's JSON tree, per byte of body: a jansson value is ~24-32 bytes with its allocation, and the
+     * densest body ("[1,1,…") has one value per 2 bytes; bodies are parsed one at a time (the parse lock). */
+    SERVE_JSON_BYTES_PER_BODY_BYTE = 24,
+    SERVE_JSON_ESCAPE_FACTOR = 6, /* a byte of text is at most 6 in a JSON string ("\u00XX") */
     SERVE_MAX_STOP_TOKENS = SNUG_CHAT_MAX_STOP_TOKENS,
 };
 
@@ -107,12 +112,15 @@ typedef struct serve_server {
     snug_chat_template tmpl;
     int32_t n_ctx, n_seq, n_vocab;
     uint64_t max_piece_bytes;
-    bool ready;    /* the model is loaded: /health is 200 */
-    bool stopping; /* SIGTERM / SIGINT */
+    uint64_t max_input_bytes; /* a text part longer than this cannot fit the context (it is refused untokenized) */
+    bool ready;               /* the model is loaded: /health is 200 */
+    bool stopping;            /* SIGTERM / SIGINT */
 
     pthread_mutex_t lock;
     pthread_cond_t work; /* the engine thread waits here for requests */
     pthread_mutex_t tokenizer_lock;
+    pthread_mutex_t parse_lock; /* one body parsed at a time: bounds the JSON trees in memory */
+    uint64_t memory_bytes;      /* serve_memory_bytes, checked against the plan's budget at start */
     serve_request *waiting_head, *waiting_tail;
     int32_t n_waiting;
     serve_request **running; /* (n_seq) by sequence; NULL: free */
@@ -122,6 +130,16 @@ typedef struct serve_server {
     serve_metrics metrics;
     pthread_t engine_thread;
 } serve_server;
+
+/* The server's own memory at most, beside the plan (which it is checked with at start): per connection its thread's
+ * stack, its header memory, its body, and its request (prompt tokens and the reply's text, raw and as JSON); plus one
+ * body's JSON tree. */
+typedef struct serve_memory {
+    uint64_t per_connection_bytes;
+    uint64_t parse_bytes;
+    uint64_t total_bytes; /* SERVE_MAX_CONNECTIONS × per_connection_bytes + parse_bytes */
+} serve_memory;
+serve_memory serve_memory_bound(const serve_server *s);
 
 /* scheduler.c */
 void *serve_engine_main(void *server);
