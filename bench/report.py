@@ -63,16 +63,17 @@ def gate_range(gates):
     return f"{min(values):.1f}–{max(values):.1f}" if values else "–"
 
 
-def progress(results, type_name, rep):
-    """One line on a finished repetition, for run.sh to print."""
+def progress(results, type_name, rep, suffix=""):
+    """One line on a finished repetition, for run.sh to print (suffix "p8": the batched runs of 8 sequences)."""
     parts = []
+    tag = f"-{suffix}" if suffix else ""
     try:
         gate = json.load(open(os.path.join(results, f"{type_name}.gate.{rep}.json")))
         parts.append(f"memory {gate['bandwidth_gb_s']:.1f} GB/s (waited {gate['waited_s']} s)")
     except (OSError, ValueError, KeyError):
         pass
     for engine, name in (("snug", "snug"), ("llama", "llama.cpp")):
-        path = os.path.join(results, f"{type_name}.{engine}.{rep}.json")
+        path = os.path.join(results, f"{type_name}.{engine}{tag}.{rep}.json")
         if not os.path.exists(path + ".time"):
             continue
         try:
@@ -241,6 +242,41 @@ def render(args, rows, machine):
                    f"{med(fr_s) * 100:.0f}% | {fmt(med(gb_l) if gb_l else None, '.1f')} | "
                    f"{fmt(med(fr_l) * 100 if fr_l else None, '.0f')}{'%' if fr_l else ''} |")
 
+    # Batched decode: S sequences in one batch a step (bench --parallel S), aggregate tokens/s, against llama.cpp at
+    # S sequences and against snug's own single-sequence decode of the same file in this run.
+    batched = []
+    for type_name in args.parallel_types.split() if args.parallel > 1 else []:
+        tag = f"p{args.parallel}"
+        sb = summarize(load_runs(args.results, type_name, f"snug-{tag}"))
+        lb = summarize(load_runs(args.results, type_name, f"llama-{tag}"))
+        single = next((r["snug"] for r in rows if r["type"] == type_name), None)
+        if not sb and not lb:
+            continue
+        batched.append("| " + " | ".join([
+            f"{args.shape} {type_name}", str(args.parallel),
+            fmt(get(sb, "prefill"), ".1f"), fmt(get(lb, "prefill"), ".1f"), fmt(ratio(get(sb, "prefill"), get(lb, "prefill")), ".2f"),
+            fmt(get(sb, "decode"), ".1f") + (f" ({sb['decode_min']:.1f}–{sb['decode_max']:.1f})" if sb else ""),
+            fmt(get(lb, "decode"), ".1f") + (f" ({lb['decode_min']:.1f}–{lb['decode_max']:.1f})" if lb else ""),
+            fmt(ratio(get(sb, "decode"), get(lb, "decode")), ".2f"),
+            fmt(get(single, "decode"), ".2f"), fmt(ratio(get(sb, "decode"), get(single, "decode")), ".2f"),
+            fmt(get(sb, "peak_rss") / MIB if sb else None, ".0f"), fmt(get(lb, "peak_rss") / MIB if lb else None, ".0f"),
+        ]) + " |")
+    batched_text = []
+    if batched:
+        batched_text = [
+            "",
+            f"Batched decode, {args.parallel} sequences at once (what a server with {args.parallel} users gets): each "
+            f"repetition prefills {args.parallel} prompts of {args.prompt} tokens in one batch, then runs {args.gen} "
+            "steps of one batch holding every sequence's next token (snug bench --parallel; llama.cpp with n_seq_max "
+            f"{args.parallel}, one llama_batch a step, its unified KV buffer). Tokens/s are aggregates over the "
+            "sequences; \"× single\" divides by snug's own single-sequence decode of the same file above:",
+            "",
+            "| model | sequences | prefill snug | prefill llama.cpp | ratio | decode snug (min–max) | decode llama.cpp "
+            "(min–max) | ratio | snug single-sequence decode | snug × single | peak RSS snug MiB | peak RSS llama.cpp MiB |",
+            "|" + "---|" * 12,
+            *batched,
+        ]
+
     today = datetime.date.today().isoformat()
     cpu = machine.get("cpu", "unknown CPU")
     family = f", family {machine['cpu_family']} model {machine['cpu_model']}" if machine.get("cpu_family") else ""
@@ -305,6 +341,7 @@ def render(args, rows, machine):
         "divide by the run's best reading instead, which only the fast regime reaches:",
         "",
         *own,
+        *batched_text,
     ]
     return "\n".join(out) + "\n"
 
@@ -481,8 +518,8 @@ def tokenizer_main(argv):
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "--progress":
-        print(progress(sys.argv[2], sys.argv[3], sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--progress":
+        print(progress(*sys.argv[2:]))
         return 0
     if len(sys.argv) == 4 and sys.argv[1] == "--tokenizer-progress":
         print(tokenizer_progress(sys.argv[2], sys.argv[3]))
@@ -501,6 +538,8 @@ def main():
     p.add_argument("--dirty", default="0")
     p.add_argument("--wall", type=float, default=0)
     p.add_argument("--variant", default="", help='"AVX2 only" for BENCH_ISA=avx2 (snug SNUG_ISA=avx2, llama.cpp haswell)')
+    p.add_argument("--parallel", type=int, default=0)
+    p.add_argument("--parallel-types", default="")
     p.add_argument("--doc")
     args = p.parse_args()
     try:

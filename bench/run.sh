@@ -17,7 +17,12 @@
 # (bench/tokenizer_llama.c), in the same run; report.py checks that both produced the same token ids and writes its
 # own table (between the bench-tokenizer markers of docs/performance.md).
 #
+# The batched rows follow: for BENCH_PARALLEL_TYPES, BENCH_PARALLEL sequences decoded together (what a server with that
+# many users gets): `snug bench --parallel S` and the driver's --parallel S (llama.cpp with n_seq_max S, one llama_batch
+# a step carrying every sequence's token, its unified KV buffer), alternating as above; aggregate tokens/s.
+#
 # Settings (environment): BENCH_THREADS (2), BENCH_PROMPT (128), BENCH_GEN (64), BENCH_REPS (3),
+# BENCH_PARALLEL (8; 0 or 1: no batched rows), BENCH_PARALLEL_TYPES ("Q4_0 Q4_K_M"),
 # BENCH_TYPES ("F16 Q8_0 Q4_0 Q4_K_M"), BENCH_SHAPE (tinyllama-1.1b; "tiny" checks the pipeline in seconds),
 # BENCH_LLAMA (1; 0 runs snug alone), BENCH_DOC (docs/performance.md; empty: print only), BENCH_FRESH (1: rewrite
 # the model files), BENCH_QUIET_WAIT (10: seconds to wait, before each run, for other processes to leave the CPUs
@@ -49,6 +54,8 @@ PROMPT=${BENCH_PROMPT:-128}
 GEN=${BENCH_GEN:-64}
 REPS=${BENCH_REPS:-3}
 TYPES=${BENCH_TYPES:-"F16 Q8_0 Q4_0 Q4_K_M"}
+PARALLEL=${BENCH_PARALLEL:-8}
+PARALLEL_TYPES=${BENCH_PARALLEL_TYPES:-"Q4_0 Q4_K_M"}
 SHAPE=${BENCH_SHAPE:-tinyllama-1.1b}
 USE_LLAMA=${BENCH_LLAMA:-1}
 DOC=${BENCH_DOC-docs/performance.md}
@@ -402,9 +409,40 @@ for entry in "${files[@]}"; do
     stat -c '%s' "$file" >"$RESULTS/$type.file_bytes"
 done
 
+# ---- the batched rows: PARALLEL sequences decoded together ----------------------------------------------------------
+
+parallel_types=""
+if [ "$PARALLEL" -gt 1 ]; then
+    for entry in "${files[@]}"; do
+        type=${entry%%=*}
+        file=${entry#*=}
+        case " $PARALLEL_TYPES " in *" $type "*) ;; *) continue ;; esac
+        parallel_types="$parallel_types $type"
+        for rep in $(seq 1 "$REPS"); do
+            wait_bandwidth "$RESULTS/$type.gate-p$PARALLEL.$rep.json"
+            out=$RESULTS/$type.snug-p$PARALLEL.$rep.json
+            if ! measure "$out" "$SNUG" bench "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json \
+                --parallel "$PARALLEL"; then
+                say "snug --parallel $PARALLEL failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
+                rm -f "$out"
+            fi
+            if [ -n "$LLAMA" ]; then
+                out=$RESULTS/$type.llama-p$PARALLEL.$rep.json
+                if ! measure "$out" "$LLAMA" "$file" --threads "$THREADS" -p "$PROMPT" -n "$GEN" --reps 1 --json \
+                    --parallel "$PARALLEL" "${LLAMA_VARIANT[@]}"; then
+                    say "llama.cpp --parallel $PARALLEL failed on $type rep $rep: $(tail -n 2 "$out.err" | tr '\n' ' ')"
+                    rm -f "$out"
+                fi
+            fi
+            say "$type × $PARALLEL sequences rep $rep/$REPS: $(python3 bench/report.py --progress "$RESULTS" "$type" "$rep" "p$PARALLEL")"
+        done
+    done
+fi
+
 wall=$(($(date +%s) - t_start))
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain --untracked-files=no -- src include 2>/dev/null | wc -l)
 python3 bench/report.py --results "$RESULTS" --types "$TYPES" --shape "$SHAPE" --threads "$THREADS" --prompt "$PROMPT" \
     --gen "$GEN" --reps "$REPS" --commit "$commit" --dirty "$dirty" --wall "$wall" --variant "$VARIANT" \
+    --parallel "$PARALLEL" --parallel-types "$parallel_types" \
     ${DOC:+--doc "$DOC"}
