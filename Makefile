@@ -73,20 +73,25 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
 # The fuzz harnesses (tests/fuzz/, docs/fuzzing.md): test_fuzz_replay runs the seed corpora and every input a fuzzer
 # found through them; `make fuzz` builds them with clang as libFuzzer targets in build-fuzz/ and runs each for
 # FUZZ_SECONDS. `make fuzz-seeds` rewrites the generated seeds (GGUF files from snug's writer, tokenizer texts).
-FUZZ_TARGETS  := gguf tokenizer chat_template
+FUZZ_TARGETS  := gguf tokenizer chat_template request
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang-14
 FUZZ_BUILD    ?= build-fuzz
 FUZZ_CFLAGS   ?= -O1 -g -fno-omit-frame-pointer -Wno-pass-failed
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_HARNESS_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/common.c)
-.SECONDARY: $(FUZZ_HARNESS_OBJ)
-$(BUILD)/tests/test_fuzz_replay: $(FUZZ_HARNESS_OBJ)
-$(BUILD)/tests/test_fuzz_replay: TEST_EXTRA_OBJ = $(FUZZ_HARNESS_OBJ)
+# The request harness drives the server's parser (src/server/request.c, part of the program, not of libsnug; it needs
+# jansson, not libmicrohttpd): the replay test and fuzz_request link its object, built as the program's is.
+FUZZ_SERVER_OBJ := $(BUILD)/obj/src/server/request.o
+.SECONDARY: $(FUZZ_HARNESS_OBJ) $(FUZZ_SERVER_OBJ)
+$(BUILD)/tests/test_fuzz_replay: $(FUZZ_HARNESS_OBJ) $(FUZZ_SERVER_OBJ)
+$(BUILD)/tests/test_fuzz_replay: TEST_EXTRA_OBJ = $(FUZZ_HARNESS_OBJ) $(FUZZ_SERVER_OBJ)
+$(BUILD)/fuzz/fuzz_request: $(FUZZ_SERVER_OBJ)
+$(BUILD)/fuzz/fuzz_request: FUZZ_EXTRA_OBJ = $(FUZZ_SERVER_OBJ)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/common.c $(BUILD)/libsnug.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DSNUG_LIBFUZZER -fsanitize=fuzzer $(LDFLAGS) -o $@ $< tests/fuzz/common.c $(BUILD)/libsnug.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DSNUG_LIBFUZZER -fsanitize=fuzzer $(LDFLAGS) -o $@ $< tests/fuzz/common.c $(FUZZ_EXTRA_OBJ) $(BUILD)/libsnug.a $(LDLIBS)
 
 .PHONY: fuzz fuzz-build fuzz-seeds
 fuzz-build:

@@ -59,6 +59,8 @@ Test(fuzz_replay, chat_template_seeds_and_findings, .timeout = 300) {
     replay("chat_template", snug_fuzz_chat_template);
 }
 
+Test(fuzz_replay, request_seeds_and_findings, .timeout = 300) { replay("request", snug_fuzz_request); }
+
 Test(fuzz_replay, tokenizer_seeds_and_findings, .timeout = 600) {
     if (test_shared_file("models/ggml-vocab-gpt-2.gguf") == NULL ||
         test_shared_file("models/ggml-vocab-llama-spm.gguf") == NULL ||

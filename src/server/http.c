@@ -333,7 +333,7 @@ static enum MHD_Result generate(serve_server *s, struct MHD_Connection *c, serve
     serve_request *r = serve_parse_request(s, kind, cs->body ? cs->body : "", cs->len, &e);
     pthread_mutex_unlock(&s->parse_lock);
     if (!r) return send_error(s, c, &e);
-    if (serve_pages_needed(s, r) > 0 && !serve_submit(s, r)) {
+    if (!serve_submit(s, r)) {
         serve_request_release(s, r);
         e = (serve_http_error){.status = 503, .type = "server_error", .code = "server_busy", .retry_after_s = 1};
         snprintf(e.message, sizeof e.message,

@@ -128,8 +128,13 @@ static bool message_text(json_t *content, char **out, size_t *bytes, serve_http_
     if (json_is_string(content)) {
         *bytes = json_string_length(content);
         *out = malloc(*bytes + 1);
-        if (*out) memcpy(*out, json_string_value(content), *bytes + 1);
-        return *out != NULL;
+        if (!*out) {
+            bad(e, "messages", NULL, "out of memory for a message of %zu bytes", *bytes);
+            e->status = 500;
+            return false;
+        }
+        memcpy(*out, json_string_value(content), *bytes + 1);
+        return true;
     }
     if (!json_is_array(content)) {
         bad(e, "messages", NULL, "a message's content must be a string or an array of text parts");
@@ -147,7 +152,11 @@ static bool message_text(json_t *content, char **out, size_t *bytes, serve_http_
         total += json_string_length(text);
     }
     *out = malloc(total + 1);
-    if (!*out) return false;
+    if (!*out) {
+        bad(e, "messages", NULL, "out of memory for a message of %zu bytes", total);
+        e->status = 500;
+        return false;
+    }
     *bytes = 0;
     json_array_foreach(content, i, part) {
         json_t *text = json_object_get(part, "text");
@@ -310,7 +319,8 @@ static bool tokenize_prompt(serve_server *s, serve_request *r, const snug_text_p
         return false;
     }
     if (n == 0) {
-        bad(e, "prompt", NULL, "the prompt is empty and the model adds no BOS token");
+        bad(e, r->kind == SERVE_CHAT ? "messages" : "prompt", NULL,
+            "the prompt is empty and the model adds no BOS token");
         return false;
     }
     r->n_prompt = (int32_t)n;
@@ -362,7 +372,7 @@ serve_request *serve_parse_request(serve_server *s, serve_kind kind, const char 
     r->sampling.temperature = (float)number;
     number = r->sampling.top_p;
     if (!number_field(root, "top_p", 0, 1, &number, e)) goto fail;
-    if (number == 0) number = 1e-6; /* OpenAI accepts 0: the single most likely token */
+    if ((float)number == 0) number = 1e-6; /* OpenAI accepts 0 (the most likely token); so is what rounds to 0 */
     r->sampling.top_p = (float)number;
     integer = r->sampling.top_k;
     if (!integer_field(root, "top_k", 0, INT32_MAX, &integer, e)) goto fail;

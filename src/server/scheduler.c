@@ -27,8 +27,7 @@ bool serve_submit(serve_server *s, serve_request *r) {
     pthread_cond_init(&r->changed, NULL);
     pthread_mutex_lock(&s->lock);
     if (s->n_waiting >= s->options.queue_limit || s->stopping) {
-        pthread_mutex_unlock(&s->lock);
-        pthread_cond_destroy(&r->changed);
+        pthread_mutex_unlock(&s->lock); /* the caller releases the request (and its condition) */
         return false;
     }
     r->state = SERVE_WAITING;
@@ -49,7 +48,8 @@ bool serve_submit(serve_server *s, serve_request *r) {
     return true;
 }
 
-/* Frees a request the engine no longer holds (the connection thread calls it once it has answered). */
+/* Frees a request the engine no longer holds (the connection thread calls it once it has answered), after
+ * serve_submit (which initialised its condition), accepted or not. */
 void serve_request_release(serve_server *s, serve_request *r) {
     (void)s;
     if (!r) return;

@@ -1,4 +1,4 @@
-/* fuzz.h — the three fuzz harnesses (docs/fuzzing.md), shared by the libFuzzer binaries and by `make check`.
+/* fuzz.h — the four fuzz harnesses (docs/fuzzing.md), shared by the libFuzzer binaries and by `make check`.
  *
  * Each harness is one function from bytes to nothing: it drives a part of the public API with the input, checks the
  * invariants that must hold for any input, and abort()s with a message on stderr when one does not (sanitizers
@@ -28,6 +28,11 @@ void snug_fuzz_tokenizer(const uint8_t *data, size_t size);
  * SNUG_CHAT_TEMPLATE_COUNT + 1, the last meaning "the detected one") and the rest, split at NUL bytes, is the system
  * message and then the conversation. */
 void snug_fuzz_chat_template(const uint8_t *data, size_t size);
+
+/* (d) Byte 0 picks the endpoint (bit 0: 0 chat, 1 completion); the rest is an HTTP request body for the server's
+ * parser, serve_parse_request (src/server/request.c), over a server set up once per process on the demo model
+ * (models/snug-demo-stories.gguf, from the repository root; a 256-token context of one sequence). */
+void snug_fuzz_request(const uint8_t *data, size_t size);
 
 /* Where a harness gives up on an invariant: prints "fuzz: <what>" and aborts. */
 void snug_fuzz_fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
