@@ -111,8 +111,18 @@ fuzz-seeds: $(BUILD)/fuzz-make-seeds
 
 # Tests find the CLI through SNUG_BIN, the other built tools (demo-export) through SNUG_BUILD and the shared test data
 # through SNUG_SHARED (../shared by default).
-check: deps-check all $(BUILD)/demo-export $(TEST_BIN)
+check: deps-check all $(BUILD)/demo-export $(TEST_BIN) serve-client
 	@SNUG_BIN=$(abspath $(BUILD)/snug) SNUG_BUILD=$(abspath $(BUILD)) tests/run-all.sh $(TEST_BIN)
+
+# The official openai npm package for tests/test_serve.c (a test-only client, never a product dependency), installed
+# into tests/serve/node_modules from its lock file when Node.js and npm are here; without them that test says it is
+# skipped (and fails under CI=true).
+.PHONY: serve-client
+serve-client: tests/serve/node_modules/.installed
+tests/serve/node_modules/.installed: tests/serve/package.json tests/serve/package-lock.json
+	@if command -v npm >/dev/null; then \
+		(cd tests/serve && npm ci --no-audit --no-fund --silent) && touch $@ || echo "snug: npm ci in tests/serve failed: the openai client test will be skipped"; \
+	else echo "snug: npm is not installed: the openai client test will be skipped"; fi
 
 test: check
 
