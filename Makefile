@@ -26,7 +26,7 @@ override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/backend/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
 
 # SIMD kernels: each ISA's files are compiled with that ISA's flags only; the CPU picks among them at run time.
 MACHINE  := $(shell $(CC) -dumpmachine)
@@ -38,7 +38,8 @@ $(BUILD)/obj/src/cpu/%_avx512vnni.o: override CFLAGS += -mavx2 -mfma -mf16c -mbm
 else
 LIB_SRC  := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(LIB_SRC))
 endif
-# The server (src/server) is part of the snug program, not of libsnug: only the program links libmicrohttpd.
+# The server (src/server) is part of the snug program, not of libsnug; it opens libmicrohttpd when it starts
+# (src/server/http.c says why), so the program does not link it.
 CLI_SRC  := $(sort $(wildcard src/cli/*.c src/server/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
@@ -64,7 +65,7 @@ $(BUILD)/libsnug.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libsnug.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/snug: $(CLI_OBJ) $(BUILD)/libsnug.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a -lmicrohttpd $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsnug.a -ldl $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/libsnug.a
 	@mkdir -p $(dir $@)

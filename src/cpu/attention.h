@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "cpu/kernels.h"
 #include "cpu/pool.h"
 
@@ -77,11 +78,8 @@ extern const snug_attention_kernels snug_attention_kernels_avx2;
 extern const snug_attention_kernels snug_attention_kernels_avx512;
 #endif
 
-/* What one token of a batch sees: positions 0 … n_pos − 1, in the pages listed. */
-typedef struct snug_attention_token {
-    const int32_t *pages; /* page ids by position / page_tokens */
-    int64_t n_pos;
-} snug_attention_token;
+/* What one token of a batch sees: positions 0 … n_pos − 1, in the pages listed (the backend interface's view). */
+typedef snug_token_view snug_attention_token;
 
 /* Floats of per-thread scratch snug_attention needs: scores over the context plus one decoded K and V head row. */
 static inline int64_t snug_attention_scratch_floats(int64_t n_ctx, int32_t head_dim) {

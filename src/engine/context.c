@@ -1,39 +1,26 @@
-/* context.c — a context: the plan, its one arena, the sequences over the paged KV pool, batches, and the forward
- * pass of the llama family.
+/* context.c — a context: the plan, its one arena, the sequences over the paged KV pool, batches and sampling, over
+ * one backend (backend/backend.h; the CPU's forward pass is cpu/backend.c).
  *
  * Invariant (DESIGN.md, "The contract"): the arena is allocated with exactly the plan's arena bytes and carved into
- * the plan's buffers in the plan's order, leaving zero bytes over; the model's host tables equal the plan's lines.
- * Both are checked on every create. After create returns, prefill, decode and sampling allocate nothing.
+ * the plan's buffers in the plan's order — the engine's own (snug_context_buffers), then the backend's — leaving zero
+ * bytes over; the model's host tables equal the plan's lines. Both are checked on every create. After create
+ * returns, running batches and sampling allocate nothing.
  *
- * The forward pass reads top to bottom in forward_batch: embed → per layer (RMSNorm → Q/K/V [+ bias: qwen2]
- * [→ per-head RMSNorm of Q and K: qwen3] → RoPE (adjacent or NeoX pairs, per architecture) → KV store → attention →
- * output projection → residual → RMSNorm → SwiGLU FFN → residual) → final norm → logits of the tokens that asked.
- * phi3's fused QKV and gate/up tensors arrive here as ordinary matrices (row views, see model.h). A batch mixes
- * tokens of any sequences (engine/batch.h); it goes through in steps of n_batch tokens, so each weight is read once
- * per step for all of them, and each token's attention reads its own sequence's pages (engine/kv_pool.h). Every step
- * runs on all threads of the context's pool (cpu/pool.h): matmuls split rows, the per-token steps (norms, RoPE, KV
- * stores) split the tokens of a batch, and the element-wise ones split runs of elements (a step left to one thread
- * costs the others its time).
- *
- * No silent garbage: the norms, the attention rows and SwiGLU report a non-finite result (cpu/ops.h), each step
- * notes the earliest token that had one, and the batch stops there with SNUG_E_NUMERIC naming the layer, the step
- * and the position — before a quantizer or a maximum could turn an infinity or a NaN into plausible text.
+ * A batch (engine/batch.h) is checked whole before anything changes, its pages are reserved, then it goes to the
+ * backend in steps of at most n_batch tokens; a failure anywhere puts every sequence back as it was.
  */
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "base/arena.h"
 #include "base/error.h"
-#include "cpu/attention.h"
-#include "cpu/half_row.h"
-#include "cpu/pool.h"
 #include "engine/batch.h"
+#include "engine/context_buffers.h"
 #include "engine/kv_pool.h"
 #include "engine/sampler.h"
-#include "gguf/types.h"
 #include "model/model.h"
 #include "plan/plan.h"
 
@@ -41,18 +28,12 @@ struct snug_context {
     snug_model *model;
     snug_plan plan;
     snug_arena arena;
-    snug_pool *pool; /* the compute threads: plan.n_threads, the caller included */
-    int32_t n_ctx, n_batch, n_threads;
+    const snug_backend_ops *ops;
+    snug_backend *backend;
+    int32_t n_ctx, n_batch;
     int32_t n_seq, max_outputs;
 
-    /* KV pool: pages of SNUG_KV_PAGE_TOKENS positions, rows of n_head_kv · head_dim elements encoded as kv_type. */
-    uint32_t kv_type;
-    uint64_t kv_row_bytes;
-    const snug_type_kernels *key_kernels; /* SIMD q·k for f16 / f32 caches (see attention.h) */
-    snug_f16_row_fn f16_row;              /* SIMD f16 → f32 for V rows of an f16 cache */
-    snug_kv_pool kv;
-    uint8_t *k_pages;            /* (n_layer, kv_pages, SNUG_KV_PAGE_TOKENS, kv row) */
-    uint8_t *v_pages;            /* (n_layer, kv_pages, SNUG_KV_PAGE_TOKENS, kv row) */
+    snug_kv_pool kv;             /* the books of the pool; the pages' memory is the backend's */
     int32_t *page_tables;        /* (n_seq, ceil(n_ctx / SNUG_KV_PAGE_TOKENS)) */
     int32_t *free_pages;         /* (kv_pages) */
     int32_t *page_refs;          /* (kv_pages) */
@@ -60,59 +41,69 @@ struct snug_context {
     snug_sampler *samplers;      /* (n_seq), sharing candidates */
     snug_candidate *candidates;  /* (n_vocab) one sampling step's scratch */
     int32_t *recent;             /* (n_seq, SNUG_MAX_REPEAT_WINDOW) each sampler's history */
-    snug_batch_slot *slots;      /* (n_batch) the tokens of the running step */
-    snug_attention_token *views; /* (n_batch) what each of them attends to */
+    snug_token *step_tokens;     /* (n_batch) the step being run: tokens, */
+    int32_t *step_positions;     /* (n_batch) their positions, */
+    int32_t *step_sequences;     /* (n_batch) sequences, */
+    int32_t *step_out_rows;      /* (n_batch) logits rows (or −1), */
+    snug_token_view *step_views; /* (n_batch) and what each attends to */
     size_t *output_index;        /* (max_outputs) the batch index of each logits row */
     int32_t n_outputs;           /* logits rows valid (0 after a failure) */
-    /* Activations for one batch. */
-    float *x;              /* (n_batch, n_embd) residual stream */
-    float *xb;             /* (n_batch, n_embd) normalised input of a sub-layer */
-    float *xb2;            /* (n_batch, n_embd) sub-layer output */
-    float *q;              /* (n_batch, n_head · head_dim) */
-    float *k;              /* (n_batch, n_head_kv · head_dim) */
-    float *v;              /* (n_batch, n_head_kv · head_dim) */
-    float *att;            /* (n_batch, n_head · head_dim) attention output */
-    float *hb;             /* (n_batch, n_ff) gate, then silu(gate) ⊙ up */
-    float *hb2;            /* (n_batch, n_ff) up */
-    float *scores;         /* (n_threads, n_ctx + 2 · head_dim) attention scores and decoded K/V head rows */
-    void *act_encoded;     /* (n_batch, largest encoded activation row) matmul inputs in the kernels' activation type */
-    float *logits;         /* (max_outputs, n_vocab) of the tokens that asked, in batch order */
-    snug_token *token_ids; /* (n_ctx) for the caller's prompt */
+    float *logits;               /* (max_outputs, n_vocab) of the tokens that asked, in batch order */
+    snug_token *token_ids;       /* (n_ctx) for the caller's prompt */
     void *tokenizer_scratch;
     uint64_t tokenizer_scratch_bytes;
 };
 
-/* Where each planned buffer goes (same order as snug_buffer_id). */
-static void **buffer_slot(snug_context *ctx, snug_buffer_id id) {
-    switch (id) {
-    case SNUG_BUF_K_CACHE: return (void **)&ctx->k_pages;
-    case SNUG_BUF_V_CACHE: return (void **)&ctx->v_pages;
-    case SNUG_BUF_X: return (void **)&ctx->x;
-    case SNUG_BUF_XB: return (void **)&ctx->xb;
-    case SNUG_BUF_XB2: return (void **)&ctx->xb2;
-    case SNUG_BUF_Q: return (void **)&ctx->q;
-    case SNUG_BUF_K: return (void **)&ctx->k;
-    case SNUG_BUF_V: return (void **)&ctx->v;
-    case SNUG_BUF_ATT: return (void **)&ctx->att;
-    case SNUG_BUF_HB: return (void **)&ctx->hb;
-    case SNUG_BUF_HB2: return (void **)&ctx->hb2;
-    case SNUG_BUF_SCORES: return (void **)&ctx->scores;
-    case SNUG_BUF_ACT_ENCODED: return &ctx->act_encoded;
-    case SNUG_BUF_LOGITS: return (void **)&ctx->logits;
-    case SNUG_BUF_TOKEN_IDS: return (void **)&ctx->token_ids;
-    case SNUG_BUF_TOKENIZER_SCRATCH: return &ctx->tokenizer_scratch;
-    case SNUG_BUF_SAMPLER_CANDIDATES: return (void **)&ctx->candidates;
-    case SNUG_BUF_SAMPLER_RECENT: return (void **)&ctx->recent;
-    case SNUG_BUF_SAMPLERS: return (void **)&ctx->samplers;
-    case SNUG_BUF_KV_PAGE_TABLES: return (void **)&ctx->page_tables;
-    case SNUG_BUF_KV_FREE_PAGES: return (void **)&ctx->free_pages;
-    case SNUG_BUF_KV_PAGE_REFS: return (void **)&ctx->page_refs;
-    case SNUG_BUF_SEQUENCES: return (void **)&ctx->seqs;
-    case SNUG_BUF_BATCH_INDEX: return (void **)&ctx->slots;
-    case SNUG_BUF_BATCH_VIEWS: return (void **)&ctx->views;
-    case SNUG_BUF_OUTPUT_INDEX: return (void **)&ctx->output_index;
-    default: return NULL;
-    }
+/* The engine's buffers, in carving order. */
+enum {
+    CTX_LOGITS,
+    CTX_TOKEN_IDS,
+    CTX_TOKENIZER_SCRATCH,
+    CTX_CANDIDATES,
+    CTX_RECENT,
+    CTX_SAMPLERS,
+    CTX_PAGE_TABLES,
+    CTX_FREE_PAGES,
+    CTX_PAGE_REFS,
+    CTX_SEQS,
+    CTX_STEP_TOKENS,
+    CTX_STEP_POSITIONS,
+    CTX_STEP_SEQUENCES,
+    CTX_STEP_OUT_ROWS,
+    CTX_STEP_VIEWS,
+    CTX_OUTPUT_INDEX,
+    CTX_BUFFER_COUNT
+};
+
+size_t snug_context_buffers(const snug_backend_shape *s, snug_buffer_need *out, size_t cap) {
+    const uint64_t seqs = (uint64_t)s->n_seq, B = (uint64_t)s->n_batch, vocab = (uint64_t)s->model->n_vocab;
+    const uint64_t pages_per_seq = (uint64_t)snug_kv_pages_for(s->n_ctx), pages = (uint64_t)s->kv_pages;
+    const snug_buffer_need needs[CTX_BUFFER_COUNT] = {
+        /* One row per sequence: a decode step of all of them. */
+        [CTX_LOGITS] = {"logits", (uint64_t)s->max_outputs * vocab * sizeof(float)},
+        [CTX_TOKEN_IDS] = {"token_ids", (uint64_t)s->n_ctx * sizeof(snug_token)},
+        [CTX_TOKENIZER_SCRATCH] = {"tokenizer_scratch", snug_tokenizer_scratch_bytes(NULL, s->max_input_bytes)},
+        [CTX_CANDIDATES] = {"sampler", vocab * sizeof(snug_candidate)},
+        [CTX_RECENT] = {"sampler", seqs * (uint64_t)SNUG_MAX_REPEAT_WINDOW * sizeof(int32_t)},
+        [CTX_SAMPLERS] = {"sampler", seqs * sizeof(snug_sampler)},
+        [CTX_PAGE_TABLES] = {"sequences", seqs * pages_per_seq * sizeof(int32_t)},
+        [CTX_FREE_PAGES] = {"sequences", pages * sizeof(int32_t)},
+        [CTX_PAGE_REFS] = {"sequences", pages * sizeof(int32_t)},
+        [CTX_SEQS] = {"sequences", seqs * sizeof(snug_seq_state)},
+        [CTX_STEP_TOKENS] = {"sequences", B * sizeof(snug_token)},
+        [CTX_STEP_POSITIONS] = {"sequences", B * sizeof(int32_t)},
+        [CTX_STEP_SEQUENCES] = {"sequences", B * sizeof(int32_t)},
+        [CTX_STEP_OUT_ROWS] = {"sequences", B * sizeof(int32_t)},
+        [CTX_STEP_VIEWS] = {"sequences", B * sizeof(snug_token_view)},
+        [CTX_OUTPUT_INDEX] = {"sequences", (uint64_t)s->max_outputs * sizeof(size_t)},
+    };
+    for (size_t i = 0; i < CTX_BUFFER_COUNT && i < cap; i++) out[i] = needs[i];
+    return CTX_BUFFER_COUNT;
+}
+
+static void copy_kv_page(void *context, int32_t from, int32_t to, int32_t rows) {
+    snug_context *ctx = context;
+    ctx->ops->copy_kv(ctx->backend, from, to, rows);
 }
 
 /* The plan must be for this machine's CPU, fit, and describe this very model. */
@@ -152,39 +143,47 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
     snug_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for a context");
     ctx->plan = *plan;
+    ctx->model = m;
+    ctx->ops = snug_backend_for_device(plan->device.kind);
     if ((st = snug_arena_create(&ctx->arena, plan->arena_bytes, err)) != SNUG_OK) {
         free(ctx);
         return st;
     }
-    for (int b = 0; b < SNUG_BUF_COUNT; b++)
-        *buffer_slot(ctx, (snug_buffer_id)b) = snug_arena_take(&ctx->arena, plan->buffers[b]);
-    if (ctx->arena.used_bytes != plan->arena_bytes) {
+    void *buffers[SNUG_PLAN_MAX_BUFFERS];
+    for (int i = 0; i < plan->n_buffers; i++) buffers[i] = snug_arena_take(&ctx->arena, plan->buffers[i].bytes);
+    if (ctx->arena.used_bytes != plan->arena_bytes || plan->n_engine_buffers != CTX_BUFFER_COUNT) {
         uint64_t used = ctx->arena.used_bytes;
         snug_context_free(ctx);
         return snug_fail(err, SNUG_E_INTERNAL, "carved %llu bytes from an arena planned at %llu",
                          (unsigned long long)used, (unsigned long long)plan->arena_bytes);
     }
-    ctx->model = m;
+    ctx->logits = buffers[CTX_LOGITS];
+    ctx->token_ids = buffers[CTX_TOKEN_IDS];
+    ctx->tokenizer_scratch = buffers[CTX_TOKENIZER_SCRATCH];
+    ctx->tokenizer_scratch_bytes = plan->buffers[CTX_TOKENIZER_SCRATCH].bytes;
+    ctx->candidates = buffers[CTX_CANDIDATES];
+    ctx->recent = buffers[CTX_RECENT];
+    ctx->samplers = buffers[CTX_SAMPLERS];
+    ctx->page_tables = buffers[CTX_PAGE_TABLES];
+    ctx->free_pages = buffers[CTX_FREE_PAGES];
+    ctx->page_refs = buffers[CTX_PAGE_REFS];
+    ctx->seqs = buffers[CTX_SEQS];
+    ctx->step_tokens = buffers[CTX_STEP_TOKENS];
+    ctx->step_positions = buffers[CTX_STEP_POSITIONS];
+    ctx->step_sequences = buffers[CTX_STEP_SEQUENCES];
+    ctx->step_out_rows = buffers[CTX_STEP_OUT_ROWS];
+    ctx->step_views = buffers[CTX_STEP_VIEWS];
+    ctx->output_index = buffers[CTX_OUTPUT_INDEX];
     ctx->n_ctx = plan->n_ctx;
     ctx->n_batch = plan->n_batch;
-    ctx->n_threads = plan->n_threads;
-    /* The workers' stacks are the per-thread part of the plan's runtime overhead (pool.h). */
-    _Static_assert(SNUG_POOL_WORKER_RESIDENT_BYTES <= SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES,
-                   "the plan's runtime overhead must cover each worker thread's resident memory");
-    if ((st = snug_pool_create(plan->n_threads, &ctx->pool, err)) != SNUG_OK) {
+    ctx->n_seq = plan->n_parallel;
+    ctx->max_outputs = plan->max_outputs;
+    const snug_backend_shape shape = snug_plan_backend_shape(plan, m->gguf);
+    if ((st = ctx->ops->create(&shape, m, buffers + plan->n_engine_buffers, &ctx->backend, err)) != SNUG_OK) {
         snug_context_free(ctx);
         return st;
     }
-    ctx->kv_type = plan->kv_type;
-    snug_type_row_bytes(plan->kv_type, (uint64_t)m->desc.n_head_kv * (uint64_t)m->desc.head_dim, &ctx->kv_row_bytes);
-    ctx->tokenizer_scratch_bytes = plan->buffers[SNUG_BUF_TOKENIZER_SCRATCH];
-    const snug_type_kernels *kk = snug_kernels_in_use(plan->kv_type);
-    ctx->key_kernels = kk && kk->act_type == SNUG_TYPE_F32 ? kk : NULL;
-    ctx->f16_row = plan->kv_type == SNUG_TYPE_F16 ? snug_f16_row_converter(snug_isa_active()) : NULL;
-    ctx->n_seq = plan->n_parallel;
-    ctx->max_outputs = plan->max_outputs;
-    snug_kv_pool_bind(&ctx->kv, ctx->k_pages, ctx->v_pages, ctx->kv_row_bytes, m->desc.n_layer, plan->kv_pages,
-                      ctx->free_pages, ctx->page_refs);
+    snug_kv_pool_bind(&ctx->kv, copy_kv_page, ctx, plan->kv_pages, ctx->free_pages, ctx->page_refs);
     const int32_t pages_per_seq = snug_kv_pages_for(plan->n_ctx);
     snug_sampler_params greedy = snug_sampler_default_params();
     greedy.temperature = 0.0f;
@@ -213,7 +212,7 @@ snug_status snug_context_create(snug_model *m, const snug_context_params *params
 
 void snug_context_free(snug_context *ctx) {
     if (!ctx) return;
-    snug_pool_destroy(ctx->pool);
+    if (ctx->backend) ctx->ops->destroy(ctx->backend);
     snug_arena_destroy(&ctx->arena);
     free(ctx);
 }
@@ -246,254 +245,6 @@ snug_status snug_context_tokenize_parts(snug_context *ctx, const snug_text_part 
                                         snug_token *tokens, size_t cap, size_t *n_tokens, snug_error *err) {
     return snug_tokenizer_encode_parts(&ctx->model->tokenizer, parts, n_parts, add_bos, ctx->tokenizer_scratch,
                                        ctx->tokenizer_scratch_bytes, tokens, cap, n_tokens, err);
-}
-
-/* ---- the forward pass ------------------------------------------------------------------------------------------ */
-
-/* Element-wise steps split across the threads in runs of ELEMENTWISE_RUN, when there are enough elements to pay
- * for waking them (a decode step's SwiGLU over n_ff ≈ 5632 does: its expf costs ~5 ns an element). Each element is
- * computed the same way whichever thread takes it. */
-#define ELEMENTWISE_RUN 1024
-
-/* Tokens of a batch per pool task in the per-token steps: a norm or a RoPE of one token takes about a microsecond,
- * claiming a task ~0.1 µs. The split does not change any token's arithmetic. */
-#define TOKENS_PER_TASK 4
-
-/* a[i] = op(a[i], b[i]) for i < count, in runs of ELEMENTWISE_RUN split across the threads when there are more than
- * min_runs of them (snug_swiglu has this shape; add_run wraps snug_add). op returns false for a run with a
- * non-finite result; returns the index of the first element of the first such run, or −1. */
-typedef bool (*elementwise_fn)(float *a, const float *b, int64_t n);
-
-typedef struct elementwise_job {
-    elementwise_fn op;
-    float *a;
-    const float *b;
-    int64_t count;
-    int64_t first_bad; /* the first element of the first run whose result was not finite; INT64_MAX: none */
-} elementwise_job;
-
-static void elementwise_run(void *context, int64_t r, int32_t thread) {
-    elementwise_job *job = context;
-    const int64_t i = r * ELEMENTWISE_RUN, len = job->count - i < ELEMENTWISE_RUN ? job->count - i : ELEMENTWISE_RUN;
-    if (!job->op(job->a + i, job->b + i, len)) snug_note_first(&job->first_bad, i);
-}
-
-static int64_t elementwise_parallel(elementwise_fn op, float *a, const float *b, int64_t count, int64_t min_runs,
-                                    snug_pool *pool) {
-    const int64_t runs = (count + ELEMENTWISE_RUN - 1) / ELEMENTWISE_RUN;
-    elementwise_job job = {op, a, b, count, INT64_MAX};
-    snug_pool_run(runs > min_runs ? pool : NULL, elementwise_run, &job, runs);
-    return job.first_bad == INT64_MAX ? -1 : job.first_bad;
-}
-
-/* The residual adds are not checked here: the next norm sees what they left (its sum of squares). */
-static bool add_run(float *a, const float *b, int64_t n) {
-    snug_add(a, b, n);
-    return true;
-}
-
-/* The first token of a batch whose step broke down; NO_FAULT: none. */
-#define NO_FAULT INT64_MAX
-
-/* SNUG_E_NUMERIC for a step that produced a non-finite value (cpu/ops.h): which layer (−1: after the last), which
- * step, which token (its position, and its sequence when the context has several), and what went wrong. */
-static snug_status numeric_fault(const snug_context *ctx, snug_error *err, int32_t layer, const char *step,
-                                 const snug_batch_slot *slot, const char *what) {
-    char where[64] = "";
-    if (ctx->n_seq > 1) snprintf(where, sizeof where, " of sequence %d", slot->seq);
-    if (layer >= 0) {
-        snug_fail(err, SNUG_E_NUMERIC, "the computation broke down in layer %d, %s, at position %d%s: %s", layer, step,
-                  slot->pos, where, what);
-    } else {
-        snug_fail(err, SNUG_E_NUMERIC, "the computation broke down after the last layer, %s, at position %d%s: %s",
-                  step, slot->pos, where, what);
-    }
-    snug_hint(err, "the model's weights or activations leave the f32 range; check the file (snug info) or get it "
-                   "again");
-    return SNUG_E_NUMERIC;
-}
-
-/* What a norm that reported a fault (snug_rmsnorm) saw, for the message: its input x and output out, n long. Runs
- * only after a fault, so it may take its time. */
-static const char *norm_fault_detail(char *buf, size_t cap, const float *x, const float *out, int64_t n) {
-    double sum_squares = 0.0;
-    for (int64_t i = 0; i < n; i++) sum_squares += (double)x[i] * x[i];
-    snprintf(buf, cap, "an output is not finite");
-    if (!(sum_squares <= (double)FLT_MAX)) {
-        snprintf(buf, cap, "the sum of squares of its input is %g, beyond f32 (at most %g)", sum_squares,
-                 (double)FLT_MAX);
-        return buf;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(out[i])) {
-            snprintf(buf, cap, "output %lld is %f: a norm weight is not finite, or too large", (long long)i,
-                     (double)out[i]);
-            break;
-        }
-    }
-    return buf;
-}
-
-/* SwiGLU pays for waking the threads from a few runs on (expf), a residual add (a few loads) only for a batch. */
-#define SWIGLU_MIN_RUNS 2
-#define ADD_MIN_RUNS    8
-
-/* A per-token step of forward_step: the step's tokens [0, n) (ctx->slots), of layer w (NULL for the embedding). */
-typedef struct token_step {
-    snug_context *ctx;
-    const snug_layer_weights *w;
-    const float *norm; /* the RMSNorm weights of norm_token */
-    int64_t n;
-    int32_t layer;
-    int64_t bad; /* the first token whose step had a non-finite result; NO_FAULT: none */
-} token_step;
-
-typedef void (*token_fn)(token_step *step, int64_t t);
-
-typedef struct token_job {
-    token_step *step;
-    token_fn fn;
-} token_job;
-
-static void token_chunk(void *context, int64_t chunk, int32_t thread) {
-    const token_job *job = context;
-    const int64_t t0 = chunk * TOKENS_PER_TASK, n = job->step->n;
-    const int64_t t1 = t0 + TOKENS_PER_TASK < n ? t0 + TOKENS_PER_TASK : n;
-    for (int64_t t = t0; t < t1; t++) job->fn(job->step, t);
-}
-
-/* fn for every token of the step, split across the pool's threads. */
-static void for_each_token(snug_pool *pool, token_step *step, token_fn fn) {
-    token_job job = {step, fn};
-    snug_pool_run(pool, token_chunk, &job, (step->n + TOKENS_PER_TASK - 1) / TOKENS_PER_TASK);
-}
-
-static void embed_token(token_step *s, int64_t t) {
-    const snug_model *m = s->ctx->model;
-    snug_matrix_row(&m->token_embd, s->ctx->slots[t].token, s->ctx->x + t * m->desc.n_embd);
-}
-
-static void norm_token(token_step *s, int64_t t) {
-    const snug_model_desc *d = &s->ctx->model->desc;
-    const int64_t E = d->n_embd;
-    if (!snug_rmsnorm(s->ctx->xb + t * E, s->ctx->x + t * E, s->norm, E, d->rms_eps)) snug_note_first(&s->bad, t);
-}
-
-/* Q, K and V of token t after their matmuls: bias, per-head norm, RoPE; K and V into its sequence's page. */
-static void qkv_token(token_step *s, int64_t t) {
-    snug_context *ctx = s->ctx;
-    const snug_model *m = ctx->model;
-    const snug_model_desc *d = &m->desc;
-    const snug_architecture *arch = m->architecture;
-    const snug_layer_weights *w = s->w;
-    const snug_batch_slot *slot = &ctx->slots[t];
-    const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
-    float *q = ctx->q + t * q_dim, *k = ctx->k + t * kv_dim, *v = ctx->v + t * kv_dim;
-    if (arch->qkv_bias) { /* qwen2 */
-        snug_add(q, w->bq, q_dim);
-        snug_add(k, w->bk, kv_dim);
-        snug_add(v, w->bv, kv_dim);
-    }
-    if (arch->qk_norm) { /* qwen3: each head normalised on its own, before RoPE */
-        bool ok = true;
-        for (int32_t h = 0; h < d->n_head; h++) {
-            float *head = q + (int64_t)h * d->head_dim;
-            ok &= snug_rmsnorm(head, head, w->q_norm, d->head_dim, d->rms_eps);
-        }
-        for (int32_t h = 0; h < d->n_head_kv; h++) {
-            float *head = k + (int64_t)h * d->head_dim;
-            ok &= snug_rmsnorm(head, head, w->k_norm, d->head_dim, d->rms_eps);
-        }
-        if (!ok) snug_note_first(&s->bad, t);
-    }
-    snug_rope_qk(q, d->n_head, k, d->n_head_kv, d->head_dim, slot->pos, &m->rope);
-    const uint64_t row = snug_kv_row_offset(&ctx->kv, &ctx->seqs[slot->seq].kv, slot->pos);
-    snug_kv_store(ctx->kv_type, k, snug_kv_layer_k(&ctx->kv, s->layer) + row, kv_dim);
-    snug_kv_store(ctx->kv_type, v, snug_kv_layer_v(&ctx->kv, s->layer) + row, kv_dim);
-}
-
-/* Runs the step's n tokens (ctx->slots, their attention views in ctx->views, their pages reserved) through every
- * layer; the logits of those with an out_row go to their rows. SNUG_E_NUMERIC when a step's result is not finite. */
-static snug_status forward_step(snug_context *ctx, int64_t n, snug_error *err) {
-    const snug_model *m = ctx->model;
-    const snug_model_desc *d = &m->desc;
-    const int64_t E = d->n_embd, F = d->n_ff;
-    snug_pool *pool = ctx->pool;
-    const snug_batch_slot *slots = ctx->slots;
-    const snug_attention_shape shape = {d->n_head,    d->n_head_kv,       d->head_dim,      ctx->n_ctx,
-                                        ctx->kv_type, ctx->kv_row_bytes,  ctx->key_kernels, ctx->f16_row,
-                                        NULL,         SNUG_KV_PAGE_TOKENS};
-    token_step step = {ctx, NULL, NULL, n, 0, NO_FAULT};
-    char what[160];
-
-    for_each_token(pool, &step, embed_token);
-
-    for (int32_t l = 0; l < d->n_layer; l++) {
-        const snug_layer_weights *w = &m->layers[l];
-        step.w = w;
-        step.layer = l;
-
-        /* Attention block. */
-        step.norm = w->attn_norm;
-        for_each_token(pool, &step, norm_token);
-        if (step.bad != NO_FAULT) {
-            norm_fault_detail(what, sizeof what, ctx->x + step.bad * E, ctx->xb + step.bad * E, E);
-            return numeric_fault(ctx, err, l, "attention norm", &slots[step.bad], what);
-        }
-        const snug_matrix *qkv[] = {&w->wq, &w->wk, &w->wv};
-        float *qkv_out[] = {ctx->q, ctx->k, ctx->v};
-        snug_matmul_group(qkv, qkv_out, 3, ctx->xb, n, ctx->act_encoded, pool);
-        for_each_token(pool, &step, qkv_token);
-        if (step.bad != NO_FAULT) {
-            return numeric_fault(ctx, err, l, "Q/K head norm", &slots[step.bad],
-                                 "a head's sum of squares is not finite in f32, or an output is not");
-        }
-        const int64_t bad_row =
-            snug_attention_paged(ctx->att, ctx->q, snug_kv_layer_k(&ctx->kv, l), snug_kv_layer_v(&ctx->kv, l),
-                                 ctx->views, n, &shape, ctx->scores, pool);
-        if (bad_row >= 0) {
-            snprintf(what, sizeof what,
-                     "head %d: the maximum of its scores, the sum of their exponentials or an output is not finite",
-                     (int)(bad_row % d->n_head));
-            return numeric_fault(ctx, err, l, "attention", &slots[bad_row / d->n_head], what);
-        }
-        snug_matmul(&w->wo, ctx->att, n, ctx->xb2, ctx->act_encoded, pool);
-        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, pool);
-
-        /* Feed-forward block (SwiGLU). */
-        step.norm = w->ffn_norm;
-        for_each_token(pool, &step, norm_token);
-        if (step.bad != NO_FAULT) {
-            norm_fault_detail(what, sizeof what, ctx->x + step.bad * E, ctx->xb + step.bad * E, E);
-            return numeric_fault(ctx, err, l, "feed-forward norm", &slots[step.bad], what);
-        }
-        const snug_matrix *gate_up[] = {&w->w_gate, &w->w_up};
-        float *gate_up_out[] = {ctx->hb, ctx->hb2};
-        snug_matmul_group(gate_up, gate_up_out, 2, ctx->xb, n, ctx->act_encoded, pool);
-        const int64_t bad_element = elementwise_parallel(snug_swiglu, ctx->hb, ctx->hb2, n * F, SWIGLU_MIN_RUNS, pool);
-        if (bad_element >= 0) {
-            return numeric_fault(ctx, err, l, "feed-forward (SwiGLU)", &slots[bad_element / F],
-                                 "silu(gate) × up is not finite");
-        }
-        snug_matmul(&w->w_down, ctx->hb, n, ctx->xb2, ctx->act_encoded, pool);
-        elementwise_parallel(add_run, ctx->x, ctx->xb2, n * E, ADD_MIN_RUNS, pool);
-    }
-
-    /* The final norm of the tokens that asked for logits, packed into xb in their row order (rows of one step are
-     * consecutive), then one matmul for all of them. */
-    int64_t n_out = 0, first_row = -1;
-    for (int64_t t = 0; t < n; t++) {
-        if (slots[t].out_row < 0) continue;
-        if (first_row < 0) first_row = slots[t].out_row;
-        if (!snug_rmsnorm(ctx->xb + n_out * E, ctx->x + t * E, m->output_norm, E, d->rms_eps)) {
-            norm_fault_detail(what, sizeof what, ctx->x + t * E, ctx->xb + n_out * E, E);
-            return numeric_fault(ctx, err, -1, "output norm", &slots[t], what);
-        }
-        n_out++;
-    }
-    if (n_out > 0)
-        snug_matmul(&m->output, ctx->xb, n_out, ctx->logits + first_row * d->n_vocab, ctx->act_encoded, pool);
-    return SNUG_OK;
 }
 
 /* ---- batches and sequences ------------------------------------------------------------------------------------ */
@@ -593,13 +344,18 @@ snug_status snug_context_run_batch(snug_context *ctx, const snug_batch *batch, s
         for (size_t t = 0; t < n; t++) {
             const size_t i = start + t;
             const bool wanted = batch->logits ? batch->logits[i] : i + 1 == batch->n_tokens;
-            snug_batch_slot *slot = &ctx->slots[t];
             const snug_seq_id seq = batch_seq(batch, i);
-            *slot = (snug_batch_slot){batch->tokens[i], ctx->seqs[seq].next_pos++, seq, wanted ? row : -1};
+            const int32_t pos = ctx->seqs[seq].next_pos++;
+            ctx->step_tokens[t] = batch->tokens[i];
+            ctx->step_positions[t] = pos;
+            ctx->step_sequences[t] = seq;
+            ctx->step_out_rows[t] = wanted ? row : -1;
+            ctx->step_views[t] = (snug_token_view){ctx->seqs[seq].kv.pages, (int64_t)pos + 1};
             if (wanted) ctx->output_index[row++] = i;
-            ctx->views[t] = (snug_attention_token){ctx->seqs[slot->seq].kv.pages, (int64_t)slot->pos + 1};
         }
-        if ((st = forward_step(ctx, (int64_t)n, err)) != SNUG_OK) {
+        const snug_backend_step step = {(int64_t)n,      ctx->step_tokens,   ctx->step_positions, ctx->step_sequences,
+                                        ctx->step_views, ctx->step_out_rows, ctx->logits,         ctx->n_seq > 1};
+        if ((st = ctx->ops->run(ctx->backend, &step, err)) != SNUG_OK) {
             roll_back(ctx);
             return st;
         }
@@ -681,7 +437,7 @@ snug_status snug_seq_sample(snug_context *ctx, snug_seq_id seq, const float *log
 
 void snug_context_kv_stats(const snug_context *ctx, snug_kv_stats *out) {
     *out = (snug_kv_stats){SNUG_KV_PAGE_TOKENS, ctx->kv.n_pages, ctx->kv.n_free, snug_kv_pool_shared_pages(&ctx->kv),
-                           2 * (uint64_t)ctx->kv.n_layer * snug_kv_page_bytes(&ctx->kv)};
+                           snug_plan_item_bytes(&ctx->plan, "kv_cache") / (uint64_t)ctx->kv.n_pages};
 }
 
 int32_t snug_seq_pages_needed(const snug_context *ctx, snug_seq_id seq, int32_t n_more) {

@@ -1,11 +1,9 @@
 /* kv_pool.c — pages of the KV cache: a free stack, reference counts, and copy on write (see kv_pool.h). */
 #include "engine/kv_pool.h"
 
-#include <string.h>
-
-void snug_kv_pool_bind(snug_kv_pool *pool, uint8_t *k, uint8_t *v, uint64_t row_bytes, int32_t n_layer, int32_t n_pages,
+void snug_kv_pool_bind(snug_kv_pool *pool, snug_kv_copy_fn copy, void *copy_context, int32_t n_pages,
                        int32_t *free_pages, int32_t *refs) {
-    *pool = (snug_kv_pool){k, v, row_bytes, n_layer, n_pages, n_pages, free_pages, refs};
+    *pool = (snug_kv_pool){copy, copy_context, n_pages, n_pages, free_pages, refs};
     /* Page 0 on top: a fresh pool hands pages out in address order. */
     for (int32_t i = 0; i < n_pages; i++) {
         free_pages[i] = n_pages - 1 - i;
@@ -41,12 +39,7 @@ void snug_kv_seq_reserve(snug_kv_pool *pool, snug_kv_seq *seq, int32_t n_more) {
     if (last_page_shared_partial(pool, seq)) {
         /* Copy the filled rows of every layer into a page of its own; the other holders keep the original. */
         const int32_t index = seq->n_tokens / SNUG_KV_PAGE_TOKENS, old = seq->pages[index], copy = take_page(pool);
-        const uint64_t page_bytes = snug_kv_page_bytes(pool);
-        const uint64_t filled = (uint64_t)(seq->n_tokens % SNUG_KV_PAGE_TOKENS) * pool->row_bytes;
-        for (int32_t l = 0; l < pool->n_layer; l++) {
-            memcpy(snug_kv_layer_k(pool, l) + copy * page_bytes, snug_kv_layer_k(pool, l) + old * page_bytes, filled);
-            memcpy(snug_kv_layer_v(pool, l) + copy * page_bytes, snug_kv_layer_v(pool, l) + old * page_bytes, filled);
-        }
+        pool->copy(pool->copy_context, old, copy, seq->n_tokens % SNUG_KV_PAGE_TOKENS);
         drop_page(pool, old);
         seq->pages[index] = copy;
     }

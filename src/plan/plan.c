@@ -16,7 +16,6 @@
 #include "base/error.h"
 #include "base/units.h"
 #include "cpu/attention.h"
-#include "cpu/kernels.h"
 #include "engine/batch.h"
 #include "engine/kv_pool.h"
 #include "engine/sampler.h"
@@ -64,68 +63,33 @@ static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
     return bytes;
 }
 
-/* Sizes of the engine's arena buffers (the layout context.c carves; shapes in its struct comments). */
-static void size_buffers(const snug_plan *p, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel, int32_t n_batch,
-                         uint64_t out[SNUG_BUF_COUNT]) {
-    const snug_model_desc *d = &p->shape;
-    const uint64_t E = (uint64_t)d->n_embd, F = (uint64_t)d->n_ff, B = (uint64_t)n_batch, f = sizeof(float);
-    const uint64_t q_dim = (uint64_t)d->n_head * (uint64_t)d->head_dim;
-    const uint64_t kv_dim = (uint64_t)d->n_head_kv * (uint64_t)d->head_dim;
-    const uint64_t threads = (uint64_t)p->n_threads, ctx = (uint64_t)n_ctx, seqs = (uint64_t)n_parallel;
-    /* The KV pool: whole pages, enough for every sequence to reach the context (kv_pool.h). */
-    const uint64_t pages_per_seq = (uint64_t)snug_kv_pages_for(n_ctx), pages = seqs * pages_per_seq;
-    const uint64_t kv_half = (uint64_t)d->n_layer * pages * SNUG_KV_PAGE_TOKENS * kv_row_bytes(p, kv_type);
-    out[SNUG_BUF_K_CACHE] = kv_half;
-    out[SNUG_BUF_V_CACHE] = kv_half;
-    out[SNUG_BUF_X] = B * E * f;
-    out[SNUG_BUF_XB] = B * E * f;
-    out[SNUG_BUF_XB2] = B * E * f;
-    out[SNUG_BUF_Q] = B * q_dim * f;
-    out[SNUG_BUF_K] = B * kv_dim * f;
-    out[SNUG_BUF_V] = B * kv_dim * f;
-    out[SNUG_BUF_ATT] = B * q_dim * f;
-    out[SNUG_BUF_HB] = B * F * f;
-    out[SNUG_BUF_HB2] = B * F * f;
-    /* Per thread: the scores of one head over the context, and one decoded K and V head row (quantized caches). */
-    out[SNUG_BUF_SCORES] = threads * (ctx + 2 * (uint64_t)d->head_dim) * f;
-    out[SNUG_BUF_ACT_ENCODED] = B * p->act_row_bytes;
-    out[SNUG_BUF_LOGITS] = seqs * (uint64_t)d->n_vocab * f; /* one row per sequence: a decode step of all of them */
-    out[SNUG_BUF_TOKEN_IDS] = ctx * sizeof(snug_token);
-    out[SNUG_BUF_TOKENIZER_SCRATCH] = snug_tokenizer_scratch_bytes(NULL, p->max_input_bytes);
-    out[SNUG_BUF_SAMPLER_CANDIDATES] = (uint64_t)d->n_vocab * sizeof(snug_candidate);
-    out[SNUG_BUF_SAMPLER_RECENT] = seqs * (uint64_t)SNUG_MAX_REPEAT_WINDOW * sizeof(int32_t);
-    out[SNUG_BUF_SAMPLERS] = seqs * sizeof(snug_sampler);
-    out[SNUG_BUF_KV_PAGE_TABLES] = seqs * pages_per_seq * sizeof(int32_t);
-    out[SNUG_BUF_KV_FREE_PAGES] = pages * sizeof(int32_t);
-    out[SNUG_BUF_KV_PAGE_REFS] = pages * sizeof(int32_t);
-    out[SNUG_BUF_SEQUENCES] = seqs * sizeof(snug_seq_state);
-    out[SNUG_BUF_BATCH_INDEX] = B * sizeof(snug_batch_slot);
-    out[SNUG_BUF_BATCH_VIEWS] = B * sizeof(snug_attention_token);
-    out[SNUG_BUF_OUTPUT_INDEX] = seqs * sizeof(size_t);
+snug_backend_shape snug_plan_backend_shape(const snug_plan *p, const snug_gguf *gguf) {
+    return (snug_backend_shape){
+        .device_kind = p->device.kind,
+        .gguf = gguf,
+        .model = &p->shape,
+        .n_ctx = p->n_ctx,
+        .n_batch = p->n_batch,
+        .n_seq = p->n_parallel,
+        .n_threads = p->n_threads,
+        .kv_pages = p->kv_pages,
+        .page_tokens = SNUG_KV_PAGE_TOKENS,
+        .max_outputs = p->max_outputs,
+        .kv_type = p->kv_type,
+        .max_input_bytes = p->max_input_bytes,
+    };
 }
 
-/* Which plan line each arena buffer belongs to. */
-static const char *buffer_line(snug_buffer_id id) {
-    switch (id) {
-    case SNUG_BUF_K_CACHE:
-    case SNUG_BUF_V_CACHE: return "kv_cache";
-    case SNUG_BUF_SCORES: return "attention_scratch";
-    case SNUG_BUF_ACT_ENCODED: return "matmul_scratch";
-    case SNUG_BUF_LOGITS: return "logits";
-    case SNUG_BUF_TOKEN_IDS: return "token_ids";
-    case SNUG_BUF_TOKENIZER_SCRATCH: return "tokenizer_scratch";
-    case SNUG_BUF_SAMPLER_CANDIDATES:
-    case SNUG_BUF_SAMPLER_RECENT:
-    case SNUG_BUF_SAMPLERS: return "sampler";
-    case SNUG_BUF_KV_PAGE_TABLES:
-    case SNUG_BUF_KV_FREE_PAGES:
-    case SNUG_BUF_KV_PAGE_REFS:
-    case SNUG_BUF_SEQUENCES:
-    case SNUG_BUF_BATCH_INDEX:
-    case SNUG_BUF_BATCH_VIEWS:
-    case SNUG_BUF_OUTPUT_INDEX: return "sequences";
-    default: return "activations";
-    }
+/* The arena's buffers for the plan's candidate: the engine's, then its backend's (a device without a backend of its
+ * own — a GPU profile — is sized as the CPU backend would run it: the same activations, KV and scratch). */
+static void size_buffers(snug_plan *p, const snug_gguf *gguf) {
+    const snug_backend_shape shape = snug_plan_backend_shape(p, gguf);
+    const snug_backend_ops *backend = snug_backend_for_device(p->device.kind);
+    if (!backend) backend = snug_backend_for_device(SNUG_DEVICE_CPU);
+    size_t n = snug_engine_buffers(&shape, p->buffers, SNUG_MAX_BUFFERS);
+    p->n_engine_buffers = (int)n;
+    n += backend->buffers(&shape, p->buffers + n, SNUG_PLAN_MAX_BUFFERS - n);
+    p->n_buffers = (int)n;
 }
 
 /* Host-side lines stay on the host even when the compute device is a GPU. */
@@ -170,7 +134,8 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     p->n_ctx = n_ctx;
     p->kv_type = kv_type;
     p->n_parallel = n_parallel;
-    p->kv_pages = n_parallel * snug_kv_pages_for(n_ctx);
+    /* The KV pool: whole pages, enough for every sequence to reach the context (engine/kv_pool.h). */
+    p->kv_pages = n_parallel * ((n_ctx + SNUG_KV_PAGE_TOKENS - 1) / SNUG_KV_PAGE_TOKENS);
     p->max_outputs = n_parallel;
     p->n_batch = p->request.n_batch > 0 ? p->request.n_batch : SNUG_DEFAULT_BATCH;
     if (p->n_batch > n_ctx) p->n_batch = n_ctx;
@@ -189,11 +154,11 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
         add_line(p, "weights_padding", SNUG_RESIDENCY_ANON, false)->bytes =
             p->weights_copy_bytes - p->shape.weight_bytes;
     }
-    size_buffers(p, n_ctx, kv_type, n_parallel, p->n_batch, p->buffers);
+    size_buffers(p, h->gguf);
     p->arena_bytes = 0;
-    for (int b = 0; b < SNUG_BUF_COUNT; b++) {
-        uint64_t bytes = snug_arena_reserve(p->buffers[b]);
-        add_line(p, buffer_line((snug_buffer_id)b), SNUG_RESIDENCY_ANON, true)->bytes += bytes;
+    for (int b = 0; b < p->n_buffers; b++) {
+        uint64_t bytes = snug_arena_reserve(p->buffers[b].bytes);
+        add_line(p, p->buffers[b].line, SNUG_RESIDENCY_ANON, true)->bytes += bytes;
         p->arena_bytes += bytes;
     }
     add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
@@ -408,13 +373,6 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
         p->n_params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         if (t->n_dims < 2) continue;
         if (t->type != SNUG_TYPE_F32) all_f32 = false;
-        /* Matmuls encode their input once per batch into the kernel's activation type (none for float types), or one
-         * token into the kernel's decode layout: the plan reserves the larger per token. */
-        const snug_type_kernels *kernels = snug_kernels_in_use(t->type);
-        if (kernels) {
-            uint64_t act = snug_kernels_act_row_bytes_max(kernels, (int64_t)t->ne[0]);
-            if (act > p->act_row_bytes) p->act_row_bytes = act;
-        }
         bool seen = false;
         for (int k = 0; k < h->n_weight_types; k++) seen |= h->weight_types[k] == t->type;
         if (!seen) h->weight_types[h->n_weight_types++] = t->type;

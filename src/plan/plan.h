@@ -6,7 +6,8 @@
  * tile; the context and KV type chosen by the context policy and why; and the verdict against the budget, with the
  * overflowing item and ranked alternatives when it does not fit.
  *
- * The engine carves its arena from `buffers`, in order: the arena is the sum of those, exactly (context.c checks).
+ * The engine carves its arena from `buffers`, in order — its own (snug_engine_buffers), then the backend's (the
+ * backend's buffers(), backend/backend.h) — and the arena is the sum of those, exactly (context.c checks).
  */
 #ifndef SNUG_PLAN_PLAN_H
 #define SNUG_PLAN_PLAN_H
@@ -14,47 +15,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "plan/device.h"
 #include "plan/kernels.h"
 #include "snug.h"
-
-/* The engine's arena buffers, in carving order. */
-typedef enum snug_buffer_id {
-    SNUG_BUF_K_CACHE,
-    SNUG_BUF_V_CACHE,
-    SNUG_BUF_X,
-    SNUG_BUF_XB,
-    SNUG_BUF_XB2,
-    SNUG_BUF_Q,
-    SNUG_BUF_K,
-    SNUG_BUF_V,
-    SNUG_BUF_ATT,
-    SNUG_BUF_HB,
-    SNUG_BUF_HB2,
-    SNUG_BUF_SCORES,
-    SNUG_BUF_ACT_ENCODED,
-    SNUG_BUF_LOGITS,
-    SNUG_BUF_TOKEN_IDS,
-    SNUG_BUF_TOKENIZER_SCRATCH,
-    SNUG_BUF_SAMPLER_CANDIDATES,
-    SNUG_BUF_SAMPLER_RECENT,
-    SNUG_BUF_SAMPLERS,
-    SNUG_BUF_KV_PAGE_TABLES,
-    SNUG_BUF_KV_FREE_PAGES,
-    SNUG_BUF_KV_PAGE_REFS,
-    SNUG_BUF_SEQUENCES,
-    SNUG_BUF_BATCH_INDEX,
-    SNUG_BUF_BATCH_VIEWS,
-    SNUG_BUF_OUTPUT_INDEX,
-    SNUG_BUF_COUNT
-} snug_buffer_id;
 
 typedef enum snug_residency {
     SNUG_RESIDENCY_MMAP = 0, /* pages of the model file, mapped read-only */
     SNUG_RESIDENCY_ANON = 1, /* anonymous memory the process allocates */
 } snug_residency;
 
-enum { SNUG_PLAN_MAX_LINES = 48, SNUG_PLAN_MAX_KERNELS = 24, SNUG_PLAN_MAX_ALTERNATIVES = 8 };
+enum {
+    SNUG_PLAN_MAX_LINES = 48,
+    SNUG_PLAN_MAX_KERNELS = 24,
+    SNUG_PLAN_MAX_ALTERNATIVES = 8,
+    SNUG_PLAN_MAX_BUFFERS = 2 * SNUG_MAX_BUFFERS,
+};
 
 typedef struct snug_plan_line {
     char name[40];
@@ -90,7 +66,6 @@ struct snug_plan {
     int32_t max_outputs; /* logits rows one batch may ask for: n_parallel */
     uint32_t kv_type;
     uint64_t max_input_bytes;
-    uint64_t act_row_bytes; /* the largest encoded activation row of any weight matrix (the matmul scratch per token) */
     uint64_t runtime_code_bytes; /* the runtime_code line: measured resident program pages + what runs later */
     bool runtime_code_measured;  /* false: smaps was unreadable and the line is SNUG_RUNTIME_CODE_ESTIMATE_BYTES */
     char context_reason[320];
@@ -120,7 +95,9 @@ struct snug_plan {
     int n_lines;
     snug_kernel_plan kernels[SNUG_PLAN_MAX_KERNELS];
     int n_kernels;
-    uint64_t buffers[SNUG_BUF_COUNT]; /* bytes of each arena buffer, before rounding */
+    snug_buffer_need
+        buffers[SNUG_PLAN_MAX_BUFFERS]; /* the arena's buffers, before rounding: the engine's, the backend's */
+    int n_buffers, n_engine_buffers;
 
     /* Verdict. */
     bool fits;
@@ -130,6 +107,9 @@ struct snug_plan {
     snug_plan_alternative alternatives[SNUG_PLAN_MAX_ALTERNATIVES];
     int n_alternatives;
 };
+
+/* The shape the engine and the backend size their buffers from, for this plan. */
+snug_backend_shape snug_plan_backend_shape(const snug_plan *plan, const snug_gguf *gguf);
 
 /* Runtime overhead the plan names: the process's own anonymous memory outside the arena and the header tables
  * (C library state, the compute pool's thread stacks as touched, stdio buffers). Measured with

@@ -7,6 +7,7 @@
  * cancels its request: the engine gives its sequence and pages back at its next step.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -28,6 +29,62 @@ typedef struct connection_state {
     size_t len, cap;
     bool too_large;
 } connection_state;
+
+/* ---- libmicrohttpd, loaded when the server starts ----------------------------------------------------------------
+ * Only `snug serve` needs libmicrohttpd, and linking it would load it — with GnuTLS and its half-dozen libraries — into
+ * every snug process: ~1 MiB of resident memory that `snug run`'s plan does not count. It is opened here instead. */
+static struct {
+    struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
+                                       MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+    void (*stop_daemon)(struct MHD_Daemon *daemon);
+    const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *daemon, enum MHD_DaemonInfoType info_type, ...);
+    struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode);
+    struct MHD_Response *(*create_response_from_callback)(uint64_t size, size_t block_size,
+                                                          MHD_ContentReaderCallback crc, void *crc_cls,
+                                                          MHD_ContentReaderFreeCallback crfc);
+    enum MHD_Result (*add_response_header)(struct MHD_Response *response, const char *header, const char *content);
+    enum MHD_Result (*queue_response)(struct MHD_Connection *connection, unsigned int status_code,
+                                      struct MHD_Response *response);
+    void (*destroy_response)(struct MHD_Response *response);
+    const char *(*lookup_connection_value)(struct MHD_Connection *connection, enum MHD_ValueKind kind, const char *key);
+    const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *connection,
+                                                           enum MHD_ConnectionInfoType info_type, ...);
+} mhd;
+
+/* The library's soname (Debian's libmicrohttpd12; libmicrohttpd-dev installs it). */
+#define MHD_LIBRARY "libmicrohttpd.so.12"
+
+static bool load_libmicrohttpd(void) {
+    void *lib = dlopen(MHD_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "snug: error: snug serve needs %s: %s\n", MHD_LIBRARY, dlerror());
+        fprintf(stderr, "snug: hint: apt-get install libmicrohttpd12\n");
+        return false;
+    }
+    struct {
+        void **slot;
+        const char *name;
+    } symbols[] = {
+        {(void **)&mhd.start_daemon, "MHD_start_daemon"},
+        {(void **)&mhd.stop_daemon, "MHD_stop_daemon"},
+        {(void **)&mhd.get_daemon_info, "MHD_get_daemon_info"},
+        {(void **)&mhd.create_response_from_buffer, "MHD_create_response_from_buffer"},
+        {(void **)&mhd.create_response_from_callback, "MHD_create_response_from_callback"},
+        {(void **)&mhd.add_response_header, "MHD_add_response_header"},
+        {(void **)&mhd.queue_response, "MHD_queue_response"},
+        {(void **)&mhd.destroy_response, "MHD_destroy_response"},
+        {(void **)&mhd.lookup_connection_value, "MHD_lookup_connection_value"},
+        {(void **)&mhd.get_connection_info, "MHD_get_connection_info"},
+    };
+    for (size_t i = 0; i < sizeof symbols / sizeof *symbols; i++) {
+        *symbols[i].slot = dlsym(lib, symbols[i].name);
+        if (!*symbols[i].slot) {
+            fprintf(stderr, "snug: error: %s has no %s\n", MHD_LIBRARY, symbols[i].name);
+            return false;
+        }
+    }
+    return true; /* the library stays loaded for the process's life */
+}
 
 /* ---- JSON helpers ---------------------------------------------------------------------------------------------- */
 
@@ -68,20 +125,20 @@ static json_t *error_json(const serve_http_error *e) {
 static enum MHD_Result send_text(serve_server *s, struct MHD_Connection *c, int status, const char *type, char *text,
                                  int retry_after_s) {
     if (!text) return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(text);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", type);
+    mhd.add_response_header(r, "Content-Type", type);
     if (retry_after_s > 0) {
         char seconds[16];
         snprintf(seconds, sizeof seconds, "%d", retry_after_s);
-        MHD_add_response_header(r, "Retry-After", seconds);
+        mhd.add_response_header(r, "Retry-After", seconds);
     }
-    if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
-    enum MHD_Result result = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
+    if (status == 401) mhd.add_response_header(r, "WWW-Authenticate", "Bearer");
+    enum MHD_Result result = mhd.queue_response(c, (unsigned)status, r);
+    mhd.destroy_response(r);
     serve_count_status(s, status);
     return result;
 }
@@ -313,15 +370,15 @@ static enum MHD_Result reply_stream(serve_server *s, struct MHD_Connection *c, s
         return fail(s, c, 500, "server_error", NULL, "out of memory for a stream");
     }
     *st = (stream_state){s, r, fd, 0, false, false, NULL, 0, 0};
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+    struct MHD_Response *resp = mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
     if (!resp) {
         stream_free(st);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    enum MHD_Result result = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
+    mhd.add_response_header(resp, "Content-Type", "text/event-stream");
+    mhd.add_response_header(resp, "Cache-Control", "no-cache");
+    enum MHD_Result result = mhd.queue_response(c, 200, resp);
+    mhd.destroy_response(resp);
     serve_count_status(s, 200);
     return result;
 }
@@ -341,7 +398,7 @@ static enum MHD_Result generate(serve_server *s, struct MHD_Connection *c, serve
                  s->n_seq, s->options.queue_limit);
         return send_error(s, c, &e);
     }
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *info = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     const int fd = info ? info->connect_fd : -1;
     return r->stream ? reply_stream(s, c, r, fd) : reply_whole(s, c, r, fd);
 }
@@ -350,7 +407,7 @@ static enum MHD_Result generate(serve_server *s, struct MHD_Connection *c, serve
 
 static bool authorized(const serve_server *s, struct MHD_Connection *c) {
     if (!s->options.api_key) return true;
-    const char *header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *header = mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!header || strncmp(header, "Bearer ", 7) != 0) return false;
     /* Compared in time independent of where they differ. */
     const char *given = header + 7, *key = s->options.api_key;
@@ -567,6 +624,7 @@ static snug_status load(serve_server *s, snug_error *err) {
 }
 
 int serve_run(serve_server *s) {
+    if (!load_libmicrohttpd()) return 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->tokenizer_lock, NULL);
     pthread_mutex_init(&s->parse_lock, NULL);
@@ -585,7 +643,7 @@ int serve_run(serve_server *s) {
         fprintf(stderr, "snug: error: --host '%s' is not an IPv4 address\n", s->options.host);
         return 2;
     }
-    struct MHD_Daemon *daemon = MHD_start_daemon(
+    struct MHD_Daemon *daemon = mhd.start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
@@ -596,7 +654,7 @@ int serve_run(serve_server *s) {
                 s->options.host, s->options.port);
         return 1;
     }
-    const union MHD_DaemonInfo *bound = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *bound = mhd.get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     fprintf(stderr, "snug serve: listening on http://%s:%u\n", host, bound ? bound->port : (unsigned)s->options.port);
 
     snug_error err = {0};
@@ -605,7 +663,7 @@ int serve_run(serve_server *s) {
         fprintf(stderr, "snug: error: %s\n", err.message);
         if (err.hint[0]) fprintf(stderr, "snug: hint: %s\n", err.hint);
         code = err.status == SNUG_E_DOES_NOT_FIT ? 3 : err.status == SNUG_E_IO || err.status == SNUG_E_FORMAT ? 2 : 1;
-        MHD_stop_daemon(daemon);
+        mhd.stop_daemon(daemon);
         snug_context_free(s->ctx);
         snug_model_free(s->model);
         free(s->running);
@@ -626,7 +684,7 @@ int serve_run(serve_server *s) {
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->engine_thread, NULL);
-    MHD_stop_daemon(daemon);
+    mhd.stop_daemon(daemon);
     snug_context_free(s->ctx);
     snug_model_free(s->model);
     free(s->running);
