@@ -854,11 +854,11 @@ Test(kernels_cpu, vnni_level_has_its_own_q4_0_and_q8_0_kernels) {
 /* ---- (f) snug_matmul: prefill (tiled) against decode (one token at a time) -------------------------------------- */
 
 /* snug_matmul on a pool of n_threads threads (created for the call). */
-static void matmul_threads(const snug_matrix *m, const float *x, int64_t n_tokens, float *y, void *act,
-                           int32_t n_threads) {
+static void matmul_threads(const snug_type_kernels *k, const snug_matrix *m, const float *x, int64_t n_tokens, float *y,
+                           void *act, int32_t n_threads) {
     snug_pool *pool;
     cr_assert_eq(snug_pool_create(n_threads, &pool, NULL), SNUG_OK, "a pool of %d threads", n_threads);
-    snug_matmul(m, x, n_tokens, y, act, pool);
+    snug_matmul_with(k, m, x, n_tokens, y, act, pool);
     snug_pool_destroy(pool);
 }
 
@@ -879,15 +879,15 @@ static void check_matmul_batch_vs_single(uint32_t type, int64_t n_in, int64_t n_
     for (int isa = 0; isa < SNUG_ISA_COUNT; isa++) {
         const snug_type_kernels *k = snug_kernels_for(type, (snug_isa)isa);
         if (!k) continue;
-        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .kernels = k};
-        uint8_t *act = malloc(snug_matmul_act_bytes(&m, n_tokens) + 1);
-        matmul_threads(&m, x, n_tokens, batch, act, 2);
-        matmul_threads(&m, x, n_tokens, batch1, act, 1);
+        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
+        uint8_t *act = malloc(snug_matmul_act_bytes_with(k, &m, n_tokens) + 1);
+        matmul_threads(k, &m, x, n_tokens, batch, act, 2);
+        matmul_threads(k, &m, x, n_tokens, batch1, act, 1);
         cr_assert_arr_eq(batch, batch1, (size_t)(n_out * n_tokens) * sizeof(float),
                          "%s on %s: 1 and 2 threads give different results", snug_type_name(type),
                          snug_isa_name((snug_isa)isa));
         for (int64_t t = 0; t < n_tokens; t++) {
-            matmul_threads(&m, x + t * n_in, 1, single, act, 2);
+            matmul_threads(k, &m, x + t * n_in, 1, single, act, 2);
             for (int64_t r = 0; r < n_out; r++) {
                 double abs_sum = 0;
                 for (int64_t i = 0; i < n_in; i++) abs_sum += fabs((double)wd[r * n_in + i] * x[t * n_in + i]);
@@ -941,13 +941,13 @@ Test(kernels_cpu, decode_matmul_is_identical_for_any_thread_count) {
         }
         fill_random(x, n_in, 0.5);
         const snug_type_kernels *k = snug_kernels_for(type, snug_isa_active());
-        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .kernels = k};
-        uint8_t *act = malloc(snug_matmul_act_bytes(&m, 1) + 1);
+        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
+        uint8_t *act = malloc(snug_matmul_act_bytes_with(k, &m, 1) + 1);
         float *one = malloc((size_t)n_out * sizeof(float)), *many = malloc((size_t)n_out * sizeof(float));
-        matmul_threads(&m, x, 1, one, act, 1);
+        matmul_threads(k, &m, x, 1, one, act, 1);
         for (size_t c = 0; c < sizeof thread_counts / sizeof thread_counts[0]; c++) {
             for (int64_t r = 0; r < n_out; r++) many[r] = NAN;
-            matmul_threads(&m, x, 1, many, act, thread_counts[c]);
+            matmul_threads(k, &m, x, 1, many, act, thread_counts[c]);
             cr_assert_arr_eq(one, many, (size_t)n_out * sizeof(float),
                              "%s: %d threads differ from 1 (or left an output)", snug_type_name(type),
                              thread_counts[c]);

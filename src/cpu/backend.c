@@ -26,6 +26,8 @@
 #include "base/error.h"
 #include "cpu/attention.h"
 #include "cpu/half_row.h"
+#include "cpu/matmul.h"
+#include "cpu/ops.h"
 #include "cpu/pool.h"
 #include "gguf/gguf.h"
 #include "gguf/types.h"
@@ -469,4 +471,9 @@ static snug_status cpu_create(const snug_backend_shape *s, const snug_model *m, 
     return SNUG_OK;
 }
 
-const snug_backend_ops snug_backend_cpu = {"cpu", cpu_buffers, cpu_create, cpu_destroy, cpu_run, cpu_copy_kv};
+static void cpu_prepare(void) {
+    (void)snug_kernels_in_use(SNUG_TYPE_F32); /* builds the tables of kernels in use, once */
+}
+
+const snug_backend_ops snug_backend_cpu = {"cpu",   cpu_buffers, cpu_create, cpu_destroy,
+                                           cpu_run, cpu_copy_kv, cpu_prepare};

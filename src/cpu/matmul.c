@@ -10,7 +10,11 @@ void snug_matrix_row(const snug_matrix *w, int64_t row, float *out) {
 }
 
 uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens) {
-    return snug_kernels_act_bytes(w->kernels, n_tokens, w->n_in);
+    return snug_kernels_act_bytes(snug_kernels_in_use(w->type), n_tokens, w->n_in);
+}
+
+uint64_t snug_matmul_act_bytes_with(const snug_type_kernels *k, const snug_matrix *w, int64_t n_tokens) {
+    return snug_kernels_act_bytes(k, n_tokens, w->n_in);
 }
 
 /* One token goes through the kernels' decode layout where they have one (kernels.h). */
@@ -32,9 +36,8 @@ static void encode_token(void *context, int64_t t, int32_t thread) {
 
 /* Encodes the n_tokens activation rows for w's kernels (in parallel when there are several); returns the encoded
  * rows (x itself for float kernels) and their stride. */
-static const uint8_t *encode_activations(const snug_matrix *w, const float *x, int64_t n_tokens, void *act_buffer,
-                                         snug_pool *pool, uint64_t *act_row) {
-    const snug_type_kernels *k = w->kernels;
+static const uint8_t *encode_activations(const snug_type_kernels *k, const snug_matrix *w, const float *x,
+                                         int64_t n_tokens, void *act_buffer, snug_pool *pool, uint64_t *act_row) {
     const int64_t n_in = w->n_in;
     if (decode_path(k, n_tokens)) {
         k->decode.decode_act(x, act_buffer, n_in);
@@ -57,9 +60,8 @@ static int64_t row_blocks(const snug_matrix *w) {
 }
 
 /* Row block b of w against every token: y (n_tokens, n_out). One thread, fixed arithmetic per output. */
-static void compute_block(const snug_matrix *w, const uint8_t *act, uint64_t act_row, int64_t n_tokens, float *y,
-                          int64_t b) {
-    const snug_type_kernels *k = w->kernels;
+static void compute_block(const snug_type_kernels *k, const snug_matrix *w, const uint8_t *act, uint64_t act_row,
+                          int64_t n_tokens, float *y, int64_t b) {
     const int64_t n_in = w->n_in, n_out = w->n_out;
     const uint8_t *weights = w->data;
     const bool tiled = k->dot_tile != NULL && n_tokens > 1;
@@ -93,6 +95,7 @@ static void compute_block(const snug_matrix *w, const uint8_t *act, uint64_t act
 
 /* One matmul's (or group's) blocks: block g belongs to matrix m where first_block[m] ≤ g < first_block[m + 1]. */
 typedef struct block_job {
+    const snug_type_kernels *const *ks;
     const snug_matrix *const *ws;
     float *const *ys;
     const int64_t *first_block;
@@ -104,7 +107,7 @@ typedef struct block_job {
 static void run_block(const block_job *job, int64_t g) {
     int m = 0;
     while (g >= job->first_block[m + 1]) m++;
-    compute_block(job->ws[m], job->act, job->act_row, job->n_tokens, job->ys[m], g - job->first_block[m]);
+    compute_block(job->ks[m], job->ws[m], job->act, job->act_row, job->n_tokens, job->ys[m], g - job->first_block[m]);
 }
 
 /* Each thread starts on its own contiguous share of the blocks, as a static split would, and a thread that finishes
@@ -195,20 +198,27 @@ static void run_blocks(const block_job *job, int64_t n_blocks, snug_pool *pool) 
     snug_pool_run(pool, run_share, &steal, n_threads);
 }
 
-void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer, snug_pool *pool) {
+void snug_matmul_with(const snug_type_kernels *k, const snug_matrix *w, const float *x, int64_t n_tokens, float *y,
+                      void *act_buffer, snug_pool *pool) {
     uint64_t act_row;
-    const uint8_t *act = encode_activations(w, x, n_tokens, act_buffer, pool, &act_row);
+    const uint8_t *act = encode_activations(k, w, x, n_tokens, act_buffer, pool, &act_row);
     const int64_t first_block[2] = {0, row_blocks(w)};
-    const block_job job = {&w, &y, first_block, act, act_row, n_tokens};
+    const block_job job = {&k, &w, &y, first_block, act, act_row, n_tokens};
     run_blocks(&job, first_block[1], pool);
+}
+
+void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer, snug_pool *pool) {
+    snug_matmul_with(snug_kernels_in_use(w->type), w, x, n_tokens, y, act_buffer, pool);
 }
 
 void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count, const float *x, int64_t n_tokens,
                        void *act_buffer, snug_pool *pool) {
     /* One encoding serves all only when every matrix takes the same input length through the same encoder. */
     bool shared = count <= SNUG_MATMUL_GROUP_MAX;
+    const snug_type_kernels *ks[SNUG_MATMUL_GROUP_MAX] = {NULL};
+    for (int m = 0; m < count && m < SNUG_MATMUL_GROUP_MAX; m++) ks[m] = snug_kernels_in_use(ws[m]->type);
     for (int m = 1; m < count && shared; m++) {
-        const snug_type_kernels *k = ws[m]->kernels, *k0 = ws[0]->kernels;
+        const snug_type_kernels *k = ks[m], *k0 = ks[0];
         shared = ws[m]->n_in == ws[0]->n_in &&
                  (decode_path(k, n_tokens) ? k->decode.decode_act == k0->decode.decode_act
                                            : k->act_type == k0->act_type && k->quantize_act == k0->quantize_act &&
@@ -219,9 +229,9 @@ void snug_matmul_group(const snug_matrix *const *ws, float *const *ys, int count
         return;
     }
     uint64_t act_row;
-    const uint8_t *act = encode_activations(ws[0], x, n_tokens, act_buffer, pool, &act_row);
+    const uint8_t *act = encode_activations(ks[0], ws[0], x, n_tokens, act_buffer, pool, &act_row);
     int64_t first_block[SNUG_MATMUL_GROUP_MAX + 1] = {0};
     for (int m = 0; m < count; m++) first_block[m + 1] = first_block[m] + row_blocks(ws[m]);
-    const block_job job = {ws, ys, first_block, act, act_row, n_tokens};
+    const block_job job = {ks, ws, ys, first_block, act, act_row, n_tokens};
     run_blocks(&job, first_block[count], pool);
 }

@@ -22,6 +22,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/pool.h"
+#include "model/weights.h" /* snug_matrix: the model's description; the kernels are looked up by its type */
 
 /* Rows per block handed to a thread, and tokens per tile: a tile's encoded activations (≤ 32 × ~1.1 bytes ×
  * n_in, ~200 KiB at n_in 5632) stay in L2 while the block's rows stream through L1. 32 rows: F16 prefill measured
@@ -30,21 +31,17 @@
 #define SNUG_MATMUL_ROW_BLOCK  32 /* a multiple of SNUG_TILE_WIDE_MAX, so that wide tiles are whole */
 #define SNUG_MATMUL_TOKEN_TILE 32
 
-typedef struct snug_matrix {
-    const void *data; /* n_out rows of row_bytes, in the mapped file */
-    uint32_t type;
-    int64_t n_in;  /* row length (GGUF ne[0]) */
-    int64_t n_out; /* rows (GGUF ne[1]) */
-    uint64_t row_bytes;
-    const snug_type_kernels *kernels; /* for the active ISA; set when the model binds the tensor */
-} snug_matrix;
-
 /* Bytes of the encoded activations of n_tokens rows for this matrix (0 when it takes floats as they are). */
 uint64_t snug_matmul_act_bytes(const snug_matrix *w, int64_t n_tokens);
 
-/* y (n_tokens, n_out) = x (n_tokens, n_in) · Wᵀ. act_buffer holds at least snug_matmul_act_bytes(w, n_tokens).
- * Runs on the pool's threads (NULL: the caller alone). */
+/* y (n_tokens, n_out) = x (n_tokens, n_in) · Wᵀ, with the kernels in use for w's type (snug_kernels_in_use). act_buffer
+ * holds at least snug_matmul_act_bytes(w, n_tokens). Runs on the pool's threads (NULL: the caller alone). */
 void snug_matmul(const snug_matrix *w, const float *x, int64_t n_tokens, float *y, void *act_buffer, snug_pool *pool);
+
+/* The same with a given ISA's kernels for w's type (snug_kernels_for: tests hold every ISA to the reference). */
+void snug_matmul_with(const snug_type_kernels *k, const snug_matrix *w, const float *x, int64_t n_tokens, float *y,
+                      void *act_buffer, snug_pool *pool);
+uint64_t snug_matmul_act_bytes_with(const snug_type_kernels *k, const snug_matrix *w, int64_t n_tokens);
 
 /* Several matrices over the same input (Q, K and V; gate and up) in one pool job, the input encoded once:
  * fewer thread synchronizations per token. Each output is computed exactly as snug_matmul would (same vec_dot or

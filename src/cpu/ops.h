@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model/weights.h" /* snug_rope_params */
+
 /* 1 when x is an infinity or a NaN (its exponent bits are all ones), else 0: no branch, so a loop can OR it up. */
 static inline uint32_t snug_nonfinite_bit(float x) {
     uint32_t bits;
@@ -45,19 +47,6 @@ static inline void snug_note_first(int64_t *first, int64_t value) {
  * is beyond FLT_MAX (an activation of RMS above ~1.8e19 / sqrt(n) — f32 engines then normalise to 0 — or an inf or
  * NaN in x), or when an output is not finite (a weight that is). out is then meaningless. */
 bool snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
-
-typedef enum snug_rope_mode {
-    SNUG_ROPE_NORMAL = 0, /* rotates adjacent pairs (x[2i], x[2i+1]): llama GGUF files (Q/K permuted at conversion) */
-    SNUG_ROPE_NEOX = 2,   /* rotates (x[i], x[i + n_rot/2]): GPT-NeoX, Qwen, Phi-3 */
-} snug_rope_mode;
-
-typedef struct snug_rope_params {
-    snug_rope_mode mode;
-    int32_t n_rot;             /* rotated dimensions per head (even, <= head_dim); the rest pass through */
-    float freq_base;           /* θ = freq_base^(−2i / n_rot) */
-    float freq_scale;          /* positions are multiplied by this (linear scaling: 1 / factor) */
-    const float *freq_factors; /* (n_rot / 2) divisors of θ, or NULL (Llama 3.1 "rope_freqs") */
-} snug_rope_params;
 
 /* Rotates n_heads heads of head_dim each, stored one after another in vec, for token position `pos`. */
 void snug_rope(float *vec, int32_t n_heads, int32_t head_dim, int64_t pos, const snug_rope_params *p);

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cpu/ops.h"
+#include "model/weights.h"
 #include "snug.h"
 
 /* What sets one architecture of the llama family apart: the forward pass (context.c) and the loader (model.c) read

@@ -87,13 +87,24 @@ static snug_status bind_vector(loader *ld, const char *name, int64_t n, const ch
     return SNUG_OK;
 }
 
+/* The weight types SNUG_SUPPORTED_WEIGHT_TYPES names: those the CPU backend computes (it checks again when it is
+ * created; a GPU backend refuses by name the ones it does not). */
+static bool weight_type_supported(uint32_t type) {
+    static const uint32_t supported[] = {SNUG_TYPE_F32,  SNUG_TYPE_F16,  SNUG_TYPE_BF16, SNUG_TYPE_Q8_0, SNUG_TYPE_Q4_0,
+                                         SNUG_TYPE_Q4_1, SNUG_TYPE_Q5_0, SNUG_TYPE_Q5_1, SNUG_TYPE_Q2_K, SNUG_TYPE_Q3_K,
+                                         SNUG_TYPE_Q4_K, SNUG_TYPE_Q5_K, SNUG_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) {
+        if (supported[i] == type) return true;
+    }
+    return false;
+}
+
 static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64_t n_out, bool optional,
                                snug_matrix *out) {
     const snug_tensor_info *t;
     snug_status st = bind_tensor(ld, name, n_in, n_out, optional, &t);
     if (st != SNUG_OK || t == NULL) return st;
-    const snug_type_kernels *kernels = snug_kernels_in_use(t->type);
-    if (!kernels) {
+    if (!weight_type_supported(t->type)) {
         snug_fail(ld->err, SNUG_E_UNSUPPORTED, "tensor '%s' has type %s, which snug cannot compute yet", name,
                   snug_type_name(t->type));
         snug_hint(ld->err, "supported weight types: %s", SNUG_SUPPORTED_WEIGHT_TYPES);
@@ -107,7 +118,7 @@ static snug_status bind_matrix(loader *ld, const char *name, int64_t n_in, int64
     }
     uint64_t row_bytes = 0;
     snug_type_row_bytes(t->type, t->ne[0], &row_bytes);
-    *out = (snug_matrix){t->data, t->type, n_in, n_out, row_bytes, kernels};
+    *out = (snug_matrix){t->data, t->type, n_in, n_out, row_bytes};
     return SNUG_OK;
 }
 

@@ -12,11 +12,10 @@
 #ifndef SNUG_MODEL_MODEL_H
 #define SNUG_MODEL_MODEL_H
 
-#include "cpu/matmul.h"
-#include "cpu/ops.h"
 #include "gguf/gguf.h"
 #include "model/hparams.h"
 #include "model/tokenizer.h"
+#include "model/weights.h"
 #include "snug.h"
 
 typedef struct snug_layer_weights {

@@ -597,6 +597,9 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
                          p->shape.head_dim);
     }
     uint64_t code_bytes = 0;
+    const snug_backend_ops *backend = snug_backend_for_device(p->device.kind);
+    snug_backend_for_device(SNUG_DEVICE_CPU)->prepare(); /* sizes the buffers of every device (size_buffers) */
+    if (backend) backend->prepare();
     p->runtime_code_measured = snug_process_code_resident_bytes(&code_bytes);
     p->runtime_code_bytes =
         p->runtime_code_measured ? code_bytes + SNUG_RUNTIME_CODE_AFTER_PLAN_BYTES : SNUG_RUNTIME_CODE_ESTIMATE_BYTES;
