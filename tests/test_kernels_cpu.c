@@ -960,3 +960,54 @@ Test(kernels_cpu, decode_matmul_is_identical_for_any_thread_count) {
         free(many);
     }
 }
+
+/* Batches too small for a register tile (kernels.h, tile_min_tokens) go token by token through the same kernel a
+ * token alone uses (the decode layout, or vec_dot): each token's outputs are then bit-identical to its outputs alone,
+ * for every type with a minimum, on the kernels in use; and a batch of tile_min_tokens goes through the tile. */
+Test(kernels_cpu, batches_below_the_tile_minimum_equal_each_token_alone) {
+    rng_state = 33;
+    const uint32_t types[] = {SNUG_TYPE_Q4_0, SNUG_TYPE_Q8_0, SNUG_TYPE_Q4_K, SNUG_TYPE_Q6_K, SNUG_TYPE_F16};
+    int checked = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t type = types[ti];
+        const snug_type_kernels *k = snug_kernels_in_use(type);
+        cr_assert_not_null(k);
+        if (k->tile_min_tokens <= 2) continue; /* tiles from 2 tokens on: nothing goes token by token */
+        const int64_t n_in = 512, n_out = SNUG_MATMUL_ROW_BLOCK * 3 + 7, max_tokens = k->tile_min_tokens - 1;
+        const uint64_t rb = row_bytes(type, n_in);
+        float *wf = malloc((size_t)n_in * sizeof(float)), *x = malloc((size_t)(n_in * max_tokens) * sizeof(float));
+        uint8_t *w = malloc(rb * (uint64_t)n_out);
+        for (int64_t r = 0; r < n_out; r++) {
+            fill_random(wf, n_in, 0.3);
+            cr_assert(snug_quantize_row(type, wf, w + r * rb, n_in));
+        }
+        fill_random(x, n_in * max_tokens, 0.5);
+        snug_matrix m = {.data = w, .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb};
+        uint8_t *act = malloc(snug_matmul_act_bytes_with(k, &m, max_tokens) + 1);
+        float *alone = malloc((size_t)n_out * sizeof(float));
+        float *batch = malloc((size_t)(n_out * max_tokens) * sizeof(float));
+        cr_assert_not(snug_kernels_tiled(k, max_tokens), "%s: %lld tokens should not be tiled", snug_type_name(type),
+                      (long long)max_tokens);
+        cr_assert(snug_kernels_tiled(k, k->tile_min_tokens), "%s: %d tokens should be tiled", snug_type_name(type),
+                  k->tile_min_tokens);
+        for (int64_t n = 2; n <= max_tokens; n++) {
+            matmul_threads(k, &m, x, n, batch, act, 2);
+            for (int64_t t = 0; t < n; t++) {
+                matmul_threads(k, &m, x + t * n_in, 1, alone, act, 2);
+                cr_assert_arr_eq(batch + t * n_out, alone, (size_t)n_out * sizeof(float),
+                                 "%s: token %lld of a batch of %lld differs from the token alone", snug_type_name(type),
+                                 (long long)t, (long long)n);
+            }
+            checked++;
+        }
+        free(wf);
+        free(x);
+        free(w);
+        free(act);
+        free(alone);
+        free(batch);
+    }
+    cr_log_info("%d (type, batch size) pairs below their tile minimum checked", checked);
+    /* The AVX-512 VNNI tables set minimums (Q4_0, Q8_0, Q4_K); elsewhere none may be set, and nothing is checked. */
+    if (snug_isa_active() == SNUG_ISA_AVX512_VNNI) cr_assert_gt(checked, 0, "no kernel in use has a tile minimum");
+}

@@ -144,12 +144,14 @@ uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n) {
 }
 
 uint64_t snug_kernels_act_bytes(const snug_type_kernels *k, int64_t n_tokens, int64_t n) {
-    if (n_tokens == 1 && k->decode.decode_dot) return k->decode.decode_act_bytes(n);
+    if (snug_kernels_decode(k, n_tokens)) return (uint64_t)n_tokens * k->decode.decode_act_bytes(n);
     if (k->act_type == SNUG_TYPE_F32) return 0;
     return (uint64_t)n_tokens * snug_act_row_bytes(k->act_type, n);
 }
 
 uint64_t snug_kernels_act_row_bytes_max(const snug_type_kernels *k, int64_t n) {
-    uint64_t batch = snug_kernels_act_bytes(k, 2, n) / 2, one = snug_kernels_act_bytes(k, 1, n);
+    /* A batch of tokens is encoded per token, in the decode layout for as many as go there: the larger of the two. */
+    uint64_t batch = (uint64_t)snug_act_row_bytes(k->act_type, n), one = snug_kernels_act_bytes(k, 1, n);
+    if (k->act_type == SNUG_TYPE_F32) batch = 0;
     return batch > one ? batch : one;
 }

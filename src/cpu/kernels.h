@@ -71,7 +71,12 @@ typedef struct snug_type_kernels {
     snug_vec_dot_fn vec_dot;
     snug_dot_tile_fn dot_tile;      /* optional */
     uint8_t tile_rows, tile_tokens; /* dot_tile's largest tile; 0: SNUG_TILE_MAX */
-    snug_decode_kernels decode;     /* optional: one token's own layout */
+    /* The fewest tokens dot_tile is used for (0: 2). Fewer go token by token, through the decode layout where there
+     * is one, else vec_dot, every weight row read from memory once and met by each token while it is in L1: a tile
+     * unpacks its weights once per block for all its tokens, which a handful of tokens does not pay for. Set where
+     * measured (Zen 4, 2 threads, TinyLlama shapes, snug bench --parallel 2 … 4): Q4_0 and Q8_0 4, Q4_K 5. */
+    uint8_t tile_min_tokens;
+    snug_decode_kernels decode; /* optional: a few tokens' own layout (fewer than tile_min_tokens) */
 } snug_type_kernels;
 
 /* One table per ISA, indexed by weight type id; an entry with vec_dot == NULL is unsupported. */
@@ -110,11 +115,21 @@ const snug_type_kernels *snug_kernels_for(uint32_t weight_type, snug_isa isa);
  * plan sizes the layout that runs; tests reach every ISA's own kernels through snug_kernels_for. NULL as there. */
 const snug_type_kernels *snug_kernels_in_use(uint32_t weight_type);
 
+/* Whether n_tokens go through dot_tile (else token by token: tile_min_tokens). */
+static inline bool snug_kernels_tiled(const snug_type_kernels *k, int64_t n_tokens) {
+    const int64_t min = k->tile_min_tokens > 2 ? k->tile_min_tokens : 2;
+    return k->dot_tile != NULL && n_tokens >= min;
+}
+/* Whether n_tokens go through the decode layout: one token, or too few for a tile, where the kernels have one. */
+static inline bool snug_kernels_decode(const snug_type_kernels *k, int64_t n_tokens) {
+    return k->decode.decode_dot != NULL && (n_tokens == 1 || (k->dot_tile != NULL && !snug_kernels_tiled(k, n_tokens)));
+}
+
 /* Bytes of n activations encoded as act_type. */
 uint64_t snug_act_row_bytes(uint32_t act_type, int64_t n);
 
-/* Bytes the kernels' activation encoding of n_tokens rows of n elements takes (the decode layout for one token
- * where the kernels have one; 0 for float kernels, which read the activations as they are). */
+/* Bytes the kernels' activation encoding of n_tokens rows of n elements takes (the decode layout for the tokens
+ * snug_kernels_decode sends there; 0 for float kernels, which read the activations as they are). */
 uint64_t snug_kernels_act_bytes(const snug_type_kernels *k, int64_t n_tokens, int64_t n);
 
 /* The largest per-token encoding of a row of n, batch or decode: what a plan reserves per batch row. */

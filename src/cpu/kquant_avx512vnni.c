@@ -407,6 +407,7 @@ void snug_register_kquant_avx512vnni(snug_kernel_table t) {
     t[SNUG_TYPE_Q4_K].vec_dot = vec_dot_q4_k_vnni;
     q8_k_encode = t[SNUG_TYPE_Q4_K].quantize_act;
     t[SNUG_TYPE_Q4_K].decode = (snug_decode_kernels){decode_act_q4_k, decode_dot_q4_k, decode_act_bytes_q4_k};
+    t[SNUG_TYPE_Q4_K].tile_min_tokens = 5; /* below, the decode layout token by token is faster (kernels.h) */
     t[SNUG_TYPE_Q4_K].dot_tile = dot_tile_q4_k_vnni;
     t[SNUG_TYPE_Q5_K].dot_tile = dot_tile_q5_k_vnni;
     t[SNUG_TYPE_Q6_K].vec_dot = vec_dot_q6_k_vnni;

@@ -352,5 +352,7 @@ void snug_register_legacy_avx512vnni(snug_kernel_table t) {
     t[SNUG_TYPE_Q8_0].dot_tile = dot_tile_wide_q8_0;
     t[SNUG_TYPE_Q4_0].tile_rows = t[SNUG_TYPE_Q4_0].tile_tokens = WIDE_ROWS;
     t[SNUG_TYPE_Q8_0].tile_rows = t[SNUG_TYPE_Q8_0].tile_tokens = WIDE_ROWS;
+    /* The wide tile unpacks 16 rows a block: below 4 tokens one token at a time is faster (kernels.h). */
+    t[SNUG_TYPE_Q4_0].tile_min_tokens = t[SNUG_TYPE_Q8_0].tile_min_tokens = 4;
 }
 #endif
