@@ -502,6 +502,15 @@ int32_t snug_context_max_outputs(const snug_context *ctx); /* logits rows one ru
 int32_t snug_seq_length(const snug_context *ctx, snug_seq_id seq);
 /* Gives the sequence's pages back and clears its sampler's history (its parameters stay). */
 void snug_seq_free(snug_context *ctx, snug_seq_id seq);
+/* Keeps the sequence's first n_keep positions and gives back the pages past them, so that a new request sharing that
+ * prefix continues from there instead of computing it again (prompt caching). The sampler is not changed
+ * (snug_seq_sampler_init clears its history, snug_seq_accept adds to it). SNUG_E_ARGUMENT for a bad id or an n_keep
+ * outside 0 … its length. */
+snug_status snug_seq_truncate(snug_context *ctx, snug_seq_id seq, int32_t n_keep, snug_error *err);
+/* Adds tokens to the sequence's sampler history (repetition penalty) without running them: the positions a truncated
+ * sequence kept. */
+snug_status snug_seq_accept(snug_context *ctx, snug_seq_id seq, const snug_token *tokens, size_t n_tokens,
+                            snug_error *err);
 /* dst (which must be empty) continues from src's positions: it shares src's pages, which are not copied (a common
  * prefix such as a system prompt is computed once), and starts with a copy of src's sampler. */
 snug_status snug_seq_fork(snug_context *ctx, snug_seq_id src, snug_seq_id dst, snug_error *err);

@@ -255,6 +255,45 @@ Test(batch, forked_prefix_shares_pages_and_matches_alone) {
     close_runner(&r);
 }
 
+/* A sequence truncated to a prefix and continued gives the greedy tokens of that prefix and continuation computed
+ * from scratch (prompt caching in the server), and its pages past the prefix go back to the pool. */
+Test(batch, truncated_sequence_continues_like_a_fresh_one) {
+    enum { N_GEN = 12 };
+    runner r = open_runner(2, 256);
+    snug_token prefix[MAX_TOKENS], other[MAX_TOKENS];
+    const size_t n_prefix = tokenize(&r, long_prefix, prefix);
+    const size_t n_other = tokenize(&r, "The cat sat on the mat and looked at the bird in the tree", other);
+    snug_error err = {0};
+    /* Sequence 0 holds the prefix and then something else after its first 70 positions. */
+    const size_t keep = 70;
+    cr_assert_gt(n_prefix, keep);
+    snug_token mixed[MAX_TOKENS];
+    memcpy(mixed, prefix, keep * sizeof *mixed);
+    size_t n_mixed = keep;
+    while (n_mixed + n_other <= 160) { /* past two pages, so that truncation gives one back */
+        memcpy(mixed + n_mixed, other, n_other * sizeof *mixed);
+        n_mixed += n_other;
+    }
+    cr_assert_eq(snug_context_decode(r.ctx, mixed, n_mixed, &err), SNUG_OK, "%s", err.message);
+    snug_kv_stats before, after;
+    snug_context_kv_stats(r.ctx, &before);
+    cr_assert_eq(snug_seq_truncate(r.ctx, 0, (int32_t)keep, &err), SNUG_OK, "%s", err.message);
+    snug_context_kv_stats(r.ctx, &after);
+    cr_assert_eq(after.pages_total - after.pages_free, (int32_t)((keep + 63) / 64), "pages past the prefix go back");
+    cr_assert_lt(after.pages_total - after.pages_free, before.pages_total - before.pages_free);
+    /* Continue with the rest of the prefix, then generate. */
+    cr_assert_eq(snug_context_decode(r.ctx, prefix + keep, n_prefix - keep, &err), SNUG_OK, "%s", err.message);
+    snug_token got[N_GEN], want[N_GEN];
+    for (int i = 0; i < N_GEN; i++) {
+        got[i] = argmax(snug_context_logits(r.ctx), r.desc.n_vocab);
+        cr_assert_eq(snug_context_decode(r.ctx, &got[i], 1, &err), SNUG_OK, "%s", err.message);
+    }
+    close_runner(&r);
+    generate_alone_tokens(prefix, n_prefix, N_GEN, want);
+    for (int i = 0; i < N_GEN; i++)
+        cr_assert_eq(got[i], want[i], "token %d: %d after truncation, %d fresh", i, got[i], want[i]);
+}
+
 /* A refused batch changes nothing: the lengths, the free pages, and the logits a later batch gives. */
 Test(batch, refused_batches_leave_every_sequence_as_it_was) {
     runner r = open_runner(2, 128);
@@ -303,6 +342,11 @@ Test(batch, refused_batches_leave_every_sequence_as_it_was) {
         snug_context_kv_stats(r.ctx, &now);
         cr_assert_eq(now.pages_free, before.pages_free, "%s took pages", cases[c].what);
     }
+    /* Truncation past a sequence's length, or of a sequence that does not exist, is refused and changes nothing. */
+    cr_assert_eq(snug_seq_truncate(r.ctx, 0, (int32_t)n0 + 1, &err), SNUG_E_ARGUMENT);
+    cr_assert_eq(snug_seq_truncate(r.ctx, 0, -1, &err), SNUG_E_ARGUMENT);
+    cr_assert_eq(snug_seq_truncate(r.ctx, 2, 0, &err), SNUG_E_ARGUMENT);
+    cr_assert_eq(snug_seq_length(r.ctx, 0), (int32_t)n0);
     /* The valid batch now gives what it gives in a context that never saw the refused ones. */
     b->n = 0;
     for (size_t i = 0; i < n1; i++) batch_add(b, p1[i], (int32_t)i, 1, i + 1 == n1);

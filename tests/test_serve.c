@@ -5,6 +5,8 @@
  *   - the official openai npm client (tests/serve/openai_client.mjs): chat and completions, streamed and not, stop
  *     strings, errors mapped to its APIError classes, the API key, models, seeds;
  *   - malformed HTTP and JSON (tests/serve/malformed.py): a 4xx with a message for each, the server still answering;
+ *   - prompt caching (tests/serve/cache.py): a conversation's second turn reuses the first's keys and values and
+ *     replies exactly as when computed whole;
  *   - load (tests/serve/load.py): 64 clients at once against 4 sequences and a queue of 8 — every request completes,
  *     directly or after 503 + Retry-After; /metrics agrees with the clients; hung-up streams free their pages; the
  *     server's peak RSS stays within its plan and its own stated bound.
@@ -39,6 +41,7 @@
 #define CLIENT_SCRIPT  "tests/serve/openai_client.mjs"
 #define MALFORMED      "tests/serve/malformed.py"
 #define LOAD           "tests/serve/load.py"
+#define CACHE          "tests/serve/cache.py"
 #define LOAD_CLIENTS   "64"
 #define CLIENT_MODULE  "tests/serve/node_modules/openai/package.json"
 #define API_KEY        "test-key"
@@ -370,6 +373,16 @@ Test(serve, load_of_64_clients_never_fails_and_stays_in_the_plan, .fini = cleanu
     snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d/v1", port);
     snprintf(pid, sizeof pid, "%d", (int)server_pid);
     const char *client[] = {python3(), LOAD, base_url, API_KEY, pid, LOAD_CLIENTS, NULL};
+    run_client(client);
+    stop_server();
+}
+
+Test(serve, prompt_cache_reuses_a_conversation_and_replies_the_same, .fini = cleanup, .timeout = 300) {
+    const char *extra[] = {"--parallel", "2", "--ctx", "512", NULL};
+    const int port = start_server(extra);
+    char base_url[64];
+    snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d/v1", port);
+    const char *client[] = {python3(), CACHE, base_url, API_KEY, NULL};
     run_client(client);
     stop_server();
 }

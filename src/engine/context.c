@@ -402,6 +402,27 @@ void snug_seq_free(snug_context *ctx, snug_seq_id seq) {
     snug_sampler_init(&ctx->samplers[seq], &params, NULL); /* the same, already-validated parameters: cannot fail */
 }
 
+snug_status snug_seq_truncate(snug_context *ctx, snug_seq_id seq, int32_t n_keep, snug_error *err) {
+    if (!seq_valid(ctx, seq))
+        return snug_fail(err, SNUG_E_ARGUMENT, "sequence %d is outside 0..%d", seq, ctx->n_seq - 1);
+    const int32_t length = ctx->seqs[seq].kv.n_tokens;
+    if (n_keep < 0 || n_keep > length) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "sequence %d holds %d positions; it cannot keep %d", seq, length,
+                         n_keep);
+    }
+    snug_kv_seq_truncate(&ctx->kv, &ctx->seqs[seq].kv, n_keep);
+    ctx->n_outputs = 0; /* logits of positions that may be gone */
+    return SNUG_OK;
+}
+
+snug_status snug_seq_accept(snug_context *ctx, snug_seq_id seq, const snug_token *tokens, size_t n_tokens,
+                            snug_error *err) {
+    if (!seq_valid(ctx, seq))
+        return snug_fail(err, SNUG_E_ARGUMENT, "sequence %d is outside 0..%d", seq, ctx->n_seq - 1);
+    for (size_t i = 0; i < n_tokens; i++) snug_sampler_accept(&ctx->samplers[seq], tokens[i]);
+    return SNUG_OK;
+}
+
 snug_status snug_seq_fork(snug_context *ctx, snug_seq_id src, snug_seq_id dst, snug_error *err) {
     if (!seq_valid(ctx, src) || !seq_valid(ctx, dst)) {
         return snug_fail(err, SNUG_E_ARGUMENT, "sequence %d or %d is outside 0..%d", src, dst, ctx->n_seq - 1);

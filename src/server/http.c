@@ -166,8 +166,8 @@ static enum MHD_Result fail(serve_server *s, struct MHD_Connection *c, int statu
 static void log_request(const serve_request *r, int status) {
     const double ttft = r->t_first_token > 0 ? (r->t_first_token - r->t_submit) * 1e3 : -1;
     const double total = ((r->t_done > 0 ? r->t_done : serve_now_s()) - r->t_submit) * 1e3;
-    fprintf(stderr, "snug serve: %s %d prompt %d generated %d ttft %.1f ms total %.1f ms%s%s\n", r->id, status,
-            r->n_prompt, r->n_generated, ttft, total, r->finish_reason ? " finish " : "",
+    fprintf(stderr, "snug serve: %s %d prompt %d (cached %d) generated %d ttft %.1f ms total %.1f ms%s%s\n", r->id,
+            status, r->n_prompt, r->n_cached, r->n_generated, ttft, total, r->finish_reason ? " finish " : "",
             r->finish_reason ? r->finish_reason : "");
 }
 
@@ -211,8 +211,9 @@ static void retire(serve_server *s, serve_request *r) {
 }
 
 static json_t *usage_json(const serve_request *r) {
-    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", r->n_prompt, "completion_tokens", r->n_generated,
-                     "total_tokens", r->n_prompt + r->n_generated);
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", r->n_prompt, "completion_tokens", r->n_generated,
+                     "total_tokens", r->n_prompt + r->n_generated, "prompt_tokens_details", "cached_tokens",
+                     r->n_cached);
 }
 
 static void failure_of(const serve_request *r, serve_http_error *e) {
@@ -422,20 +423,20 @@ static enum MHD_Result plan_reply(serve_server *s, struct MHD_Connection *c) {
     json_t *plan = plan_text ? json_loads(plan_text, 0, NULL) : NULL;
     free(plan_text);
     if (!plan) return fail(s, c, 500, "server_error", NULL, "the plan could not be rendered");
-    snug_kv_stats kv;
     pthread_mutex_lock(&s->lock);
-    snug_context_kv_stats(s->ctx, &kv);
+    const snug_kv_stats kv = s->pool;
     const serve_memory m = serve_memory_bound(s);
     json_object_set_new(plan, "server",
                         json_pack("{s:i, s:I, s:I, s:I}", "connections_max", SERVE_MAX_CONNECTIONS,
                                   "per_connection_bytes", (json_int_t)m.per_connection_bytes, "parse_bytes",
                                   (json_int_t)m.parse_bytes, "bytes", (json_int_t)m.total_bytes));
+    const int32_t pages_running = s->pool_pages_running;
     json_object_set_new(plan, "kv_pool",
-                        json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:i}", "page_tokens", kv.page_tokens,
+                        json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "page_tokens", kv.page_tokens,
                                   "page_bytes", (json_int_t)kv.page_bytes, "pages_total", kv.pages_total, "pages_used",
-                                  kv.pages_total - kv.pages_free, "pages_shared", kv.pages_shared, "pages_reserved",
-                                  s->pages_reserved, "requests_running", s->n_running, "requests_waiting",
-                                  s->n_waiting));
+                                  pages_running, "pages_cached", kv.pages_total - kv.pages_free - pages_running,
+                                  "pages_shared", kv.pages_shared, "pages_reserved", s->pages_reserved,
+                                  "requests_running", s->n_running, "requests_waiting", s->n_waiting));
     pthread_mutex_unlock(&s->lock);
     return send_json(s, c, 200, plan, 0);
 }
@@ -543,7 +544,8 @@ serve_memory serve_memory_bound(const serve_server *s) {
     m.per_connection_bytes = SERVE_THREAD_STACK_BYTES + SERVE_HEADER_MEMORY_BYTES + SERVE_MAX_BODY_BYTES + 1 +
                              sizeof(connection_state) + request;
     m.parse_bytes = (uint64_t)SERVE_JSON_BYTES_PER_BODY_BYTE * SERVE_MAX_BODY_BYTES;
-    m.total_bytes = (uint64_t)SERVE_MAX_CONNECTIONS * m.per_connection_bytes + m.parse_bytes;
+    m.total_bytes = (uint64_t)SERVE_MAX_CONNECTIONS * m.per_connection_bytes + m.parse_bytes +
+                    (uint64_t)s->n_seq * (uint64_t)s->n_ctx * sizeof(snug_token); /* the held tokens */
     return m;
 }
 
@@ -615,7 +617,8 @@ static snug_status load(serve_server *s, snug_error *err) {
             m.total_bytes / 1048576.0, SERVE_MAX_CONNECTIONS, m.per_connection_bytes / 1048576.0,
             m.parse_bytes / 1048576.0);
     s->running = calloc((size_t)s->n_seq, sizeof *s->running);
-    if (!s->running) {
+    s->held = calloc((size_t)s->n_seq * (size_t)s->n_ctx, sizeof *s->held);
+    if (!s->running || !s->held) {
         err->status = SNUG_E_OUT_OF_MEMORY;
         snprintf(err->message, sizeof err->message, "out of memory for the server's table of %d sequences", s->n_seq);
         return err->status;
@@ -667,8 +670,10 @@ int serve_run(serve_server *s) {
         snug_context_free(s->ctx);
         snug_model_free(s->model);
         free(s->running);
+        free(s->held);
         return code;
     }
+    serve_snapshot_pool(s);
     pthread_create(&s->engine_thread, NULL, serve_engine_main, s);
     pthread_mutex_lock(&s->lock);
     s->ready = true;
@@ -688,5 +693,6 @@ int serve_run(serve_server *s) {
     snug_context_free(s->ctx);
     snug_model_free(s->model);
     free(s->running);
+    free(s->held);
     return code;
 }

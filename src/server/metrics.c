@@ -89,8 +89,8 @@ static void put_histogram(text_buffer *t, const char *name, const char *help, co
 char *serve_render_metrics(serve_server *s) {
     text_buffer t = {malloc(4096), 0, 4096};
     pthread_mutex_lock(&s->lock);
-    snug_kv_stats kv = {0};
-    if (s->ready) snug_context_kv_stats(s->ctx, &kv);
+    const snug_kv_stats kv = s->pool; /* the engine thread's last snapshot (zeros while loading) */
+    const int32_t pages_running = s->pool_pages_running;
     put(&t,
         "# HELP snug_requests_running Requests holding a sequence.\n# TYPE snug_requests_running gauge\n"
         "snug_requests_running %d\n",
@@ -100,9 +100,13 @@ char *serve_render_metrics(serve_server *s) {
         "snug_requests_waiting %d\n",
         s->n_waiting);
     put(&t,
-        "# HELP snug_kv_pages_used KV pool pages held by sequences.\n# TYPE snug_kv_pages_used gauge\n"
+        "# HELP snug_kv_pages_used KV pool pages held by running requests.\n# TYPE snug_kv_pages_used gauge\n"
         "snug_kv_pages_used %d\n",
-        kv.pages_total - kv.pages_free);
+        pages_running);
+    put(&t,
+        "# HELP snug_kv_pages_cached KV pool pages finished requests left for prompt caching.\n"
+        "# TYPE snug_kv_pages_cached gauge\nsnug_kv_pages_cached %d\n",
+        kv.pages_total - kv.pages_free - pages_running);
     put(&t,
         "# HELP snug_kv_pages_reserved KV pool pages reserved by admitted requests.\n"
         "# TYPE snug_kv_pages_reserved gauge\nsnug_kv_pages_reserved %d\n",
@@ -112,9 +116,13 @@ char *serve_render_metrics(serve_server *s) {
         "snug_kv_pages_total %d\n",
         kv.pages_total);
     put(&t,
-        "# HELP snug_prompt_tokens_total Prompt tokens processed.\n# TYPE snug_prompt_tokens_total counter\n"
+        "# HELP snug_prompt_tokens_total Prompt tokens computed.\n# TYPE snug_prompt_tokens_total counter\n"
         "snug_prompt_tokens_total %llu\n",
         (unsigned long long)s->metrics.prompt_tokens);
+    put(&t,
+        "# HELP snug_prompt_tokens_cached_total Prompt tokens not computed: kept from an earlier request.\n"
+        "# TYPE snug_prompt_tokens_cached_total counter\nsnug_prompt_tokens_cached_total %llu\n",
+        (unsigned long long)s->metrics.prompt_tokens_cached);
     put(&t,
         "# HELP snug_generated_tokens_total Tokens generated.\n# TYPE snug_generated_tokens_total counter\n"
         "snug_generated_tokens_total %llu\n",

@@ -1,13 +1,18 @@
 /* scheduler.c — the engine thread: admission, one batch a step for every running request, sampling and stopping.
  *
- * Each step: requests whose clients went away give their sequence and pages back; waiting requests are admitted in
- * arrival order while a sequence is free and the pool's unreserved pages cover their prompt plus max_tokens (the
- * reservation is what makes "an admitted request never fails for lack of memory" hold); then one batch holds, for
+ * Each step: requests whose clients went away give their sequence back; waiting requests are admitted in arrival
+ * order while a sequence is free and the pool's unreserved pages cover their prompt plus max_tokens (the reservation
+ * is what makes "an admitted request never fails for lack of memory" hold); then one batch holds, for
  * each running request, either its next chunk of prompt (at most the plan's n_batch prompt tokens a step over all
  * requests, so a long prompt does not stall the others' tokens) or its last sampled token. After the batch, each
  * request with logits samples with its own sampler; the piece goes into its text, which is cut at a stop string;
  * a stop token, max_tokens or a stop string finishes it. The context is only touched by this thread (tokenizing, in
  * the connection threads, uses the context's scratch under the tokenizer lock and nothing else).
+ *
+ * Prompt caching: a finished request's sequence keeps its keys and values (its tokens in s->held). A new request
+ * goes to the free sequence whose tokens share the longest prefix with its prompt, which keeps that prefix
+ * (snug_seq_truncate) and computes only the rest — a chat's earlier turns, a shared system prompt. Kept pages cost
+ * nothing extra: every sequence may reach the context, and the pool was planned for all of them at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +64,9 @@ void serve_request_release(serve_server *s, serve_request *r) {
     free(r);
 }
 
-/* Ends a running request: its sequence and pages go back at once. Under the lock. */
+/* Ends a running request: its sequence (with its keys and values, for prompt caching) is free at once. Under the
+ * lock. */
 static void finish(serve_server *s, serve_request *r, serve_state state, const char *reason) {
-    snug_seq_free(s->ctx, r->seq);
     s->running[r->seq] = NULL;
     s->n_running--;
     s->pages_reserved -= r->pages_reserved;
@@ -73,6 +78,15 @@ static void finish(serve_server *s, serve_request *r, serve_state state, const c
                             (r->t_done - r->t_first_token) / (double)(r->n_generated - 1));
     }
     pthread_cond_broadcast(&r->changed);
+}
+
+void serve_snapshot_pool(serve_server *s) {
+    snug_context_kv_stats(s->ctx, &s->pool);
+    s->pool_pages_running = 0;
+    for (snug_seq_id q = 0; q < s->n_seq; q++) {
+        if (s->running[q])
+            s->pool_pages_running += (snug_seq_length(s->ctx, q) + s->pool.page_tokens - 1) / s->pool.page_tokens;
+    }
 }
 
 /* Admits waiting requests in order while a sequence and their pages are free. Under the lock. */
@@ -91,20 +105,39 @@ static void admit(serve_server *s) {
             continue;
         }
         const int32_t pages = serve_pages_needed(s, r);
+        /* The free sequence whose held tokens share the longest prefix with the prompt. */
         snug_seq_id seq = -1;
-        for (snug_seq_id i = 0; i < s->n_seq && seq < 0; i++) seq = s->running[i] ? -1 : i;
+        int32_t common = -1;
+        for (snug_seq_id i = 0; i < s->n_seq; i++) {
+            if (s->running[i]) continue;
+            const snug_token *held = s->held + (int64_t)i * s->n_ctx;
+            const int32_t length = snug_seq_length(s->ctx, i);
+            int32_t c = 0;
+            while (c < length && c < r->n_prompt && held[c] == r->prompt[c]) c++;
+            if (c > common) {
+                common = c;
+                seq = i;
+            }
+        }
         if (seq < 0 || s->pages_reserved + pages > kv.pages_total) break;
         s->waiting_head = r->next;
         if (!s->waiting_head) s->waiting_tail = NULL;
         s->n_waiting--;
+        /* Keep the shared prefix, less the prompt's last token at least (its logits are needed). */
+        const int32_t keep = common < r->n_prompt - 1 ? common : r->n_prompt - 1;
         snug_error err = {0};
-        if (snug_seq_sampler_init(s->ctx, seq, &r->sampling, &err) != SNUG_OK) {
+        snug_seq_truncate(s->ctx, seq, keep, NULL); /* 0 ≤ keep ≤ its length: cannot fail */
+        memcpy(s->held + (int64_t)seq * s->n_ctx, r->prompt, (size_t)r->n_prompt * sizeof *r->prompt);
+        if (snug_seq_sampler_init(s->ctx, seq, &r->sampling, &err) != SNUG_OK ||
+            snug_seq_accept(s->ctx, seq, r->prompt, (size_t)keep, &err) != SNUG_OK) {
             r->state = SERVE_FAILED;
             r->error = err;
             pthread_cond_broadcast(&r->changed);
             continue;
         }
         r->seq = seq;
+        r->n_prefilled = r->n_cached = keep;
+        s->metrics.prompt_tokens_cached += (uint64_t)keep;
         r->pages_reserved = pages;
         s->pages_reserved += pages;
         s->running[seq] = r;
@@ -245,6 +278,7 @@ static void after_step(serve_server *s, step_batch *b) {
             continue;
         }
         r->last = token;
+        s->held[(int64_t)q * s->n_ctx + r->n_prompt + r->n_generated - 1] = token; /* where the next step runs it */
         if (append_piece(s, r, prev, token)) {
             finish(s, r, SERVE_FINISHED, "stop");
         } else if (r->n_generated >= r->max_tokens) {
@@ -290,6 +324,7 @@ void *serve_engine_main(void *server) {
     while (!s->stopping) {
         admit(s);
         build_step(s, &b, prompt_budget);
+        serve_snapshot_pool(s);
         if (b.n == 0) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
@@ -314,6 +349,7 @@ void *serve_engine_main(void *server) {
             after_step(s, &b);
         else
             fail_step(s, &b, &err);
+        serve_snapshot_pool(s);
     }
     /* Stopping: everything still queued or running ends now. */
     for (snug_seq_id q = 0; q < s->n_seq; q++) {

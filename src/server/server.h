@@ -68,6 +68,7 @@ typedef struct serve_request {
     bool cancelled; /* the client went away: the engine frees the sequence at its next step */
     snug_seq_id seq;
     int32_t n_prefilled; /* prompt tokens in the KV cache */
+    int32_t n_cached;    /* of which were already there: a prefix another request left (prompt caching) */
     int32_t n_generated;
     snug_token last; /* the token to run next (the last one sampled) */
     char *text;      /* (text_cap) the reply so far, stop strings cut */
@@ -91,6 +92,7 @@ typedef struct serve_histogram {
 typedef struct serve_metrics {
     uint64_t requests_by_status[6]; /* 200, 400, 401, 404/405/413, 503, 500 and others */
     uint64_t prompt_tokens, generated_tokens;
+    uint64_t prompt_tokens_cached; /* prompt tokens not computed: their keys and values were kept from before */
     serve_histogram time_to_first_token, time_per_output_token;
 } serve_metrics;
 
@@ -124,10 +126,17 @@ typedef struct serve_server {
     serve_request *waiting_head, *waiting_tail;
     int32_t n_waiting;
     serve_request **running; /* (n_seq) by sequence; NULL: free */
+    /* (n_seq, n_ctx) the tokens whose keys and values each sequence holds: a finished request's sequence keeps them,
+     * and the next request that shares a prefix with them continues from there (prompt caching). */
+    snug_token *held;
     int32_t n_running;
     int32_t pages_reserved; /* by running requests */
     uint64_t next_id;
     serve_metrics metrics;
+    /* The KV pool as the engine thread last saw it (it alone touches the context; readers take this, under the lock).
+     */
+    snug_kv_stats pool;
+    int32_t pool_pages_running; /* of the pages in use, those running requests hold; the rest are kept for caching */
     pthread_t engine_thread;
 } serve_server;
 
@@ -160,6 +169,9 @@ typedef struct serve_http_error {
 } serve_http_error;
 serve_request *serve_parse_request(serve_server *s, serve_kind kind, const char *body, size_t bytes,
                                    serve_http_error *e);
+
+/* scheduler.c: refreshes s->pool from the context (the engine thread, under the lock; or before it starts). */
+void serve_snapshot_pool(serve_server *s);
 
 /* http.c */
 int serve_run(serve_server *s);
