@@ -20,13 +20,21 @@ CPPFLAGS += -Iinclude -Isrc -Itests -D_GNU_SOURCE
 # with `override` so that a CFLAGS given on the command line does not drop it.
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-field-initializers -fPIC -pthread -fopenmp-simd
-LDLIBS   += -lhwloc -ljansson -lpcre2-8 -lm
+LDLIBS   += -lhwloc -ljansson -lpcre2-8 -lm -ldl
 ifneq ($(SANITIZE),)
 override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/backend/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c))
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/backend/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c src/vulkan/*.c))
+# The Vulkan code needs the Vulkan headers (libvulkan-dev; the loader itself is opened at run time, never linked):
+# without them snug builds probe_none.c instead, and has no Vulkan devices.
+HAVE_VULKAN := $(shell pkg-config --exists vulkan 2>/dev/null && echo yes)
+ifeq ($(HAVE_VULKAN),yes)
+LIB_SRC  := $(filter-out src/vulkan/probe_none.c,$(LIB_SRC))
+else
+LIB_SRC  := $(filter-out src/vulkan/%,$(LIB_SRC)) src/vulkan/probe_none.c
+endif
 
 # SIMD kernels: each ISA's files are compiled with that ISA's flags only; the CPU picks among them at run time.
 MACHINE  := $(shell $(CC) -dumpmachine)

@@ -85,6 +85,41 @@ typedef struct snug_hw_report {
  * report falls back to sysconf and says so in topology_source / topology_note). */
 snug_status snug_hw_probe(snug_hw_report *out, snug_error *err);
 
+/* ---- Vulkan devices ---------------------------------------------------------------------------------------------- */
+
+enum { SNUG_VULKAN_MAX_HEAPS = 16, SNUG_VULKAN_MAX_DEVICES = 16 };
+
+typedef struct snug_vulkan_heap {
+    uint64_t bytes;
+    uint64_t budget_bytes; /* VK_EXT_memory_budget's heapBudget (what this process may use now); 0 without it */
+    bool device_local;
+    bool host_visible; /* a memory type of the heap is host-visible */
+    bool unified;      /* device-local and host-visible: the GPU's memory is the host's (a Mac, an APU, lavapipe) */
+} snug_vulkan_heap;
+
+typedef struct snug_vulkan_device {
+    char name[256];   /* "llvmpipe (LLVM 15.0.6, 256 bits)", "NVIDIA H100 80GB HBM3" */
+    char driver[320]; /* driver name and info: "llvmpipe Mesa 22.3.6 (LLVM 15.0.6)" */
+    const char *type; /* "integrated", "discrete", "virtual", "cpu", "other" */
+    int32_t api_version_major, api_version_minor;
+    snug_vulkan_heap heaps[SNUG_VULKAN_MAX_HEAPS];
+    int32_t n_heaps;
+    bool has_budget;                          /* VK_EXT_memory_budget is there */
+    uint32_t max_compute_shared_memory_bytes; /* maxComputeSharedMemorySize: shared memory a workgroup may use */
+    uint32_t max_workgroup_invocations;
+    uint32_t max_workgroup_size[3];
+    uint32_t subgroup_size;
+    uint32_t max_storage_buffer_range_bytes; /* the most one storage-buffer binding may span */
+    uint64_t max_allocation_bytes;           /* maxMemoryAllocationSize: the largest single allocation */
+    bool storage_16bit, storage_8bit;        /* 16- / 8-bit values in storage buffers */
+    bool float16, int8;                      /* float16 / int8 arithmetic in shaders */
+} snug_vulkan_device;
+
+/* The Vulkan devices of this machine (at most cap). No loader, no driver or no device is not an error: *n_devices is
+ * 0 and `why` (when given) says which. The loader is opened only for the probe's sake (docs/gpu.md). */
+snug_status snug_vulkan_probe(snug_vulkan_device *out, size_t cap, size_t *n_devices, char *why, size_t why_cap,
+                              snug_error *err);
+
 /* A machine a plan can target: the detected host, or a profile of a machine snug cannot touch (docs/devices.md lists
  * every profile with the source of each number). */
 typedef struct snug_device_info {

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -529,5 +530,61 @@ Test(cli, hw_profiles_text_and_bad_option) {
     test_run_free(&r);
     r = run_snug("hw", "--bogus", NULL);
     cr_assert_eq(r.exit_code, 2, "a bad option is bad input");
+    test_run_free(&r);
+}
+
+/* `snug hw --json` lists the Vulkan devices. On a machine with Mesa's lavapipe (installed by tools/deps.sh, so always
+ * under CI) its limits must be the ones Mesa 22.3 documents for it and the issue measured with vulkaninfo: 32,768
+ * bytes of shared memory a workgroup, a 128 MiB storage-buffer range, 2 GiB allocations, one device-local,
+ * host-visible (unified) heap. Without any device the status says why — a failure only under CI. */
+Test(cli, hw_json_lists_vulkan_devices_and_lavapipe_limits) {
+    test_run_result r = run_snug("hw", "--json", NULL);
+    cr_assert_eq(r.exit_code, 0, "exit %d: %s", r.exit_code, r.err);
+    json_t *root = parse(&r);
+    json_t *vulkan = json_object_get(root, "vulkan");
+    cr_assert(json_is_object(vulkan), "no vulkan object: %s", r.out);
+    json_t *devices = json_object_get(vulkan, "devices");
+    cr_assert(json_is_array(devices));
+    const char *ci = getenv("CI");
+    if (json_array_size(devices) == 0) {
+        const char *why = json_string_value(json_object_get(vulkan, "status"));
+        cr_assert(why && why[0], "no devices and no reason");
+        cr_assert(!(ci && strcmp(ci, "true") == 0), "CI has lavapipe (mesa-vulkan-drivers), but: %s", why);
+        cr_skip_test("SKIPPED: no Vulkan device here: %s", why);
+    }
+    bool lavapipe = false;
+    size_t i;
+    json_t *d;
+    json_array_foreach(devices, i, d) {
+        const char *keys[] = {"name",
+                              "driver",
+                              "type",
+                              "api_version",
+                              "heaps",
+                              "max_compute_shared_memory_bytes",
+                              "max_workgroup_invocations",
+                              "max_workgroup_size",
+                              "subgroup_size",
+                              "max_storage_buffer_range_bytes",
+                              "max_allocation_bytes",
+                              "storage_16bit",
+                              "storage_8bit",
+                              "float16",
+                              "int8"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            cr_assert_not_null(json_object_get(d, keys[k]), "device %zu has no '%s'", i, keys[k]);
+        cr_assert_gt(json_array_size(json_object_get(d, "heaps")), 0);
+        const char *name = json_string_value(json_object_get(d, "name"));
+        if (strncmp(name, "llvmpipe", 8) != 0) continue;
+        lavapipe = true;
+        cr_assert_str_eq(json_string_value(json_object_get(d, "type")), "cpu");
+        cr_assert_eq(json_integer_value(json_object_get(d, "max_compute_shared_memory_bytes")), 32768);
+        cr_assert_eq(json_integer_value(json_object_get(d, "max_storage_buffer_range_bytes")), 128ll << 20);
+        cr_assert_eq(json_integer_value(json_object_get(d, "max_allocation_bytes")), 2ll << 30);
+        json_t *heap = json_array_get(json_object_get(d, "heaps"), 0);
+        cr_assert(json_is_true(json_object_get(heap, "unified")), "lavapipe's heap is device-local and host-visible");
+    }
+    if (ci && strcmp(ci, "true") == 0) cr_assert(lavapipe, "CI installs lavapipe; no llvmpipe device in %s", r.out);
+    json_decref(root);
     test_run_free(&r);
 }

@@ -50,7 +50,10 @@ static int print_json(json_t *root) {
     return failed ? SNUG_EXIT_FAILURE : SNUG_EXIT_OK;
 }
 
-static int hw_json(const snug_hw_report *r) {
+typedef struct vulkan_list vulkan_list;
+static json_t *vulkan_json(const vulkan_list *v);
+
+static int hw_json(const snug_hw_report *r, const vulkan_list *vulkan) {
     json_t *caches = json_array();
     for (int level = 0; level < SNUG_HW_CACHE_LEVELS; level++) {
         if (r->cache_bytes[level] == 0) continue;
@@ -78,7 +81,79 @@ static int hw_json(const snug_hw_report *r) {
                         json_pack("{s:b, s:i, s:s}", "built", r->cuda_devices >= 0, "devices",
                                   r->cuda_devices > 0 ? r->cuda_devices : 0, "status",
                                   r->cuda_devices < 0 ? HW_CUDA_NOT_BUILT : "built"));
+    json_object_set_new(root, "vulkan", vulkan_json(vulkan));
     return print_json(root);
+}
+
+/* The Vulkan devices (snug_vulkan_probe), for the text and the JSON. */
+struct vulkan_list {
+    snug_vulkan_device devices[SNUG_VULKAN_MAX_DEVICES];
+    size_t n;
+    char why[160];
+};
+
+static json_t *vulkan_json(const vulkan_list *v) {
+    json_t *devices = json_array();
+    for (size_t i = 0; i < v->n; i++) {
+        const snug_vulkan_device *d = &v->devices[i];
+        json_t *heaps = json_array();
+        for (int32_t h = 0; h < d->n_heaps; h++) {
+            const snug_vulkan_heap *hp = &d->heaps[h];
+            json_array_append_new(heaps,
+                                  json_pack("{s:I, s:o, s:b, s:b, s:b}", "bytes", (json_int_t)hp->bytes, "budget_bytes",
+                                            d->has_budget ? json_integer((json_int_t)hp->budget_bytes) : json_null(),
+                                            "device_local", hp->device_local, "host_visible", hp->host_visible,
+                                            "unified", hp->unified));
+        }
+        json_t *dev = json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", d->name, "driver", d->driver, "type", d->type,
+                                "api_version", "", "heaps", heaps);
+        char version[16];
+        snprintf(version, sizeof version, "%d.%d", d->api_version_major, d->api_version_minor);
+        json_object_set_new(dev, "api_version", json_string(version));
+        json_object_set_new(dev, "max_compute_shared_memory_bytes", json_integer(d->max_compute_shared_memory_bytes));
+        json_object_set_new(dev, "max_workgroup_invocations", json_integer(d->max_workgroup_invocations));
+        json_object_set_new(dev, "max_workgroup_size",
+                            json_pack("[i, i, i]", (int)d->max_workgroup_size[0], (int)d->max_workgroup_size[1],
+                                      (int)d->max_workgroup_size[2]));
+        json_object_set_new(dev, "subgroup_size", json_integer(d->subgroup_size));
+        json_object_set_new(dev, "max_storage_buffer_range_bytes", json_integer(d->max_storage_buffer_range_bytes));
+        json_object_set_new(dev, "max_allocation_bytes", json_integer((json_int_t)d->max_allocation_bytes));
+        json_object_set_new(dev, "storage_16bit", json_boolean(d->storage_16bit));
+        json_object_set_new(dev, "storage_8bit", json_boolean(d->storage_8bit));
+        json_object_set_new(dev, "float16", json_boolean(d->float16));
+        json_object_set_new(dev, "int8", json_boolean(d->int8));
+        json_array_append_new(devices, dev);
+    }
+    return json_pack("{s:o, s:o}", "devices", devices, "status", v->n ? json_string("ok") : json_string(v->why));
+}
+
+static void vulkan_text(const vulkan_list *v) {
+    char a[32], b[32];
+    if (v->n == 0) {
+        printf("vulkan     no device: %s\n", v->why);
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const snug_vulkan_device *d = &v->devices[i];
+        printf("vulkan     %s (%s, Vulkan %d.%d; %s)\n", d->name, d->type, d->api_version_major, d->api_version_minor,
+               d->driver);
+        for (int32_t h = 0; h < d->n_heaps; h++) {
+            const snug_vulkan_heap *hp = &d->heaps[h];
+            printf("           heap %d: %s%s%s%s", h, bytes_text(hp->bytes, a, sizeof a),
+                   hp->device_local ? ", device-local" : "", hp->host_visible ? ", host-visible" : "",
+                   hp->unified ? " (unified memory)" : "");
+            if (d->has_budget) printf(", budget %s", bytes_text(hp->budget_bytes, b, sizeof b));
+            printf("\n");
+        }
+        printf("           shared memory %u bytes a workgroup; workgroups of %u invocations (%u × %u × %u); "
+               "subgroup %u\n",
+               d->max_compute_shared_memory_bytes, d->max_workgroup_invocations, d->max_workgroup_size[0],
+               d->max_workgroup_size[1], d->max_workgroup_size[2], d->subgroup_size);
+        printf("           storage buffer range %s, allocation %s; 16-bit storage %s, 8-bit %s; float16 %s, int8 %s\n",
+               bytes_text(d->max_storage_buffer_range_bytes, a, sizeof a),
+               bytes_text(d->max_allocation_bytes, b, sizeof b), d->storage_16bit ? "yes" : "no",
+               d->storage_8bit ? "yes" : "no", d->float16 ? "yes" : "no", d->int8 ? "yes" : "no");
+    }
 }
 
 static void hw_text(const snug_hw_report *r) {
@@ -175,7 +250,8 @@ static void hw_usage(FILE *out) {
     fprintf(out, "usage: snug hw [--profiles] [--json]\n"
                  "\n"
                  "Shows what this machine offers a plan: CPU (cores, SIMD features), caches, the memory this\n"
-                 "process may use now (the smaller of /proc/meminfo and the cgroup limit) and CUDA devices.\n"
+                 "process may use now (the smaller of /proc/meminfo and the cgroup limit), CUDA devices and Vulkan\n"
+                 "devices (heaps, shared memory a workgroup, workgroup and buffer limits, 16/8-bit support).\n"
                  "\n"
                  "options:\n"
                  "  --profiles   list the device profiles 'snug plan --device NAME' accepts, 'host' first\n"
@@ -202,7 +278,23 @@ int cli_hw(int argc, char **argv) {
     snug_hw_report report;
     snug_error err = {0};
     if (snug_hw_probe(&report, &err) != SNUG_OK) return cli_report(&err);
-    if (as_json) return hw_json(&report);
-    hw_text(&report);
-    return SNUG_EXIT_OK;
+    vulkan_list *vulkan = calloc(1, sizeof *vulkan);
+    if (!vulkan) {
+        fprintf(stderr, "snug: error: out of memory\n");
+        return SNUG_EXIT_FAILURE;
+    }
+    if (snug_vulkan_probe(vulkan->devices, SNUG_VULKAN_MAX_DEVICES, &vulkan->n, vulkan->why, sizeof vulkan->why,
+                          &err) != SNUG_OK) {
+        free(vulkan);
+        return cli_report(&err);
+    }
+    int code = SNUG_EXIT_OK;
+    if (as_json) {
+        code = hw_json(&report, vulkan);
+    } else {
+        hw_text(&report);
+        vulkan_text(vulkan);
+    }
+    free(vulkan);
+    return code;
 }
