@@ -626,6 +626,15 @@ static snug_status load(serve_server *s, snug_error *err) {
     return SNUG_OK;
 }
 
+/* Stops listening (connection threads finish their replies first) and frees the model and the context. */
+static void unload(serve_server *s, struct MHD_Daemon *daemon) {
+    mhd.stop_daemon(daemon);
+    snug_context_free(s->ctx);
+    snug_model_free(s->model);
+    free(s->running);
+    free(s->held);
+}
+
 int serve_run(serve_server *s) {
     if (!load_libmicrohttpd()) return 1;
     pthread_mutex_init(&s->lock, NULL);
@@ -666,15 +675,15 @@ int serve_run(serve_server *s) {
         fprintf(stderr, "snug: error: %s\n", err.message);
         if (err.hint[0]) fprintf(stderr, "snug: hint: %s\n", err.hint);
         code = err.status == SNUG_E_DOES_NOT_FIT ? 3 : err.status == SNUG_E_IO || err.status == SNUG_E_FORMAT ? 2 : 1;
-        mhd.stop_daemon(daemon);
-        snug_context_free(s->ctx);
-        snug_model_free(s->model);
-        free(s->running);
-        free(s->held);
+        unload(s, daemon);
         return code;
     }
     serve_snapshot_pool(s);
-    pthread_create(&s->engine_thread, NULL, serve_engine_main, s);
+    if (pthread_create(&s->engine_thread, NULL, serve_engine_main, s) != 0) {
+        fprintf(stderr, "snug: error: cannot start the engine thread\n");
+        unload(s, daemon);
+        return 1;
+    }
     pthread_mutex_lock(&s->lock);
     s->ready = true;
     pthread_mutex_unlock(&s->lock);
@@ -689,10 +698,6 @@ int serve_run(serve_server *s) {
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->engine_thread, NULL);
-    mhd.stop_daemon(daemon);
-    snug_context_free(s->ctx);
-    snug_model_free(s->model);
-    free(s->running);
-    free(s->held);
+    unload(s, daemon);
     return code;
 }

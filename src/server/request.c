@@ -75,46 +75,26 @@ static bool bool_field(json_t *root, const char *name, bool *out, serve_http_err
     return true;
 }
 
-/* The fields a body may hold; any other is refused by name. */
-static const char *const chat_fields[] = {"model",
-                                          "messages",
-                                          "max_tokens",
-                                          "max_completion_tokens",
-                                          "temperature",
-                                          "top_p",
-                                          "top_k",
-                                          "min_p",
-                                          "seed",
-                                          "stop",
-                                          "stream",
-                                          "stream_options",
-                                          "n",
-                                          "presence_penalty",
-                                          "frequency_penalty",
-                                          "repeat_penalty",
-                                          "logprobs",
-                                          "top_logprobs",
-                                          "user",
-                                          NULL};
-static const char *const completion_fields[] = {"model",
-                                                "prompt",
-                                                "max_tokens",
-                                                "temperature",
-                                                "top_p",
-                                                "top_k",
-                                                "min_p",
-                                                "seed",
-                                                "stop",
-                                                "stream",
-                                                "stream_options",
-                                                "n",
-                                                "presence_penalty",
-                                                "frequency_penalty",
-                                                "repeat_penalty",
-                                                "logprobs",
-                                                "echo",
-                                                "user",
-                                                NULL};
+/* The fields a body may hold; any other is refused by name. Both endpoints take the shared ones. */
+static const char *const shared_fields[] = {"model",
+                                            "max_tokens",
+                                            "temperature",
+                                            "top_p",
+                                            "top_k",
+                                            "min_p",
+                                            "seed",
+                                            "stop",
+                                            "stream",
+                                            "stream_options",
+                                            "n",
+                                            "presence_penalty",
+                                            "frequency_penalty",
+                                            "repeat_penalty",
+                                            "logprobs",
+                                            "user",
+                                            NULL};
+static const char *const chat_fields[] = {"messages", "max_completion_tokens", "top_logprobs", NULL};
+static const char *const completion_fields[] = {"prompt", "echo", NULL};
 
 static bool known_field(const char *const *fields, const char *key) {
     for (; *fields; fields++) {
@@ -341,7 +321,8 @@ serve_request *serve_parse_request(serve_server *s, serve_kind kind, const char 
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value) {
-        if (!known_field(kind == SERVE_CHAT ? chat_fields : completion_fields, key)) {
+        if (!known_field(shared_fields, key) &&
+            !known_field(kind == SERVE_CHAT ? chat_fields : completion_fields, key)) {
             bad(e, key, "unsupported_parameter", "'%.60s' is not supported by snug serve", key);
             goto done;
         }
