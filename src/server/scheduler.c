@@ -227,6 +227,8 @@ static void build_step(serve_server *s, step_batch *b, int32_t prompt_budget) {
         b->owner[q] = NULL;
         if (!r) continue;
         if (r->cancelled) {
+            /* The client went away: its pages go back to the pool now (what it computed is not kept for caching). */
+            snug_seq_free(s->ctx, q);
             finish(s, r, SERVE_FAILED, NULL);
             snprintf(r->error.message, sizeof r->error.message, "the client went away");
             continue;
