@@ -27,11 +27,19 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/model/*.c src/backend/*.c src/plan/*.c src/cpu/*.c src/engine/*.c src/convert/*.c src/vulkan/*.c))
-# The Vulkan code needs the Vulkan headers (libvulkan-dev; the loader itself is opened at run time, never linked):
-# without them snug builds probe_none.c instead, and has no Vulkan devices.
-HAVE_VULKAN := $(shell pkg-config --exists vulkan 2>/dev/null && echo yes)
+# The Vulkan code needs the Vulkan headers (libvulkan-dev; the loader itself is opened at run time, never linked) and
+# glslc (its shaders are compiled to SPIR-V at build time and embedded): without them snug builds probe_none.c
+# instead, and has no Vulkan devices.
+HAVE_VULKAN := $(shell pkg-config --exists vulkan 2>/dev/null && command -v glslc >/dev/null && echo yes)
 ifeq ($(HAVE_VULKAN),yes)
 LIB_SRC  := $(filter-out src/vulkan/probe_none.c,$(LIB_SRC))
+SHADERS  := $(patsubst src/vulkan/shaders/%.comp,$(BUILD)/shaders/%.inc,$(wildcard src/vulkan/shaders/*.comp))
+$(BUILD)/obj/src/vulkan/runtime.o: $(SHADERS)
+$(BUILD)/obj/src/vulkan/runtime.o: override CPPFLAGS += -I$(BUILD)
+# SPIR-V as a C initializer list of 32-bit words (glslc -mfmt=c), included by runtime.c.
+$(BUILD)/shaders/%.inc: src/vulkan/shaders/%.comp
+	@mkdir -p $(dir $@)
+	glslc --target-env=vulkan1.2 -O -mfmt=c -o $@ $<
 else
 LIB_SRC  := $(filter-out src/vulkan/%,$(LIB_SRC)) src/vulkan/probe_none.c
 endif
@@ -50,6 +58,9 @@ endif
 # (src/server/http.c says why), so the program does not link it.
 CLI_SRC  := $(sort $(wildcard src/cli/*.c src/server/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
+ifneq ($(HAVE_VULKAN),yes)
+TEST_SRC := $(filter-out tests/test_vulkan.c,$(TEST_SRC))
+endif
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -121,6 +132,7 @@ fuzz-seeds: $(BUILD)/fuzz-make-seeds
 # Tests find the CLI through SNUG_BIN, the other built tools (demo-export) through SNUG_BUILD and the shared test data
 # through SNUG_SHARED (../shared by default).
 check: deps-check all $(BUILD)/demo-export $(TEST_BIN) serve-client
+	@[ "$(HAVE_VULKAN)" = yes ] || echo "snug: built without Vulkan (libvulkan-dev and glslc): tests/test_vulkan.c is not built"
 	@SNUG_BIN=$(abspath $(BUILD)/snug) SNUG_BUILD=$(abspath $(BUILD)) tests/run-all.sh $(TEST_BIN)
 
 # The official openai npm package for tests/test_serve.c (a test-only client, never a product dependency), installed
@@ -170,9 +182,10 @@ demo: deps-check $(BUILD)/snug
 $(BUILD)/demo-export: tools/demo/export.c $(BUILD)/libsnug.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
 
-lint:
+# cppcheck reads the embedded shaders too (runtime.c includes their SPIR-V): they are compiled first.
+lint: $(SHADERS)
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(wildcard src/server/*.h) include/snug.h
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc src
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc -I$(BUILD) src
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "snug.h"
+#include "vulkan/runtime.h"
 
 /* The loader's soname (Debian's libvulkan1). */
 #define VULKAN_LOADER "libvulkan.so.1"
@@ -126,6 +127,8 @@ static int pin_object(struct dl_phdr_info *info, size_t size, void *unused) {
     return 0;
 }
 
+void snug_vk_pin_drivers(void) { dl_iterate_phdr(pin_object, NULL); }
+
 snug_status snug_vulkan_probe(snug_vulkan_device *out, size_t cap, size_t *n_devices, char *why, size_t why_cap,
                               snug_error *err) {
     *n_devices = 0;
@@ -191,7 +194,7 @@ snug_status snug_vulkan_probe(snug_vulkan_device *out, size_t cap, size_t *n_dev
         }
         free(devices);
     }
-    dl_iterate_phdr(pin_object, NULL);
+    snug_vk_pin_drivers();
     if (f.destroy_instance) f.destroy_instance(instance, NULL);
     /* The loader stays open: drivers may keep threads or atexit handlers that point into it. */
     return st;
