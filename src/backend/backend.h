@@ -85,9 +85,6 @@ typedef struct snug_backend_ops {
     snug_status (*run)(snug_backend *backend, const snug_backend_step *step, snug_error *err);
     /* Copies positions 0 … rows − 1 of page `from` into page `to`, keys and values of every layer. */
     void (*copy_kv)(snug_backend *backend, int32_t from, int32_t to, int32_t rows);
-    /* Sets up what its planning and running will touch once per process (the CPU's kernel tables), before the
-     * planner measures the process's resident code (the plan's runtime_code line), so that the measurement holds it. */
-    void (*prepare)(void);
 } snug_backend_ops;
 
 /* The backend for a device kind (snug_device.kind), NULL when none is built for it. */

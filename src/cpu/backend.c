@@ -410,7 +410,7 @@ static void cpu_destroy(snug_backend *b) {
 /* Every weight matrix of the model has kernels on this CPU (the loader checked the types; this is the backend's own
  * word on it). */
 static snug_status check_weights(const snug_model *m, snug_error *err) {
-    const snug_matrix *all[2 + 7 * 1];
+    const snug_matrix *all[7]; /* a layer's matrices, or the embedding and the output */
     for (int32_t l = -1; l < m->desc.n_layer; l++) {
         size_t n = 0;
         if (l < 0) {
@@ -471,9 +471,4 @@ static snug_status cpu_create(const snug_backend_shape *s, const snug_model *m, 
     return SNUG_OK;
 }
 
-static void cpu_prepare(void) {
-    (void)snug_kernels_in_use(SNUG_TYPE_F32); /* builds the tables of kernels in use, once */
-}
-
-const snug_backend_ops snug_backend_cpu = {"cpu",   cpu_buffers, cpu_create, cpu_destroy,
-                                           cpu_run, cpu_copy_kv, cpu_prepare};
+const snug_backend_ops snug_backend_cpu = {"cpu", cpu_buffers, cpu_create, cpu_destroy, cpu_run, cpu_copy_kv};

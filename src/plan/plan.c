@@ -596,9 +596,6 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
         return snug_fail(err, SNUG_E_ARGUMENT, "q8_0 KV needs a head size that is a multiple of 32; this model's is %d",
                          p->shape.head_dim);
     }
-    const snug_backend_ops *backend = snug_backend_for_device(p->device.kind);
-    snug_backend_for_device(SNUG_DEVICE_CPU)->prepare(); /* sizes the buffers of every device (size_buffers) */
-    if (backend) backend->prepare();
     /* The runtime_code line is the process's resident code, measured. Planning itself touches code the first time it
      * runs, so the planner runs until the measurement it started from holds after it (twice at most in practice: a
      * second plan in the same process measures the same, which tests hold it to). */

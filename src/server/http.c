@@ -638,7 +638,6 @@ static void unload(serve_server *s, struct MHD_Daemon *daemon) {
 int serve_run(serve_server *s) {
     if (!load_libmicrohttpd()) return 1;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->tokenizer_lock, NULL);
     pthread_mutex_init(&s->parse_lock, NULL);
     pthread_cond_init(&s->work, NULL);
     /* SIGINT and SIGTERM are taken by sigwait below, in no other thread. */

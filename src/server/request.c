@@ -261,8 +261,9 @@ static bool parse_stops(json_t *stop, serve_request *r, serve_http_error *e) {
     return true;
 }
 
-/* Tokenizes the prompt under the server's tokenizer lock (the context's planned scratch; the engine thread never
- * tokenizes). A prompt that does not fit the context is 400 context_length_exceeded with the numbers. */
+/* Tokenizes the prompt in the context's planned scratch: the caller holds the parse lock, so one request tokenizes
+ * at a time (the engine thread never tokenizes). A prompt that does not fit the context is 400 context_length_exceeded
+ * with the numbers. */
 static bool tokenize_prompt(serve_server *s, serve_request *r, const snug_text_part *parts, size_t n_parts,
                             serve_http_error *e) {
     uint64_t total = 0;
@@ -283,10 +284,8 @@ static bool tokenize_prompt(serve_server *s, serve_request *r, const snug_text_p
     }
     snug_error err = {0};
     size_t n = 0;
-    pthread_mutex_lock(&s->tokenizer_lock);
     snug_status st = snug_context_tokenize_parts(s->ctx, parts, n_parts, snug_model_adds_bos(s->model), r->prompt,
                                                  (size_t)s->n_ctx, &n, &err);
-    pthread_mutex_unlock(&s->tokenizer_lock);
     if (st == SNUG_E_CONTEXT_FULL || (st == SNUG_OK && n >= (size_t)s->n_ctx)) {
         bad(e, r->kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded",
             "This model's maximum context length is %d tokens; the prompt needs more (%s). Shorten it, or start the "

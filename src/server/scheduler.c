@@ -22,10 +22,8 @@
 #include "server/server.h"
 
 int32_t serve_pages_needed(const serve_server *s, const serve_request *r) {
-    snug_kv_stats kv;
-    snug_context_kv_stats(s->ctx, &kv);
-    const int64_t positions = (int64_t)r->n_prompt + r->max_tokens;
-    return (int32_t)((positions + kv.page_tokens - 1) / kv.page_tokens);
+    const int64_t positions = (int64_t)r->n_prompt + r->max_tokens, page = s->pool.page_tokens;
+    return (int32_t)((positions + page - 1) / page);
 }
 
 bool serve_submit(serve_server *s, serve_request *r) {

@@ -119,9 +119,9 @@ typedef struct serve_server {
     bool stopping;            /* SIGTERM / SIGINT */
 
     pthread_mutex_t lock;
-    pthread_cond_t work; /* the engine thread waits here for requests */
-    pthread_mutex_t tokenizer_lock;
-    pthread_mutex_t parse_lock; /* one body parsed at a time: bounds the JSON trees in memory */
+    pthread_cond_t work;        /* the engine thread waits here for requests */
+    pthread_mutex_t parse_lock; /* one body parsed (and tokenized) at a time: bounds the JSON trees in memory, and
+                                   the tokenizer's scratch is the context's, one */
     uint64_t memory_bytes;      /* serve_memory_bytes, checked against the plan's budget at start */
     serve_request *waiting_head, *waiting_tail;
     int32_t n_waiting;

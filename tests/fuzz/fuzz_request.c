@@ -45,7 +45,6 @@ static serve_server *fuzz_server(void) {
     s->options.context.weights = SNUG_WEIGHTS_MAPPED;
     snprintf(s->model_id, sizeof s->model_id, "snug-demo-stories");
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->tokenizer_lock, NULL);
     pthread_mutex_init(&s->parse_lock, NULL);
     pthread_cond_init(&s->work, NULL);
 
