@@ -34,10 +34,11 @@ HAVE_VULKAN := $(shell pkg-config --exists vulkan 2>/dev/null && command -v glsl
 ifeq ($(HAVE_VULKAN),yes)
 LIB_SRC  := $(filter-out src/vulkan/probe_none.c,$(LIB_SRC))
 SHADERS  := $(patsubst src/vulkan/shaders/%.comp,$(BUILD)/shaders/%.inc,$(wildcard src/vulkan/shaders/*.comp))
-$(BUILD)/obj/src/vulkan/runtime.o: $(SHADERS)
-$(BUILD)/obj/src/vulkan/runtime.o: override CPPFLAGS += -I$(BUILD)
-# SPIR-V as a C initializer list of 32-bit words (glslc -mfmt=c), included by runtime.c.
-$(BUILD)/shaders/%.inc: src/vulkan/shaders/%.comp
+$(BUILD)/obj/src/vulkan/shaders.o: $(SHADERS)
+$(BUILD)/obj/src/vulkan/shaders.o: override CPPFLAGS += -I$(BUILD)
+# SPIR-V as a C initializer list of 32-bit words (glslc -mfmt=c), included by shaders.c; the .glsl files are the
+# kernels' shared parts, #included by the .comp files.
+$(BUILD)/shaders/%.inc: src/vulkan/shaders/%.comp $(wildcard src/vulkan/shaders/*.glsl)
 	@mkdir -p $(dir $@)
 	glslc --target-env=vulkan1.2 -O -mfmt=c -o $@ $<
 else
@@ -59,7 +60,7 @@ endif
 CLI_SRC  := $(sort $(wildcard src/cli/*.c src/server/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 ifneq ($(HAVE_VULKAN),yes)
-TEST_SRC := $(filter-out tests/test_vulkan.c,$(TEST_SRC))
+TEST_SRC := $(filter-out tests/test_vulkan%.c,$(TEST_SRC))
 endif
 TEST_SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
@@ -132,7 +133,7 @@ fuzz-seeds: $(BUILD)/fuzz-make-seeds
 # Tests find the CLI through SNUG_BIN, the other built tools (demo-export) through SNUG_BUILD and the shared test data
 # through SNUG_SHARED (../shared by default).
 check: deps-check all $(BUILD)/demo-export $(TEST_BIN) serve-client
-	@[ "$(HAVE_VULKAN)" = yes ] || echo "snug: built without Vulkan (libvulkan-dev and glslc): tests/test_vulkan.c is not built"
+	@[ "$(HAVE_VULKAN)" = yes ] || echo "snug: built without Vulkan (libvulkan-dev and glslc): tests/test_vulkan*.c are not built"
 	@SNUG_BIN=$(abspath $(BUILD)/snug) SNUG_BUILD=$(abspath $(BUILD)) tests/run-all.sh $(TEST_BIN)
 
 # The official openai npm package for tests/test_serve.c (a test-only client, never a product dependency), installed

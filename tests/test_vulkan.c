@@ -44,7 +44,7 @@ Test(vulkan, matvec_f32_matches_float64_for_every_workgroup_size) {
         const uint32_t wg = workgroups[w];
         cr_assert_leq(snug_vk_matvec_f32_shared_bytes(wg), vk.limits.maxComputeSharedMemorySize);
         snug_vk_kernel kernel;
-        cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_spirv_matvec_f32, snug_vk_spirv_matvec_f32_bytes, 3, 8, &wg, 1,
+        cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_shader_matvec_f32.words, snug_vk_shader_matvec_f32.bytes, 3, 8, &wg, 1,
                                            &kernel, &err),
                      SNUG_OK, "%s", err.message);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
@@ -107,7 +107,7 @@ Test(vulkan, refused_allocations_are_out_of_memory_with_the_numbers) {
     for (int i = 0; i < 2; i++) snug_vk_buffer_destroy(&vk, &big[i]);
     const uint32_t wg = 64;
     snug_vk_kernel kernel;
-    cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_spirv_matvec_f32, snug_vk_spirv_matvec_f32_bytes, 3, 8, &wg, 1,
+    cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_shader_matvec_f32.words, snug_vk_shader_matvec_f32.bytes, 3, 8, &wg, 1,
                                        &kernel, &err),
                  SNUG_OK, "%s", err.message);
     snug_vk_buffer wb, xb, yb;

@@ -68,11 +68,6 @@ struct snug_vk_fns {
 };
 #undef FIELD
 
-const uint32_t snug_vk_spirv_matvec_f32[] =
-#include "shaders/matvec_f32.inc"
-    ;
-const size_t snug_vk_spirv_matvec_f32_bytes = sizeof snug_vk_spirv_matvec_f32;
-
 static snug_status vk_fail(snug_error *err, const char *what, VkResult vr) {
     const snug_status status =
         vr == VK_ERROR_OUT_OF_DEVICE_MEMORY || vr == VK_ERROR_OUT_OF_HOST_MEMORY ? SNUG_E_OUT_OF_MEMORY : SNUG_E_DEVICE;

@@ -16,6 +16,7 @@
 #include <vulkan/vulkan.h>
 
 #include "snug.h"
+#include "vulkan/shaders.h"
 
 typedef struct snug_vk_fns snug_vk_fns; /* the loaded entry points (runtime.c) */
 
@@ -77,9 +78,7 @@ snug_status snug_vk_run(snug_vk *vk, snug_vk_kernel *k, snug_vk_buffer *const *b
 /* Keeps every shared object now loaded — the Vulkan drivers among them — for the process's life (probe.c says why). */
 void snug_vk_pin_drivers(void);
 
-/* The embedded kernels (build/shaders/NAME.inc, from src/vulkan/shaders/NAME.comp). */
-extern const uint32_t snug_vk_spirv_matvec_f32[];
-extern const size_t snug_vk_spirv_matvec_f32_bytes;
+/* The embedded kernels: shaders.h. */
 /* matvec_f32's shared memory for a workgroup of `workgroup` invocations (its specialization constant 0): one float
  * partial sum per invocation. */
 static inline uint32_t snug_vk_matvec_f32_shared_bytes(uint32_t workgroup) { return workgroup * 4u; }
