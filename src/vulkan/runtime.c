@@ -57,6 +57,10 @@
     X(PFN_vkCreateDescriptorPool, vkCreateDescriptorPool)                                                              \
     X(PFN_vkDestroyDescriptorPool, vkDestroyDescriptorPool)                                                            \
     X(PFN_vkAllocateDescriptorSets, vkAllocateDescriptorSets)                                                          \
+    X(PFN_vkResetDescriptorPool, vkResetDescriptorPool)                                                                \
+    X(PFN_vkResetCommandBuffer, vkResetCommandBuffer)                                                                  \
+    X(PFN_vkResetFences, vkResetFences)                                                                                \
+    X(PFN_vkCmdPipelineBarrier, vkCmdPipelineBarrier)                                                                  \
     X(PFN_vkUpdateDescriptorSets, vkUpdateDescriptorSets)
 
 #define FIELD(type, name) type name;
@@ -67,6 +71,14 @@ struct snug_vk_fns {
     DEVICE_FNS(FIELD)
 };
 #undef FIELD
+
+snug_vk_faults snug_vk_test_faults;
+
+/* True when the test hook says that this call must fail (runtime.h, snug_vk_faults). */
+static bool injected(int32_t *countdown) {
+    if (*countdown <= 0) return false;
+    return --*countdown == 0;
+}
 
 static snug_status vk_fail(snug_error *err, const char *what, VkResult vr) {
     const snug_status status =
@@ -219,7 +231,9 @@ snug_status snug_vk_buffer_create(snug_vk *vk, uint64_t bytes, snug_vk_buffer *o
     }
     const VkMemoryAllocateInfo alloc = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
-    if ((vr = f->vkAllocateMemory(vk->device, &alloc, NULL, &out->memory)) != VK_SUCCESS) {
+    vr = injected(&snug_vk_test_faults.fail_allocation) ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                                                         : f->vkAllocateMemory(vk->device, &alloc, NULL, &out->memory);
+    if (vr != VK_SUCCESS) {
         snug_vk_buffer_destroy(vk, out);
         snug_status st = vk_fail(err, "vkAllocateMemory", vr);
         snug_fail(err, st, "Vulkan: allocating %llu bytes on %s failed (VkResult %d)", (unsigned long long)req.size,
@@ -249,7 +263,7 @@ snug_status snug_vk_kernel_create(snug_vk *vk, const uint32_t *spirv, size_t spi
     memset(out, 0, sizeof *out);
     out->n_buffers = n_buffers;
     out->push_bytes = push_bytes;
-    enum { MAX_BINDINGS = 8, MAX_SPEC = 8 };
+    enum { MAX_BINDINGS = SNUG_VK_MAX_BINDINGS, MAX_SPEC = 8 };
     if (n_buffers > MAX_BINDINGS || n_spec > MAX_SPEC)
         return snug_fail(err, SNUG_E_ARGUMENT, "a kernel of %u buffers and %u constants", n_buffers, n_spec);
     const VkShaderModuleCreateInfo module = {
@@ -285,15 +299,6 @@ snug_status snug_vk_kernel_create(snug_vk *vk, const uint32_t *spirv, size_t spi
         .layout = out->layout};
     if (vr == VK_SUCCESS)
         vr = f->vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &pipeline, NULL, &out->pipeline);
-    const VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_buffers};
-    const VkDescriptorPoolCreateInfo pool = {
-        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = 1, .poolSizeCount = 1, .pPoolSizes = &size};
-    if (vr == VK_SUCCESS) vr = f->vkCreateDescriptorPool(vk->device, &pool, NULL, &out->descriptor_pool);
-    const VkDescriptorSetAllocateInfo set = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                             .descriptorPool = out->descriptor_pool,
-                                             .descriptorSetCount = 1,
-                                             .pSetLayouts = &out->set_layout};
-    if (vr == VK_SUCCESS) vr = f->vkAllocateDescriptorSets(vk->device, &set, &out->set);
     if (vr != VK_SUCCESS) {
         snug_vk_kernel_destroy(vk, out);
         return vk_fail(err, "creating a compute pipeline", vr);
@@ -303,7 +308,6 @@ snug_status snug_vk_kernel_create(snug_vk *vk, const uint32_t *spirv, size_t spi
 
 void snug_vk_kernel_destroy(snug_vk *vk, snug_vk_kernel *k) {
     snug_vk_fns *f = vk->fns;
-    if (k->descriptor_pool) f->vkDestroyDescriptorPool(vk->device, k->descriptor_pool, NULL);
     if (k->pipeline) f->vkDestroyPipeline(vk->device, k->pipeline, NULL);
     if (k->layout) f->vkDestroyPipelineLayout(vk->device, k->layout, NULL);
     if (k->set_layout) f->vkDestroyDescriptorSetLayout(vk->device, k->set_layout, NULL);
@@ -311,57 +315,135 @@ void snug_vk_kernel_destroy(snug_vk *vk, snug_vk_kernel *k) {
     memset(k, 0, sizeof *k);
 }
 
-snug_status snug_vk_run(snug_vk *vk, snug_vk_kernel *k, snug_vk_buffer *const *buffers, const void *push,
-                        uint32_t groups_x, snug_error *err) {
+/* ---- streams: many dispatches, one submission ---------------------------------------------------------------- */
+
+snug_status snug_vk_stream_create(snug_vk *vk, uint32_t max_dispatches, snug_vk_stream *out, snug_error *err) {
     snug_vk_fns *f = vk->fns;
-    VkDescriptorBufferInfo infos[8];
-    VkWriteDescriptorSet writes[8];
+    memset(out, 0, sizeof *out);
+    out->max_dispatches = max_dispatches;
+    const VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, max_dispatches * SNUG_VK_MAX_BINDINGS};
+    const VkDescriptorPoolCreateInfo pool = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                             .maxSets = max_dispatches,
+                                             .poolSizeCount = 1,
+                                             .pPoolSizes = &size};
+    VkResult vr = f->vkCreateDescriptorPool(vk->device, &pool, NULL, &out->pool);
+    const VkCommandBufferAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                               .commandPool = vk->command_pool,
+                                               .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                               .commandBufferCount = 1};
+    if (vr == VK_SUCCESS) vr = f->vkAllocateCommandBuffers(vk->device, &alloc, &out->cmd);
+    const VkFenceCreateInfo fence_info = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    if (vr == VK_SUCCESS) vr = f->vkCreateFence(vk->device, &fence_info, NULL, &out->fence);
+    if (vr != VK_SUCCESS) {
+        snug_vk_stream_destroy(vk, out);
+        return vk_fail(err, "creating a command stream", vr);
+    }
+    return SNUG_OK;
+}
+
+void snug_vk_stream_destroy(snug_vk *vk, snug_vk_stream *s) {
+    snug_vk_fns *f = vk->fns;
+    if (!s->hung) {
+        if (s->fence) f->vkDestroyFence(vk->device, s->fence, NULL);
+        if (s->cmd) f->vkFreeCommandBuffers(vk->device, vk->command_pool, 1, &s->cmd);
+        if (s->pool) f->vkDestroyDescriptorPool(vk->device, s->pool, NULL);
+    } /* else: the device may still run the work; what it uses goes with the device (snug_vk_close) */
+    memset(s, 0, sizeof *s);
+}
+
+snug_status snug_vk_stream_begin(snug_vk *vk, snug_vk_stream *s, snug_error *err) {
+    snug_vk_fns *f = vk->fns;
+    if (s->hung) return snug_fail(err, SNUG_E_DEVICE, "Vulkan: %s did not finish earlier work", vk->name);
+    s->n_dispatches = 0;
+    VkResult vr = f->vkResetDescriptorPool(vk->device, s->pool, 0);
+    const VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                            .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    if (vr == VK_SUCCESS) vr = f->vkResetCommandBuffer(s->cmd, 0);
+    if (vr == VK_SUCCESS) vr = f->vkBeginCommandBuffer(s->cmd, &begin);
+    if (vr != VK_SUCCESS) return vk_fail(err, "starting a command buffer", vr);
+    s->recording = true;
+    return SNUG_OK;
+}
+
+snug_status snug_vk_dispatch(snug_vk *vk, snug_vk_stream *s, const snug_vk_kernel *k,
+                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups,
+                             snug_error *err) {
+    snug_vk_fns *f = vk->fns;
+    if (!s->recording || s->n_dispatches == s->max_dispatches) {
+        return snug_fail(err, SNUG_E_INTERNAL, "Vulkan: dispatch %u of a stream planned for %u", s->n_dispatches + 1,
+                         s->max_dispatches);
+    }
+    /* Past maxComputeWorkGroupCount[0] the groups go in rows of that many (the kernels read their linear index as
+     * x + width · y: shaders.h). */
+    const uint64_t width_limit = vk->limits.maxComputeWorkGroupCount[0];
+    const uint64_t width = groups < width_limit ? groups : width_limit, height = (groups + width - 1) / width;
+    if (groups == 0 || height > vk->limits.maxComputeWorkGroupCount[1]) {
+        return snug_fail(err, SNUG_E_INTERNAL, "Vulkan: a dispatch of %llu workgroups", (unsigned long long)groups);
+    }
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    const VkDescriptorSetAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                               .descriptorPool = s->pool,
+                                               .descriptorSetCount = 1,
+                                               .pSetLayouts = &k->set_layout};
+    VkResult vr = f->vkAllocateDescriptorSets(vk->device, &alloc, &set);
+    if (vr != VK_SUCCESS) return vk_fail(err, "allocating a descriptor set", vr);
+    VkDescriptorBufferInfo infos[SNUG_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[SNUG_VK_MAX_BINDINGS];
     for (uint32_t i = 0; i < k->n_buffers; i++) {
         infos[i] = (VkDescriptorBufferInfo){buffers[i]->buffer, 0, VK_WHOLE_SIZE};
         writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                                           .dstSet = k->set,
+                                           .dstSet = set,
                                            .dstBinding = i,
                                            .descriptorCount = 1,
                                            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                            .pBufferInfo = &infos[i]};
     }
     f->vkUpdateDescriptorSets(vk->device, k->n_buffers, writes, 0, NULL);
-    const VkCommandBufferAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                               .commandPool = vk->command_pool,
-                                               .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                               .commandBufferCount = 1};
-    VkCommandBuffer cmd = VK_NULL_HANDLE;
-    VkFence fence = VK_NULL_HANDLE;
-    VkResult vr = f->vkAllocateCommandBuffers(vk->device, &alloc, &cmd);
-    const VkCommandBufferBeginInfo begin = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                            .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    if (vr == VK_SUCCESS) vr = f->vkBeginCommandBuffer(cmd, &begin);
-    if (vr == VK_SUCCESS) {
-        f->vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
-        f->vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &k->set, 0, NULL);
-        if (k->push_bytes) f->vkCmdPushConstants(cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
-        f->vkCmdDispatch(cmd, groups_x, 1, 1);
-        vr = f->vkEndCommandBuffer(cmd);
-    }
-    const VkFenceCreateInfo fence_info = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if (vr == VK_SUCCESS) vr = f->vkCreateFence(vk->device, &fence_info, NULL, &fence);
+    f->vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->pipeline);
+    f->vkCmdBindDescriptorSets(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k->layout, 0, 1, &set, 0, NULL);
+    if (k->push_bytes) f->vkCmdPushConstants(s->cmd, k->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_bytes, push);
+    f->vkCmdDispatch(s->cmd, (uint32_t)width, (uint32_t)height, 1);
+    /* Every dispatch reads what the previous ones wrote: a full compute-to-compute (and host) barrier after each. */
+    const VkMemoryBarrier barrier = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                     .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                                     .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                                      VK_ACCESS_HOST_READ_BIT};
+    f->vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, NULL,
+                            0, NULL);
+    s->n_dispatches++;
+    return SNUG_OK;
+}
+
+snug_status snug_vk_stream_submit(snug_vk *vk, snug_vk_stream *s, snug_error *err) {
+    snug_vk_fns *f = vk->fns;
+    if (!s->recording) return snug_fail(err, SNUG_E_INTERNAL, "Vulkan: submitting a stream that records nothing");
+    s->recording = false;
+    VkResult vr = f->vkEndCommandBuffer(s->cmd);
+    if (vr != VK_SUCCESS) return vk_fail(err, "recording dispatches", vr);
     const VkSubmitInfo submit = {
-        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
-    const char *what = "recording a dispatch";
-    if (vr == VK_SUCCESS) {
-        what = "vkQueueSubmit";
-        vr = f->vkQueueSubmit(vk->queue, 1, &submit, fence);
-    }
-    if (vr == VK_SUCCESS) {
-        what = "waiting for a dispatch (vkWaitForFences)";
-        vr = f->vkWaitForFences(vk->device, 1, &fence, VK_TRUE, FENCE_TIMEOUT_NS);
-    }
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cmd};
+    if ((vr = f->vkResetFences(vk->device, 1, &s->fence)) != VK_SUCCESS) return vk_fail(err, "vkResetFences", vr);
+    vr = injected(&snug_vk_test_faults.fail_submit) ? VK_ERROR_DEVICE_LOST
+                                                     : f->vkQueueSubmit(vk->queue, 1, &submit, s->fence);
+    if (vr != VK_SUCCESS) return vk_fail(err, "vkQueueSubmit", vr);
+    vr = f->vkWaitForFences(vk->device, 1, &s->fence, VK_TRUE, FENCE_TIMEOUT_NS);
     if (vr == VK_TIMEOUT) {
-        /* The work may still run: the fence and the command buffer stay until the device is closed. */
-        return snug_fail(err, SNUG_E_DEVICE, "Vulkan: a dispatch on %s did not finish within %llu s", vk->name,
+        s->hung = true;
+        return snug_fail(err, SNUG_E_DEVICE, "Vulkan: work on %s did not finish within %llu s", vk->name,
                          (unsigned long long)(FENCE_TIMEOUT_NS / 1000000000ull));
     }
-    if (fence) f->vkDestroyFence(vk->device, fence, NULL);
-    if (cmd) f->vkFreeCommandBuffers(vk->device, vk->command_pool, 1, &cmd);
-    return vr == VK_SUCCESS ? SNUG_OK : vk_fail(err, what, vr);
+    return vr == VK_SUCCESS ? SNUG_OK : vk_fail(err, "waiting for the device (vkWaitForFences)", vr);
+}
+
+snug_status snug_vk_run(snug_vk *vk, snug_vk_kernel *k, snug_vk_buffer *const *buffers, const void *push,
+                        uint32_t groups_x, snug_error *err) {
+    snug_vk_stream s;
+    snug_status st = snug_vk_stream_create(vk, 1, &s, err);
+    if (st != SNUG_OK) return st;
+    if ((st = snug_vk_stream_begin(vk, &s, err)) == SNUG_OK &&
+        (st = snug_vk_dispatch(vk, &s, k, (const snug_vk_buffer *const *)buffers, push, groups_x, err)) == SNUG_OK)
+        st = snug_vk_stream_submit(vk, &s, err);
+    snug_vk_stream_destroy(vk, &s);
+    return st;
 }

@@ -49,10 +49,23 @@ typedef struct snug_vk_kernel {
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout layout;
     VkPipeline pipeline;
-    VkDescriptorPool descriptor_pool;
-    VkDescriptorSet set;
     uint32_t n_buffers, push_bytes;
 } snug_vk_kernel;
+
+/* Most storage buffers a kernel binds. */
+#define SNUG_VK_MAX_BINDINGS 8
+
+/* A command stream: dispatches recorded into one command buffer, each followed by a barrier, submitted together and
+ * waited for with a fence timeout. Its descriptor sets come from a pool sized for max_dispatches (the backend counts
+ * the dispatches of its longest step when it creates the stream), reset at every begin. */
+typedef struct snug_vk_stream {
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorPool pool;
+    uint32_t max_dispatches, n_dispatches;
+    bool recording;
+    bool hung; /* a wait timed out: the device may still use what the stream holds, so nothing is reused */
+} snug_vk_stream;
 
 /* Opens Vulkan device `index` (as snug_vulkan_probe numbers them) with one compute queue. SNUG_E_DEVICE with the
  * reason when there is no loader, driver, device or compute queue. */
@@ -69,6 +82,26 @@ snug_status snug_vk_kernel_create(snug_vk *vk, const uint32_t *spirv, size_t spi
                                   uint32_t push_bytes, const uint32_t *spec, uint32_t n_spec, snug_vk_kernel *out,
                                   snug_error *err);
 void snug_vk_kernel_destroy(snug_vk *vk, snug_vk_kernel *k);
+
+snug_status snug_vk_stream_create(snug_vk *vk, uint32_t max_dispatches, snug_vk_stream *out, snug_error *err);
+void snug_vk_stream_destroy(snug_vk *vk, snug_vk_stream *s);
+snug_status snug_vk_stream_begin(snug_vk *vk, snug_vk_stream *s, snug_error *err);
+/* Records kernel k over `buffers` (k->n_buffers of them, bindings 0 …) with its push constants, `groups` workgroups
+ * (in rows of maxComputeWorkGroupCount[0] when there are more), then a barrier. */
+snug_status snug_vk_dispatch(snug_vk *vk, snug_vk_stream *s, const snug_vk_kernel *k,
+                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups,
+                             snug_error *err);
+/* Submits what was recorded and waits for it: SNUG_E_DEVICE for a failed submission, a lost device or a timeout. */
+snug_status snug_vk_stream_submit(snug_vk *vk, snug_vk_stream *s, snug_error *err);
+
+/* Failure injection for tests: when a countdown is set to n > 0, the n-th following vkAllocateMemory (or
+ * vkQueueSubmit) of the process fails as the driver would (VK_ERROR_OUT_OF_DEVICE_MEMORY, VK_ERROR_DEVICE_LOST);
+ * 0 leaves the calls alone. Not thread-safe; for tests only. */
+typedef struct snug_vk_faults {
+    int32_t fail_allocation;
+    int32_t fail_submit;
+} snug_vk_faults;
+extern snug_vk_faults snug_vk_test_faults;
 
 /* Binds the buffers, records one dispatch of groups_x workgroups, submits it and waits for it (a timeout or a lost
  * device is SNUG_E_DEVICE). */
