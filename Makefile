@@ -34,6 +34,7 @@ HAVE_VULKAN := $(shell pkg-config --exists vulkan 2>/dev/null && command -v glsl
 ifeq ($(HAVE_VULKAN),yes)
 LIB_SRC  := $(filter-out src/vulkan/probe_none.c,$(LIB_SRC))
 SHADERS  := $(patsubst src/vulkan/shaders/%.comp,$(BUILD)/shaders/%.inc,$(wildcard src/vulkan/shaders/*.comp))
+CPPFLAGS += -DSNUG_HAVE_VULKAN
 $(BUILD)/obj/src/vulkan/shaders.o: $(SHADERS)
 $(BUILD)/obj/src/vulkan/shaders.o: override CPPFLAGS += -I$(BUILD)
 # SPIR-V as a C initializer list of 32-bit words (glslc -mfmt=c), included by shaders.c; the .glsl files are the

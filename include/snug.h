@@ -309,6 +309,14 @@ typedef enum snug_weights_mode {
     SNUG_WEIGHTS_COPIED = 2,
 } snug_weights_mode;
 
+/* Which backend computes (`--backend`). AUTO: a Vulkan GPU when one is there (not a CPU driver such as lavapipe) and
+ * the plan fits on it with every weight type supported, else the CPU; the plan says which and why. */
+typedef enum snug_backend_choice {
+    SNUG_BACKEND_AUTO = 0,
+    SNUG_BACKEND_CPU = 1,
+    SNUG_BACKEND_VULKAN = 2,
+} snug_backend_choice;
+
 /* Context lengths: 0 asks for the default policy, SNUG_CTX_MAX for the largest that fits (up to the trained one). */
 enum { SNUG_CTX_DEFAULT = 0, SNUG_CTX_MAX = -1 };
 
@@ -327,6 +335,10 @@ typedef struct snug_context_params {
     bool headroom_set;         /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
     uint64_t headroom_bytes;   /* kept free of the budget when headroom_set */
     snug_weights_mode weights; /* SNUG_WEIGHTS_AUTO: see snug_weights_mode */
+    snug_backend_choice backend; /* SNUG_BACKEND_AUTO: see snug_backend_choice */
+    int32_t vulkan_device;       /* which Vulkan device (snug_vulkan_probe's order) the Vulkan backend uses */
+    uint32_t attention_tile;     /* 0: the planner's choice; else this attention tile, fitting or not (debugging and
+                                    the tests that show an oversized tile is refused) */
 } snug_context_params;
 
 enum {
@@ -360,11 +372,14 @@ uint64_t snug_plan_anon_bytes(const snug_plan *plan);  /* arena + host tables + 
 bool snug_plan_weights_copied(const snug_plan *plan);
 uint64_t snug_plan_weights_copy_bytes(const snug_plan *plan);
 uint64_t snug_plan_weights_page_bytes(const snug_plan *plan); /* the copy's page size; 0 when mapped */
+/* The backend the plan is for ("cpu", "vulkan"), and why (for --backend auto: what it found). */
+const char *snug_plan_backend_name(const snug_plan *plan);
+const char *snug_plan_backend_reason(const snug_plan *plan);
 
 typedef struct snug_plan_item {
     const char *name;      /* "weights_q4_k", "kv_cache", "activations", "logits", "tokenizer_tables", … */
-    const char *device;    /* "cpu", "metal", "cuda", "host" */
-    const char *residency; /* "mmap" (file pages) or "anon" */
+    const char *device;    /* "cpu", "metal", "cuda", "vulkan", "host" */
+    const char *residency; /* "mmap" (file pages), "anon", or "device" (a GPU allocation) */
     uint64_t bytes;
 } snug_plan_item;
 
@@ -412,6 +427,10 @@ int32_t snug_context_n_ctx(const snug_context *ctx);
 int32_t snug_context_n_past(const snug_context *ctx);            /* tokens already in the KV cache */
 uint64_t snug_context_arena_bytes(const snug_context *ctx);      /* what the plan said */
 uint64_t snug_context_arena_used_bytes(const snug_context *ctx); /* what was carved out of the arena */
+/* The backend that computes ("cpu", "vulkan"), and the bytes it allocated on its device for a plan line ("kv_cache",
+ * "weights_q4_k", …; 0 for the CPU, whose buffers are the arena's): the tests hold these to the plan. */
+const char *snug_context_backend_name(const snug_context *ctx);
+uint64_t snug_context_device_bytes(const snug_context *ctx, const char *line);
 
 /* A planned buffer of n_ctx token ids for the caller's prompt (so a caller needs no allocation of its own). */
 snug_token *snug_context_token_buffer(snug_context *ctx, size_t *capacity);

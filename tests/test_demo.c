@@ -269,23 +269,33 @@ Test(demo, greedy_continuation_matches_torch) {
     free_golden(g);
 }
 
-/* The CLI streams torch's text: all of it, or (when a near tie went the other way) exactly up to the first near tie. */
-Test(demo, cli_streams_torchs_greedy_text) {
+/* The CLI streams torch's text: all of it, or (when a near tie went the other way) exactly up to the first near tie —
+ * on the CPU backend, and on the Vulkan one (lavapipe in CI). */
+static void check_cli_text(const char *backend) {
     golden *g = load_golden();
     char n_arg[32];
     snprintf(n_arg, sizeof n_arg, "%zu", g->n_generated);
-    const char *argv[] = {test_snug_bin(), "run", DEMO_MODEL, "-p", g->prompt, "--temp", "0", "-n", n_arg, NULL};
+    const char *argv[] = {test_snug_bin(), "run",  DEMO_MODEL, "-p",       g->prompt, "--temp",
+                          "0",             "-n",   n_arg,      "--backend", backend,   NULL};
     test_run_result r = test_run(argv);
     cr_assert_eq(r.exit_code, 0, "snug run failed (%d): %s", r.exit_code, r.err);
     if (strcmp(r.out, g->text) != 0) {
         size_t safe = strlen(g->text_until_near_tie);
         cr_assert(g->tokens_until_near_tie < g->n_generated && strncmp(r.out, g->text_until_near_tie, safe) == 0,
-                  "snug's greedy text differs from torch's before any near tie:\n got: %s\nwant: %s", r.out, g->text);
-        cr_log_warn("greedy text follows torch's for the %zu tokens before the first near tie, then differs",
-                    g->tokens_until_near_tie);
+                  "snug's greedy text (%s) differs from torch's before any near tie:\n got: %s\nwant: %s", backend,
+                  r.out, g->text);
+        cr_log_warn("greedy text (%s) follows torch's for the %zu tokens before the first near tie, then differs",
+                    backend, g->tokens_until_near_tie);
     }
     cr_assert_not_null(strstr(r.err, "plan: context"), "no plan summary on stderr: %s", r.err);
     cr_assert_not_null(strstr(r.err, "tok/s"), "no speed on stderr: %s", r.err);
     test_run_free(&r);
     free_golden(g);
+}
+
+Test(demo, cli_streams_torchs_greedy_text) { check_cli_text("cpu"); }
+
+Test(demo, vulkan_cli_streams_torchs_greedy_text, .timeout = 180) {
+    test_require_vulkan();
+    check_cli_text("vulkan");
 }

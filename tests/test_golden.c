@@ -44,31 +44,48 @@ static void assert_same_text(const char *got, const char *want) {
               got + i, want + i);
 }
 
-Test(golden, stories260k_from_bos_200_tokens) {
+/* Golden `marker` (SOURCES.md) from `snug run` with `args` (after the model), on `backend` ("cpu" or "vulkan"). */
+static void check_golden(const char *marker, const char *const *args, size_t n_args, const char *backend) {
+    if (strcmp(backend, "vulkan") == 0) test_require_vulkan();
     char *sources = read_sources();
-    char *want = golden_block(sources, "A. No prompt");
-    cr_assert_eq(strlen(want), 464, "SOURCES.md says golden A is 464 bytes");
+    char *want = golden_block(sources, marker);
     const char *model = test_shared_file("models/stories260K.gguf");
-    const char *argv[] = {test_snug_bin(), "run", model, "--temp", "0", "-n", "200", NULL};
+    const char *argv[16] = {test_snug_bin(), "run", model, "--backend", backend};
+    size_t n = 5;
+    for (size_t i = 0; i < n_args && n < 15; i++) argv[n++] = args[i];
+    argv[n] = NULL;
     test_run_result r = test_run(argv);
     cr_assert_eq(r.exit_code, 0, "snug run failed (%d): %s", r.exit_code, r.err);
+    char backend_said[32];
+    snprintf(backend_said, sizeof backend_said, "backend %s", backend);
+    cr_assert_not_null(strstr(r.err, backend_said), "the plan summary does not say %s: %s", backend_said, r.err);
     assert_same_text(r.out, want);
     test_run_free(&r);
     free(want);
     free(sources);
 }
 
-Test(golden, stories260k_prompt_zoo_60_positions) {
+static const char *const golden_a[] = {"--temp", "0", "-n", "200"};
+static const char *const golden_b[] = {"-p", "Zoo", "--temp", "0", "-n", "57"};
+
+Test(golden, stories260k_from_bos_200_tokens) {
     char *sources = read_sources();
-    char *want = golden_block(sources, "B. Prompt `Zoo`");
-    const char *model = test_shared_file("models/stories260K.gguf");
-    const char *argv[] = {test_snug_bin(), "run", model, "-p", "Zoo", "--temp", "0", "-n", "57", NULL};
-    test_run_result r = test_run(argv);
-    cr_assert_eq(r.exit_code, 0, "snug run failed (%d): %s", r.exit_code, r.err);
-    assert_same_text(r.out, want);
-    test_run_free(&r);
+    char *want = golden_block(sources, "A. No prompt");
+    cr_assert_eq(strlen(want), 464, "SOURCES.md says golden A is 464 bytes");
     free(want);
     free(sources);
+    check_golden("A. No prompt", golden_a, 4, "cpu");
+}
+
+Test(golden, stories260k_prompt_zoo_60_positions) { check_golden("B. Prompt `Zoo`", golden_b, 6, "cpu"); }
+
+/* The same two texts on the Vulkan backend (lavapipe in CI: issue 14's correctness seed). */
+Test(golden, vulkan_stories260k_from_bos_200_tokens, .timeout = 120) {
+    check_golden("A. No prompt", golden_a, 4, "vulkan");
+}
+
+Test(golden, vulkan_stories260k_prompt_zoo_60_positions, .timeout = 120) {
+    check_golden("B. Prompt `Zoo`", golden_b, 6, "vulkan");
 }
 
 /* The same greedy text whatever the thread count and batch size (each output is computed in a fixed order). */

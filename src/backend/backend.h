@@ -27,11 +27,29 @@
  * reused in steps of 64 tokens. */
 #define SNUG_KV_PAGE_TOKENS 64
 
-/* One buffer a backend (or the engine) needs: bytes, and the plan line that counts them ("kv_cache", …). */
+/* One buffer a backend (or the engine) needs: bytes, and the plan line that counts them ("kv_cache", …). Host
+ * buffers are carved from the plan's one arena; device buffers (a GPU backend's) are allocated by the backend itself,
+ * with exactly these bytes, in `pieces` allocations of bytes / pieces each (a KV cache per layer), or — pieces 0 —
+ * split as the backend needs to keep each allocation and binding under the device's limits (weights, by rows). */
 typedef struct snug_buffer_need {
     const char *line;
     uint64_t bytes;
+    bool device;
+    uint32_t pieces;
 } snug_buffer_need;
+
+/* A GPU kernel's on-chip (shared) memory at each of its candidate tiles, as the backend's formula gives it: the
+ * planner picks the largest tile under the device's limit and hands it back in the shape (kernel_tiles). */
+enum { SNUG_KERNEL_MAX_TILES = 8, SNUG_MAX_KERNEL_NEEDS = 16 };
+typedef struct snug_kernel_need {
+    char name[32];      /* "attention_f16", "matmul_q4_k", "rmsnorm" */
+    char tile_unit[24]; /* what a tile counts: "KV positions", "tokens a pass" */
+    uint32_t n_tiles;
+    uint32_t tiles[SNUG_KERNEL_MAX_TILES];        /* candidates, ascending */
+    uint64_t onchip_bytes[SNUG_KERNEL_MAX_TILES]; /* shared memory at each candidate */
+    uint32_t default_tile;                        /* what a kernel written without a planner would launch */
+    uint64_t default_onchip_bytes;
+} snug_kernel_need;
 
 /* Everything the buffers depend on: the model (its header: shapes, tensor types), the context and the batch. */
 typedef struct snug_backend_shape {
@@ -47,6 +65,10 @@ typedef struct snug_backend_shape {
     int32_t max_outputs; /* logits rows a batch may ask for */
     uint32_t kv_type;    /* SNUG_TYPE_F16, _Q8_0, _F32 */
     uint64_t max_input_bytes;
+    int32_t device_index;            /* which device of its kind (Vulkan: snug_vulkan_probe's order) */
+    uint64_t device_max_buffer_bytes; /* a GPU's largest buffer: min(one allocation, one binding) */
+    uint32_t kernel_tiles[SNUG_MAX_KERNEL_NEEDS];  /* the tile the plan chose for each of kernels()'s kernels */
+    int32_t n_kernel_tiles;
 } snug_backend_shape;
 
 /* What one token of a step sees: positions 0 … n_pos − 1 of its sequence, in the pages listed (page ids by
@@ -85,6 +107,11 @@ typedef struct snug_backend_ops {
     snug_status (*run)(snug_backend *backend, const snug_backend_step *step, snug_error *err);
     /* Copies positions 0 … rows − 1 of page `from` into page `to`, keys and values of every layer. */
     void (*copy_kv)(snug_backend *backend, int32_t from, int32_t to, int32_t rows);
+    /* A GPU backend's kernels and their on-chip memory per tile, for a shape (NULL for the CPU). */
+    size_t (*kernels)(const snug_backend_shape *shape, snug_kernel_need *out, size_t cap);
+    /* Device bytes the backend allocated, per plan line name (NULL for the CPU): for the tests that hold a backend to
+     * its plan. Returns 0 for a line it has nothing of. */
+    uint64_t (*device_bytes)(const snug_backend *backend, const char *line);
 } snug_backend_ops;
 
 /* The backend for a device kind (snug_device.kind), NULL when none is built for it. */
@@ -94,6 +121,6 @@ const snug_backend_ops *snug_backend_for_device(int device_kind);
 size_t snug_engine_buffers(const snug_backend_shape *shape, snug_buffer_need *out, size_t cap);
 
 /* Most buffers one backend or the engine lists. */
-#define SNUG_MAX_BUFFERS 24
+#define SNUG_MAX_BUFFERS 32
 
 #endif

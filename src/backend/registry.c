@@ -5,9 +5,18 @@
 #include "cpu/backend.h"
 #include "engine/context_buffers.h"
 #include "plan/device.h"
+#ifdef SNUG_HAVE_VULKAN
+#include "vulkan/backend.h"
+#endif
 
 const snug_backend_ops *snug_backend_for_device(int device_kind) {
-    return device_kind == SNUG_DEVICE_CPU ? &snug_backend_cpu : NULL;
+    switch (device_kind) {
+    case SNUG_DEVICE_CPU: return &snug_backend_cpu;
+#ifdef SNUG_HAVE_VULKAN
+    case SNUG_DEVICE_VULKAN: return &snug_backend_vulkan;
+#endif
+    default: return NULL;
+    }
 }
 
 size_t snug_engine_buffers(const snug_backend_shape *shape, snug_buffer_need *out, size_t cap) {

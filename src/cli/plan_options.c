@@ -87,6 +87,24 @@ int cli_parse_plan_option(const char *command, const char *option, const char *v
         if (!cli_parse_i64(value, 1, 1024, &n))
             return cli_usage_error(command, "--threads must be in 1..1024, got '%s'", value);
         p->n_threads = (int32_t)n;
+    } else if (strcmp(option, "--backend") == 0) {
+        if (strcmp(value, "auto") == 0)
+            p->backend = SNUG_BACKEND_AUTO;
+        else if (strcmp(value, "cpu") == 0)
+            p->backend = SNUG_BACKEND_CPU;
+        else if (strcmp(value, "vulkan") == 0)
+            p->backend = SNUG_BACKEND_VULKAN;
+        else
+            return cli_usage_error(command, "--backend must be auto, cpu or vulkan, got '%s'", value);
+    } else if (strcmp(option, "--vulkan-device") == 0) {
+        if (!cli_parse_i64(value, 0, SNUG_VULKAN_MAX_DEVICES - 1, &n))
+            return cli_usage_error(command, "--vulkan-device must be in 0..%d, got '%s'", SNUG_VULKAN_MAX_DEVICES - 1,
+                                   value);
+        p->vulkan_device = (int32_t)n;
+    } else if (strcmp(option, "--attention-tile") == 0) {
+        if (!cli_parse_i64(value, 8, 256, &n) || (n & (n - 1)) != 0)
+            return cli_usage_error(command, "--attention-tile must be a power of two in 8..256, got '%s'", value);
+        p->attention_tile = (uint32_t)n;
     } else if (strcmp(option, "--device") == 0) {
         p->device = value;
     } else if (strcmp(option, "--mem") == 0) {
@@ -113,6 +131,10 @@ const char *cli_plan_options_help(void) {
            "  --parallel N           sequences sharing the KV cache (default 1)\n"
            "  --batch N              prompt tokens per forward step (default 256)\n"
            "  --threads N            compute threads (default: the physical cores)\n"
+           "  --backend auto|cpu|vulkan  what computes (auto: a Vulkan GPU when the plan fits on it, else the CPU;\n"
+           "                         a Vulkan driver on the CPU such as lavapipe only when asked)\n"
+           "  --vulkan-device N      which Vulkan device ('snug hw' lists them; default 0)\n"
+           "  --attention-tile N     debugging: force the Vulkan attention tile (the plan refuses one that does not fit)\n"
            "  --device NAME          plan for a device profile instead of this machine ('snug hw --profiles')\n"
            "  --mem SIZE             the plan may use SIZE (e.g. 8GiB, 512M; K/M/G = 1024^n, KB/MB/GB = 1000^n); no\n"
            "                         headroom is taken from it, and it is capped by what the device offers\n"

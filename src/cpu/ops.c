@@ -47,15 +47,20 @@ static void rotate_heads(float *vec, int32_t n_heads, int32_t head_dim, int32_t 
     }
 }
 
+void snug_rope_angle(const snug_rope_params *p, int64_t pos, int32_t i, float *c, float *s) {
+    /* θ_i = pos · scale · base^(−2i/n_rot), computed in double so long contexts keep their precision. */
+    double theta = (double)pos * p->freq_scale * pow((double)p->freq_base, -2.0 * i / (double)p->n_rot);
+    if (p->freq_factors) theta /= p->freq_factors[i];
+    *c = (float)cos(theta);
+    *s = (float)sin(theta);
+}
+
 void snug_rope_qk(float *q, int32_t n_q_heads, float *k, int32_t n_k_heads, int32_t head_dim, int64_t pos,
                   const snug_rope_params *p) {
     int32_t half = p->n_rot / 2;
-    double position = (double)pos * p->freq_scale;
     for (int32_t i = 0; i < half; i++) {
-        /* θ_i = base^(−2i/n_rot), computed in double so long contexts keep their precision; once for Q and K. */
-        double theta = position * pow((double)p->freq_base, -2.0 * i / (double)p->n_rot);
-        if (p->freq_factors) theta /= p->freq_factors[i];
-        float c = (float)cos(theta), s = (float)sin(theta);
+        float c, s; /* once for Q and K */
+        snug_rope_angle(p, pos, i, &c, &s);
         rotate_heads(q, n_q_heads, head_dim, i, c, s, p);
         if (k) rotate_heads(k, n_k_heads, head_dim, i, c, s, p);
     }

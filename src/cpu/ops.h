@@ -49,6 +49,8 @@ static inline void snug_note_first(int64_t *first, int64_t value) {
 bool snug_rmsnorm(float *out, const float *x, const float *weight, int64_t n, float eps);
 
 /* Rotates n_heads heads of head_dim each, stored one after another in vec, for token position `pos`. */
+/* cos θ_i and sin θ_i of pair i at position pos: what snug_rope_qk rotates by (the Vulkan backend's RoPE table). */
+void snug_rope_angle(const snug_rope_params *p, int64_t pos, int32_t i, float *c, float *s);
 void snug_rope(float *vec, int32_t n_heads, int32_t head_dim, int64_t pos, const snug_rope_params *p);
 /* The same rotation of a token's Q heads and K heads (k may be NULL), each angle computed once for both. */
 void snug_rope_qk(float *q, int32_t n_q_heads, float *k, int32_t n_k_heads, int32_t head_dim, int64_t pos,

@@ -108,11 +108,16 @@ static void copy_kv_page(void *context, int32_t from, int32_t to, int32_t rows) 
 
 /* The plan must be for this machine's CPU, fit, and describe this very model. */
 static snug_status check_plan(const snug_model *m, const snug_plan *plan, snug_error *err) {
-    if (plan->device.kind != SNUG_DEVICE_CPU) {
-        return snug_fail(err, SNUG_E_ARGUMENT, "the plan is for device '%s'; snug runs on the CPU only so far",
+    if (!snug_backend_for_device(plan->device.kind)) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "the plan is for device '%s', which snug plans but cannot run on",
                          plan->device.name);
     }
     if (!plan->fits) return snug_plan_refusal(plan, err);
+    if (plan->backend_unsupported[0]) {
+        snug_fail(err, SNUG_E_UNSUPPORTED, "%s", plan->backend_unsupported);
+        snug_hint(err, "--backend cpu runs every weight type");
+        return SNUG_E_UNSUPPORTED;
+    }
     const snug_model_desc *d = &m->desc, *s = &plan->shape;
     if (d->n_vocab != s->n_vocab || d->n_embd != s->n_embd || d->n_layer != s->n_layer || d->n_ff != s->n_ff ||
         d->n_head != s->n_head || d->n_head_kv != s->n_head_kv || d->head_dim != s->head_dim) {
@@ -150,7 +155,9 @@ snug_status snug_context_create_planned(snug_model *m, const snug_plan *plan, sn
         return st;
     }
     void *buffers[SNUG_PLAN_MAX_BUFFERS];
-    for (int i = 0; i < plan->n_buffers; i++) buffers[i] = snug_arena_take(&ctx->arena, plan->buffers[i].bytes);
+    /* Host buffers come from the arena; a GPU backend allocates its device buffers (NULL here) itself. */
+    for (int i = 0; i < plan->n_buffers; i++)
+        buffers[i] = plan->buffers[i].device ? NULL : snug_arena_take(&ctx->arena, plan->buffers[i].bytes);
     if (ctx->arena.used_bytes != plan->arena_bytes || plan->n_engine_buffers != CTX_BUFFER_COUNT) {
         uint64_t used = ctx->arena.used_bytes;
         snug_context_free(ctx);
@@ -222,6 +229,10 @@ int32_t snug_context_n_ctx(const snug_context *ctx) { return ctx->n_ctx; }
 int32_t snug_context_n_past(const snug_context *ctx) { return ctx->seqs[0].kv.n_tokens; }
 uint64_t snug_context_arena_bytes(const snug_context *ctx) { return ctx->plan.arena_bytes; }
 uint64_t snug_context_arena_used_bytes(const snug_context *ctx) { return ctx->arena.used_bytes; }
+const char *snug_context_backend_name(const snug_context *ctx) { return ctx->ops->name; }
+uint64_t snug_context_device_bytes(const snug_context *ctx, const char *line) {
+    return ctx->ops->device_bytes ? ctx->ops->device_bytes(ctx->backend, line) : 0;
+}
 
 snug_token *snug_context_token_buffer(snug_context *ctx, size_t *capacity) {
     *capacity = (size_t)ctx->n_ctx;

@@ -4,7 +4,9 @@
  * and resolves names, with "host" meaning the machine we run on, probed at the time of the call.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,6 +31,7 @@ const char *snug_device_kind_name(snug_device_kind kind) {
     case SNUG_DEVICE_CPU: return "cpu";
     case SNUG_DEVICE_METAL: return "metal";
     case SNUG_DEVICE_CUDA: return "cuda";
+    case SNUG_DEVICE_VULKAN: return "vulkan";
     }
     return "?";
 }
@@ -49,6 +52,60 @@ bool snug_device_host(snug_device *out) {
     out->onchip_default_bytes = 0;
     out->onchip_optin_bytes = 0;
     out->huge_page_bytes = snug_huge_page_probe_root("");
+    return true;
+}
+
+/* The Vulkan devices, probed once per process: a probe opens the loader and every driver (milliseconds), and plans
+ * are made often (a context search builds hundreds). */
+static struct {
+    pthread_once_t once;
+    snug_vulkan_device devices[SNUG_VULKAN_MAX_DEVICES];
+    size_t count;
+    char why[160];
+} vulkan_probe = {PTHREAD_ONCE_INIT};
+
+static void probe_vulkan_once(void) {
+    snug_error err = {0};
+    if (snug_vulkan_probe(vulkan_probe.devices, SNUG_VULKAN_MAX_DEVICES, &vulkan_probe.count, vulkan_probe.why,
+                          sizeof vulkan_probe.why, &err) != SNUG_OK) {
+        vulkan_probe.count = 0;
+        snprintf(vulkan_probe.why, sizeof vulkan_probe.why, "%.150s", err.message);
+    }
+}
+
+bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_cap) {
+    pthread_once(&vulkan_probe.once, probe_vulkan_once);
+    if (index < 0 || (size_t)index >= vulkan_probe.count) {
+        if (vulkan_probe.count == 0)
+            snprintf(why, why_cap, "no Vulkan device: %s", vulkan_probe.why[0] ? vulkan_probe.why : "none found");
+        else
+            snprintf(why, why_cap, "no Vulkan device %d (this machine has %zu)", index, vulkan_probe.count);
+        return false;
+    }
+    const snug_vulkan_device *v = &vulkan_probe.devices[index];
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "vulkan%d", index);
+    snprintf(out->description, sizeof out->description, "%.60s (Vulkan, %s)", v->name, v->type);
+    out->kind = SNUG_DEVICE_VULKAN;
+    /* The largest device-local heap is where the backend's buffers go. */
+    const snug_vulkan_heap *heap = NULL;
+    for (int32_t h = 0; h < v->n_heaps; h++) {
+        if (v->heaps[h].device_local && (!heap || v->heaps[h].bytes > heap->bytes)) heap = &v->heaps[h];
+    }
+    if (!heap) {
+        snprintf(why, why_cap, "Vulkan device %d (%s) has no device-local heap", index, v->name);
+        return false;
+    }
+    out->memory_bytes = heap->bytes;
+    out->available_bytes = heap->budget_bytes > 0 && heap->budget_bytes < heap->bytes ? heap->budget_bytes : heap->bytes;
+    out->memory_source = heap->budget_bytes > 0 ? "VK_EXT_memory_budget" : "Vulkan heap";
+    out->gpu_working_set_fraction = 1.0;
+    out->onchip_default_bytes = out->onchip_optin_bytes = v->max_compute_shared_memory_bytes;
+    out->vulkan_index = index;
+    out->max_allocation_bytes = v->max_allocation_bytes;
+    out->max_binding_bytes = v->max_storage_buffer_range_bytes;
+    out->unified = heap->unified;
+    out->cpu_driver = strcmp(v->type, "cpu") == 0;
     return true;
 }
 

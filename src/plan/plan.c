@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/arena.h"
 #include "base/error.h"
@@ -52,9 +53,7 @@ static const char *kv_type_label(uint32_t type) {
     return type == SNUG_TYPE_Q8_0 ? "q8_0" : type == SNUG_TYPE_F32 ? "f32" : "f16";
 }
 
-static const char *device_label(const snug_device *d) {
-    return d->kind == SNUG_DEVICE_METAL ? "metal" : d->kind == SNUG_DEVICE_CUDA ? "cuda" : "cpu";
-}
+static const char *device_label(const snug_device *d) { return snug_device_kind_name(d->kind); }
 
 /* Bytes of one position's keys (or values) for all KV heads of a layer. */
 static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
@@ -64,7 +63,7 @@ static uint64_t kv_row_bytes(const snug_plan *p, uint32_t kv_type) {
 }
 
 snug_backend_shape snug_plan_backend_shape(const snug_plan *p, const snug_gguf *gguf) {
-    return (snug_backend_shape){
+    snug_backend_shape s = {
         .device_kind = p->device.kind,
         .gguf = gguf,
         .model = &p->shape,
@@ -77,7 +76,17 @@ snug_backend_shape snug_plan_backend_shape(const snug_plan *p, const snug_gguf *
         .max_outputs = p->max_outputs,
         .kv_type = p->kv_type,
         .max_input_bytes = p->max_input_bytes,
+        .device_index = p->device.vulkan_index,
+        .device_max_buffer_bytes = p->device.max_allocation_bytes < p->device.max_binding_bytes
+                                       ? p->device.max_allocation_bytes
+                                       : p->device.max_binding_bytes,
     };
+    /* The tiles the plan chose for a GPU backend's kernels, in the order its kernels() lists them. */
+    if (p->device.kind == SNUG_DEVICE_VULKAN) {
+        for (int k = 0; k < p->n_kernels && k < SNUG_MAX_KERNEL_NEEDS; k++) s.kernel_tiles[k] = p->kernels[k].tile;
+        s.n_kernel_tiles = p->n_kernels < SNUG_MAX_KERNEL_NEEDS ? p->n_kernels : SNUG_MAX_KERNEL_NEEDS;
+    }
+    return s;
 }
 
 /* The arena's buffers for the plan's candidate: the engine's, then its backend's (a device without a backend of its
@@ -108,7 +117,10 @@ static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency r
     snug_plan_line *l = &p->lines[p->n_lines++];
     memset(l, 0, sizeof *l);
     snprintf(l->name, sizeof l->name, "%s", name);
-    bool on_host = p->device.kind != SNUG_DEVICE_CPU && host_side(name);
+    /* On a Vulkan device exactly the backend's own allocations are device memory; on a GPU profile, all but the
+     * host-side tables (the profile is sized as the CPU backend would run). */
+    bool on_host = p->device.kind == SNUG_DEVICE_VULKAN ? residency != SNUG_RESIDENCY_DEVICE
+                                                         : p->device.kind != SNUG_DEVICE_CPU && host_side(name);
     snprintf(l->device, sizeof l->device, "%s", on_host ? "host" : device_label(&p->device));
     l->residency = residency;
     l->in_arena = in_arena;
@@ -129,6 +141,49 @@ typedef struct header_facts {
     uint32_t compute_type;
 } header_facts;
 
+/* The kernels of a GPU backend (its kernels(): on-chip bytes per candidate tile): each gets the largest tile whose
+ * shared memory fits the device's limit — or the tile the request forces (attention_tile), fitting or not, so that
+ * the refusal of an oversized tile can be shown. A kernel with no candidate tiles is one the backend does not have
+ * (a weight type it cannot compute): backend_unsupported names it. */
+static void plan_backend_kernels(snug_plan *p, const header_facts *h) {
+    const snug_backend_ops *backend = snug_backend_for_device(p->device.kind);
+    snug_kernel_need needs[SNUG_MAX_KERNEL_NEEDS];
+    const snug_backend_shape shape = snug_plan_backend_shape(p, h->gguf);
+    size_t n = backend && backend->kernels ? backend->kernels(&shape, needs, SNUG_MAX_KERNEL_NEEDS) : 0;
+    if (n > SNUG_MAX_KERNEL_NEEDS) n = SNUG_MAX_KERNEL_NEEDS;
+    p->n_kernels = 0;
+    p->backend_unsupported[0] = '\0';
+    const uint64_t limit = snug_kernel_limit_bytes(&p->device);
+    for (size_t i = 0; i < n && p->n_kernels < SNUG_PLAN_MAX_KERNELS; i++) {
+        const snug_kernel_need *need = &needs[i];
+        if (need->n_tiles == 0) {
+            snprintf(p->backend_unsupported, sizeof p->backend_unsupported, "the %.16s backend has no kernel %.32s",
+                     backend->name, need->name);
+            continue;
+        }
+        snug_kernel_plan *k = &p->kernels[p->n_kernels++];
+        memset(k, 0, sizeof *k);
+        snprintf(k->name, sizeof k->name, "%.31s", need->name);
+        k->id = strncmp(need->name, "attention", 9) == 0 ? SNUG_KERNEL_ATTENTION_DECODE : SNUG_KERNEL_MATVEC;
+        k->limit_bytes = limit;
+        k->tile = need->tiles[0];
+        k->onchip_bytes = need->onchip_bytes[0];
+        const uint32_t forced = k->id == SNUG_KERNEL_ATTENTION_DECODE ? p->request.attention_tile : 0;
+        for (int t = (int)need->n_tiles - 1; t >= 0; t--) {
+            const bool chosen = forced ? need->tiles[t] == forced : need->onchip_bytes[t] <= limit;
+            if (chosen) {
+                k->tile = need->tiles[t];
+                k->onchip_bytes = need->onchip_bytes[t];
+                k->fits = need->onchip_bytes[t] <= limit;
+                break;
+            }
+        }
+        k->default_tile = need->default_tile;
+        k->default_onchip_bytes = need->default_onchip_bytes;
+        snprintf(k->tile_text, sizeof k->tile_text, "%u %s", k->tile, need->tile_unit);
+    }
+}
+
 /* Rebuilds lines, totals, kernels and fits for one candidate. */
 static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint32_t kv_type, int32_t n_parallel) {
     p->n_ctx = n_ctx;
@@ -140,7 +195,10 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     p->n_batch = p->request.n_batch > 0 ? p->request.n_batch : SNUG_DEFAULT_BATCH;
     if (p->n_batch > n_ctx) p->n_batch = n_ctx;
     p->n_lines = 0;
-    for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT; t++) {
+    /* On a Vulkan device the backend lists the weights it copies to the device (buffers below); what stays in the
+     * mapped file (the embedding table, read a row a token on the host) is one host line. */
+    const bool device_weights = p->device.kind == SNUG_DEVICE_VULKAN;
+    for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT && !device_weights; t++) {
         if (h->weight_bytes_by_type[t] == 0) continue;
         char name[40], lower[16];
         snprintf(lower, sizeof lower, "%s", snug_type_name(t));
@@ -156,11 +214,32 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     }
     size_buffers(p, h->gguf);
     p->arena_bytes = 0;
+    p->overflow_is_binding = false;
+    uint64_t on_device_weights = 0;
     for (int b = 0; b < p->n_buffers; b++) {
-        uint64_t bytes = snug_arena_reserve(p->buffers[b].bytes);
-        add_line(p, p->buffers[b].line, SNUG_RESIDENCY_ANON, true)->bytes += bytes;
+        const snug_buffer_need *need = &p->buffers[b];
+        if (need->device) {
+            add_line(p, need->line, SNUG_RESIDENCY_DEVICE, false)->bytes += need->bytes;
+            if (strncmp(need->line, "weights_", 8) == 0) on_device_weights += need->bytes;
+            /* One allocation, bound whole: neither may pass the device's limits. */
+            const uint64_t limit = p->device.max_allocation_bytes < p->device.max_binding_bytes
+                                       ? p->device.max_allocation_bytes
+                                       : p->device.max_binding_bytes;
+            const uint64_t piece = need->pieces ? need->bytes / need->pieces : 0;
+            if (piece > limit && !p->overflow_is_binding) {
+                p->overflow_is_binding = true;
+                snprintf(p->binding_item, sizeof p->binding_item, "%s", need->line);
+                p->binding_piece_bytes = piece;
+                p->binding_limit_bytes = limit;
+            }
+            continue;
+        }
+        uint64_t bytes = snug_arena_reserve(need->bytes);
+        add_line(p, need->line, SNUG_RESIDENCY_ANON, true)->bytes += bytes;
         p->arena_bytes += bytes;
     }
+    if (device_weights) add_line(p, "weights_host", SNUG_RESIDENCY_MMAP, false)->bytes = p->shape.weight_bytes -
+                                                                                         on_device_weights;
     add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
     add_line(p, "model_index", SNUG_RESIDENCY_ANON, false)->bytes = h->model_index_bytes;
     add_line(p, "model_header", SNUG_RESIDENCY_MMAP, false)->bytes = h->header_bytes;
@@ -168,22 +247,28 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
         SNUG_RUNTIME_OVERHEAD_BYTES + (uint64_t)(p->n_threads - 1) * SNUG_RUNTIME_OVERHEAD_PER_THREAD_BYTES;
     add_line(p, "runtime_code", SNUG_RESIDENCY_MMAP, false)->bytes = p->runtime_code_bytes;
 
-    p->total_bytes = p->anon_bytes = p->mmap_bytes = 0;
+    p->total_bytes = p->anon_bytes = p->mmap_bytes = p->device_bytes = 0;
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         if (l->counted) p->total_bytes += l->bytes;
         if (l->residency == SNUG_RESIDENCY_ANON)
             p->anon_bytes += l->bytes;
+        else if (l->residency == SNUG_RESIDENCY_DEVICE)
+            p->device_bytes += l->bytes;
         else
             p->mmap_bytes += l->bytes;
     }
 
-    snug_kernel_shape ks = {p->shape.head_dim, p->shape.n_head, p->shape.n_head_kv, kv_type,
-                            h->compute_type,   h->weight_types, h->n_weight_types};
-    p->n_kernels = (int)snug_kernels_plan(&p->device, &ks, p->kernels, SNUG_PLAN_MAX_KERNELS);
-    if (p->n_kernels > SNUG_PLAN_MAX_KERNELS) p->n_kernels = SNUG_PLAN_MAX_KERNELS;
+    if (p->device.kind == SNUG_DEVICE_VULKAN) {
+        plan_backend_kernels(p, h);
+    } else {
+        snug_kernel_shape ks = {p->shape.head_dim, p->shape.n_head, p->shape.n_head_kv, kv_type,
+                                h->compute_type,   h->weight_types, h->n_weight_types};
+        p->n_kernels = (int)snug_kernels_plan(&p->device, &ks, p->kernels, SNUG_PLAN_MAX_KERNELS);
+        if (p->n_kernels > SNUG_PLAN_MAX_KERNELS) p->n_kernels = SNUG_PLAN_MAX_KERNELS;
+    }
 
-    p->fits = p->total_bytes <= p->budget_bytes;
+    p->fits = p->total_bytes <= p->budget_bytes && !p->overflow_is_binding;
     for (int k = 0; k < p->n_kernels; k++) p->fits = p->fits && p->kernels[k].fits;
     if (kv_type == SNUG_TYPE_Q8_0 && p->shape.head_dim % 32 != 0) p->fits = false;
 }
@@ -213,6 +298,12 @@ static double gib(uint64_t bytes) { return (double)bytes / GIB; }
 /* Names the line that overflowed: a kernel that does not fit on chip, else the weights when they alone leave no
  * room, else the KV cache (the item that grows with the request). */
 static void find_overflow(snug_plan *p) {
+    if (p->overflow_is_binding) { /* build_lines named the buffer, its bytes and the limit */
+        snprintf(p->overflow_item, sizeof p->overflow_item, "%s", p->binding_item);
+        p->overflow_needed_bytes = p->binding_piece_bytes;
+        p->overflow_available_bytes = p->binding_limit_bytes;
+        return;
+    }
     for (int k = 0; k < p->n_kernels; k++) {
         if (!p->kernels[k].fits) {
             snprintf(p->overflow_item, sizeof p->overflow_item, "%s", p->kernels[k].name);
@@ -394,7 +485,27 @@ static snug_status read_header(const snug_gguf *g, snug_plan *p, header_facts *h
 }
 
 static snug_status resolve_device(const snug_context_params *req, snug_device *out, snug_error *err) {
-    if (req->device == NULL || strcmp(req->device, "host") == 0) {
+    const bool host = req->device == NULL || strcmp(req->device, "host") == 0;
+    if (req->backend == SNUG_BACKEND_VULKAN) {
+        char why[200];
+        if (!host) {
+            return snug_fail(err, SNUG_E_ARGUMENT,
+                             "--backend vulkan runs on this machine's Vulkan device, not on the profile '%s'",
+                             req->device);
+        }
+        if (!snug_backend_for_device(SNUG_DEVICE_VULKAN)) {
+            snug_fail(err, SNUG_E_DEVICE, "this snug was built without the Vulkan backend");
+            snug_hint(err, "install libvulkan-dev and glslc (make deps) and build again, or use --backend cpu");
+            return SNUG_E_DEVICE;
+        }
+        if (!snug_device_vulkan(req->vulkan_device, out, why, sizeof why)) {
+            snug_fail(err, SNUG_E_DEVICE, "--backend vulkan: %s", why);
+            snug_hint(err, "'snug hw' lists the Vulkan devices; a driver on the CPU comes with mesa-vulkan-drivers");
+            return SNUG_E_DEVICE;
+        }
+        return SNUG_OK;
+    }
+    if (host) {
         if (snug_device_host(out)) return SNUG_OK;
         return snug_fail(err, SNUG_E_DEVICE, "cannot read this machine's memory (/proc/meminfo)");
     }
@@ -424,6 +535,16 @@ static snug_status check_request(const snug_context_params *r, snug_error *err) 
                          (unsigned long long)r->max_input_bytes, (unsigned long long)MAX_INPUT_BYTES_LIMIT);
     }
     if ((unsigned)r->kv_type > SNUG_KV_F32) return snug_fail(err, SNUG_E_ARGUMENT, "unknown KV type %d", r->kv_type);
+    if ((unsigned)r->backend > SNUG_BACKEND_VULKAN)
+        return snug_fail(err, SNUG_E_ARGUMENT, "unknown backend %d", r->backend);
+    if (r->vulkan_device < 0 || r->vulkan_device >= SNUG_VULKAN_MAX_DEVICES)
+        return snug_fail(err, SNUG_E_ARGUMENT, "Vulkan device %d is outside 0..%d", r->vulkan_device,
+                         SNUG_VULKAN_MAX_DEVICES - 1);
+    if (r->attention_tile != 0 && (r->attention_tile < 8 || r->attention_tile > 256 ||
+                                   (r->attention_tile & (r->attention_tile - 1)) != 0)) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "attention tile %u is not a power of two in 8..256",
+                         r->attention_tile);
+    }
     if ((unsigned)r->weights > SNUG_WEIGHTS_COPIED) {
         return snug_fail(err, SNUG_E_ARGUMENT, "unknown weights mode %d", r->weights);
     }
@@ -469,6 +590,16 @@ static snug_status choose_weights(snug_plan *p, const header_facts *h, snug_erro
     if (huge) snug_format_bytes(huge_text, sizeof huge_text, huge);
     if (asked == SNUG_WEIGHTS_MAPPED) {
         snprintf(p->weights_reason, sizeof p->weights_reason, "mapped: asked (--weights mmap)");
+        return SNUG_OK;
+    }
+    if (p->device.kind == SNUG_DEVICE_VULKAN) {
+        if (asked == SNUG_WEIGHTS_COPIED) {
+            return snug_fail(err, SNUG_E_ARGUMENT,
+                             "--weights copy is for the CPU backend; the Vulkan backend copies the weights to its "
+                             "device");
+        }
+        snprintf(p->weights_reason, sizeof p->weights_reason,
+                 "mapped, then copied to the Vulkan device (weights_* lines there; the embedding stays mapped)");
         return SNUG_OK;
     }
     if (p->device.kind != SNUG_DEVICE_CPU) {
@@ -579,7 +710,8 @@ static void flag_above_trained(snug_plan *p) {
              " (above the trained context %d: the model has not seen positions this far)", p->shape.n_ctx_train);
 }
 
-snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p, snug_error *err) {
+static snug_status build_plan(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p,
+                              snug_error *err) {
     memset(p, 0, sizeof *p);
     snug_context_params r = request ? *request : (snug_context_params){0};
     snug_status st = check_request(&r, err);
@@ -623,6 +755,85 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
     return SNUG_OK;
 }
 
+/* Whether this machine has a GPU's device node: every Linux Vulkan driver of a GPU opens one (Mesa's render nodes,
+ * NVIDIA's /dev/nvidia*). Without one, --backend auto does not probe Vulkan at all: the probe would load every driver,
+ * a CPU one (lavapipe, LLVM) included — tens of MiB of code resident for nothing. */
+static bool gpu_device_node(void) {
+    if (access("/dev/nvidia0", F_OK) == 0) return true;
+    for (int i = 128; i < 128 + 16; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/dev/dri/renderD%d", i);
+        if (access(path, F_OK) == 0) return true;
+    }
+    return false;
+}
+
+/* A Vulkan plan that does not fit names the CPU among its alternatives when the CPU plan of the same request fits. */
+static void add_cpu_alternative(const snug_gguf *gguf, const snug_context_params *r, snug_plan *p) {
+    if (p->n_alternatives >= SNUG_PLAN_MAX_ALTERNATIVES) return;
+    snug_plan *cpu = malloc(sizeof *cpu);
+    snug_context_params cr = *r;
+    cr.backend = SNUG_BACKEND_CPU;
+    snug_error ignored;
+    if (cpu && build_plan(gguf, &cr, cpu, &ignored) == SNUG_OK && cpu->fits) {
+        snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
+        char total[32], budget[32];
+        *a = (snug_plan_alternative){.n_ctx = cpu->n_ctx, .kv_type = cpu->kv_type, .n_parallel = cpu->n_parallel,
+                                     .total_bytes = cpu->total_bytes};
+        snprintf(a->text, sizeof a->text, "--backend cpu: context %d, %s KV in this machine's memory (total %s of %s)",
+                 cpu->n_ctx, kv_type_label(cpu->kv_type), snug_format_bytes(total, sizeof total, cpu->total_bytes),
+                 snug_format_bytes(budget, sizeof budget, cpu->budget_bytes));
+    }
+    free(cpu);
+}
+
+snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *request, snug_plan *p, snug_error *err) {
+    const snug_context_params r = request ? *request : (snug_context_params){0};
+    const bool host = r.device == NULL || strcmp(r.device, "host") == 0;
+    if (r.backend == SNUG_BACKEND_VULKAN) {
+        snug_status st = build_plan(gguf, &r, p, err);
+        if (st != SNUG_OK) return st;
+        snprintf(p->backend_reason, sizeof p->backend_reason, "asked (--backend vulkan): %s", p->device.description);
+        if (!p->fits) add_cpu_alternative(gguf, &r, p);
+        return SNUG_OK;
+    }
+    if (r.backend == SNUG_BACKEND_CPU || !host) {
+        snug_status st = build_plan(gguf, &r, p, err);
+        if (st == SNUG_OK)
+            snprintf(p->backend_reason, sizeof p->backend_reason, "%s",
+                     !host ? "a device profile" : "asked (--backend cpu)");
+        return st;
+    }
+    /* auto: a Vulkan GPU when the whole plan fits on it and it has every kernel the model needs. */
+    char why[200] = "";
+    snug_device vulkan;
+    if (!snug_backend_for_device(SNUG_DEVICE_VULKAN)) {
+        snprintf(why, sizeof why, "built without the Vulkan backend");
+    } else if (!gpu_device_node()) {
+        snprintf(why, sizeof why, "no GPU: no /dev/dri/renderD* or /dev/nvidia0 (--backend vulkan tries Vulkan anyway)");
+    } else if (!snug_device_vulkan(r.vulkan_device, &vulkan, why, sizeof why)) {
+        /* why says it */
+    } else if (vulkan.cpu_driver) {
+        snprintf(why, sizeof why, "Vulkan device %d, %s, computes on the CPU (--backend vulkan uses it anyway)",
+                 r.vulkan_device, vulkan.description);
+    } else {
+        snug_context_params vr = r;
+        vr.backend = SNUG_BACKEND_VULKAN;
+        snug_error ignored;
+        if (build_plan(gguf, &vr, p, &ignored) == SNUG_OK && p->fits && p->runnable && !p->backend_unsupported[0]) {
+            snprintf(p->backend_reason, sizeof p->backend_reason, "auto: the plan fits %s", vulkan.description);
+            return SNUG_OK;
+        }
+        snprintf(why, sizeof why, "%.80s: %.110s", vulkan.description,
+                 p->backend_unsupported[0] ? p->backend_unsupported : "the plan does not fit it");
+    }
+    snug_context_params cr = r;
+    cr.backend = SNUG_BACKEND_CPU;
+    snug_status st = build_plan(gguf, &cr, p, err);
+    if (st == SNUG_OK) snprintf(p->backend_reason, sizeof p->backend_reason, "auto: the CPU (%s)", why);
+    return st;
+}
+
 const snug_plan_line *snug_plan_find_line(const snug_plan *p, const char *name) {
     for (int i = 0; i < p->n_lines; i++) {
         if (strcmp(p->lines[i].name, name) == 0) return &p->lines[i];
@@ -637,8 +848,14 @@ snug_status snug_plan_refusal(const snug_plan *p, snug_error *err) {
     snug_format_bytes(have, sizeof have, p->overflow_available_bytes);
     snug_format_bytes(total, sizeof total, p->total_bytes);
     snug_format_bytes(budget, sizeof budget, p->budget_bytes);
-    if (p->overflow_item[0] && strncmp(p->overflow_item, "attention_", 10) != 0 &&
-        strncmp(p->overflow_item, "matvec_", 7) != 0) {
+    if (p->overflow_is_binding) {
+        snug_fail(err, SNUG_E_DOES_NOT_FIT,
+                  "does not fit: one %s buffer needs %s but %s allows %s in one allocation and one binding "
+                  "(maxMemoryAllocationSize, maxStorageBufferRange; context %d, %s KV)",
+                  p->overflow_item, need, p->device.name, have, p->n_ctx, kv_type_label(p->kv_type));
+    } else if (p->overflow_item[0] && strncmp(p->overflow_item, "attention", 9) != 0 &&
+               strncmp(p->overflow_item, "matvec_", 7) != 0 && strncmp(p->overflow_item, "matmul_", 7) != 0 &&
+               strcmp(p->overflow_item, "rmsnorm") != 0) {
         snug_fail(err, SNUG_E_DOES_NOT_FIT,
                   "does not fit: %s needs %s but %s is left for it (context %d, %s KV; total %s, budget %s on %s)",
                   p->overflow_item, need, have, p->n_ctx, kv_type_label(p->kv_type), total, budget, p->device.name);
@@ -683,6 +900,8 @@ uint64_t snug_plan_budget_bytes(const snug_plan *p) { return p->budget_bytes; }
 uint64_t snug_plan_arena_bytes(const snug_plan *p) { return p->arena_bytes; }
 uint64_t snug_plan_anon_bytes(const snug_plan *p) { return p->anon_bytes; }
 bool snug_plan_weights_copied(const snug_plan *p) { return p->weights_copied; }
+const char *snug_plan_backend_name(const snug_plan *p) { return p->device.kind == SNUG_DEVICE_VULKAN ? "vulkan" : "cpu"; }
+const char *snug_plan_backend_reason(const snug_plan *p) { return p->backend_reason; }
 uint64_t snug_plan_weights_copy_bytes(const snug_plan *p) { return p->weights_copy_bytes; }
 uint64_t snug_plan_weights_page_bytes(const snug_plan *p) { return p->weights_page_bytes; }
 size_t snug_plan_item_count(const snug_plan *p) { return (size_t)p->n_lines; }
@@ -690,7 +909,10 @@ size_t snug_plan_item_count(const snug_plan *p) { return (size_t)p->n_lines; }
 snug_plan_item snug_plan_item_at(const snug_plan *p, size_t i) {
     if (i >= (size_t)p->n_lines) return (snug_plan_item){NULL, NULL, NULL, 0};
     const snug_plan_line *l = &p->lines[i];
-    return (snug_plan_item){l->name, l->device, l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon", l->bytes};
+    const char *residency = l->residency == SNUG_RESIDENCY_MMAP     ? "mmap"
+                            : l->residency == SNUG_RESIDENCY_DEVICE ? "device"
+                                                                    : "anon";
+    return (snug_plan_item){l->name, l->device, residency, l->bytes};
 }
 
 uint64_t snug_plan_item_bytes(const snug_plan *p, const char *name) {
@@ -701,8 +923,8 @@ uint64_t snug_plan_item_bytes(const snug_plan *p, const char *name) {
 void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
     snprintf(out, cap,
              "plan: context %d, KV %s, total %.1f MiB (arena %.1f MiB, weights %.1f MiB %s) of a %.1f MiB "
-             "budget on %s: %s",
+             "budget on %s, backend %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
              (double)p->shape.weight_bytes / MIB, p->weights_copied ? "copied" : "mapped",
-             (double)p->budget_bytes / MIB, p->device.name, p->fits ? "fits" : "DOES NOT FIT");
+             (double)p->budget_bytes / MIB, p->device.name, snug_plan_backend_name(p), p->fits ? "fits" : "DOES NOT FIT");
 }

@@ -23,6 +23,7 @@
 typedef enum snug_residency {
     SNUG_RESIDENCY_MMAP = 0, /* pages of the model file, mapped read-only */
     SNUG_RESIDENCY_ANON = 1, /* anonymous memory the process allocates */
+    SNUG_RESIDENCY_DEVICE = 2, /* a GPU backend's own allocation on its device (Vulkan) */
 } snug_residency;
 
 enum {
@@ -78,6 +79,9 @@ struct snug_plan {
     uint64_t weights_page_bytes;
     uint64_t weights_copy_bytes;
     char weights_reason[160];
+    /* The backend (snug_backend_ops.name of the device's backend) and why it was chosen; what it cannot run. */
+    char backend_reason[240];
+    char backend_unsupported[120]; /* non-empty: the backend has no kernel for something the model needs */
 
     /* Budget and totals (plan.c, set_budget). */
     uint64_t memory_bytes;          /* --mem, else the device's available memory × working-set fraction */
@@ -89,6 +93,7 @@ struct snug_plan {
     uint64_t total_bytes;           /* all counted lines */
     uint64_t anon_bytes;            /* anonymous lines (arena + host tables + overhead) */
     uint64_t mmap_bytes;
+    uint64_t device_bytes;          /* a GPU backend's own allocations (SNUG_RESIDENCY_DEVICE lines) */
     uint64_t arena_bytes;
 
     snug_plan_line lines[SNUG_PLAN_MAX_LINES];
@@ -102,6 +107,9 @@ struct snug_plan {
     /* Verdict. */
     bool fits;
     char overflow_item[40];
+    bool overflow_is_binding; /* a device buffer is larger than one allocation or binding may be: */
+    char binding_item[40];    /* which (set for every candidate; find_overflow copies it) */
+    uint64_t binding_piece_bytes, binding_limit_bytes;
     uint64_t overflow_needed_bytes;
     uint64_t overflow_available_bytes;
     snug_plan_alternative alternatives[SNUG_PLAN_MAX_ALTERNATIVES];

@@ -75,6 +75,10 @@ static void append_budget(text_buffer *b, const snug_plan *p) {
     }
 }
 
+static const char *residency_label(snug_residency r) {
+    return r == SNUG_RESIDENCY_MMAP ? "mmap" : r == SNUG_RESIDENCY_DEVICE ? "device" : "anon";
+}
+
 char *snug_plan_render_text(const snug_plan *p) {
     text_buffer b = {0};
     char s1[32], s2[32], s3[32];
@@ -91,18 +95,27 @@ char *snug_plan_render_text(const snug_plan *p) {
            p->n_parallel == 1 ? "" : "s", kv_label(p->kv_type), p->n_batch, p->n_threads, p->context_reason);
     if (p->kv_reason[0]) append(&b, "kv       %s\n", p->kv_reason);
     append(&b, "weights  %s\n", p->weights_reason);
+    append(&b, "backend  %s — %s\n", snug_plan_backend_name(p), p->backend_reason);
+    if (p->backend_unsupported[0]) append(&b, "         cannot run: %s\n", p->backend_unsupported);
     append(&b, "\n  %-22s %-6s %-9s %14s\n", "item", "device", "residency", "bytes");
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         snug_format_bytes(s1, sizeof s1, l->bytes);
         append(&b, "  %-22s %-6s %-9s %14s%s\n", l->name, l->device,
-               l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon", s1,
+               residency_label(l->residency), s1,
                l->counted ? "" : "  (host, not in the device budget)");
     }
     snug_format_bytes(s1, sizeof s1, p->total_bytes);
     snug_format_bytes(s2, sizeof s2, p->anon_bytes);
     snug_format_bytes(s3, sizeof s3, p->mmap_bytes);
-    append(&b, "  %-22s %-6s %-9s %14s  (anonymous %s, mapped %s)\n", "total", "", "", s1, s2, s3);
+    if (p->device_bytes > 0) {
+        char s4[32];
+        snug_format_bytes(s4, sizeof s4, p->device_bytes);
+        append(&b, "  %-22s %-6s %-9s %14s  (device %s; host: anonymous %s, mapped %s)\n", "total", "", "", s1, s4, s2,
+               s3);
+    } else {
+        append(&b, "  %-22s %-6s %-9s %14s  (anonymous %s, mapped %s)\n", "total", "", "", s1, s2, s3);
+    }
     if (p->n_kernels > 0) {
         append(&b, "\n  %-22s %-22s %12s %12s\n", "gpu kernel", "tile", "on-chip", "limit");
         for (int k = 0; k < p->n_kernels; k++) {
@@ -117,11 +130,13 @@ char *snug_plan_render_text(const snug_plan *p) {
         append(&b, "\nverdict  fits: %s of %s\n", s1, s2);
     } else {
         char need[32], have[32];
-        bool kernel = strncmp(p->overflow_item, "attention_", 10) == 0 || strncmp(p->overflow_item, "matvec_", 7) == 0;
+        bool kernel = !p->overflow_is_binding && (strncmp(p->overflow_item, "attention", 9) == 0 ||
+                                                  strncmp(p->overflow_item, "matvec_", 7) == 0 ||
+                                                  strncmp(p->overflow_item, "matmul_", 7) == 0);
         snug_format_bytes(need, sizeof need, p->overflow_needed_bytes);
         snug_format_bytes(have, sizeof have, p->overflow_available_bytes);
         append(&b, "\nverdict  DOES NOT FIT: %s needs %s, %s is available%s (total %s, budget %s)\n", p->overflow_item,
-               need, have, kernel ? " on chip" : "", s1, s2);
+               need, have, kernel ? " on chip" : p->overflow_is_binding ? " in one device buffer" : "", s1, s2);
         if (p->n_alternatives == 0) append(&b, "         nothing smaller fits\n");
         for (int a = 0; a < p->n_alternatives; a++) append(&b, "  %d. %s\n", a + 1, p->alternatives[a].text);
     }
@@ -162,6 +177,9 @@ char *snug_plan_render_json(const snug_plan *p) {
                                "available_bytes", (json_int_t)p->device.available_bytes, "memory_source",
                                p->device.memory_source, "gpu_working_set_fraction", p->device.gpu_working_set_fraction);
     json_object_set_new(root, "device", device);
+    json_object_set_new(root, "backend",
+                        json_pack("{s:s, s:s, s:s?}", "name", snug_plan_backend_name(p), "reason", p->backend_reason,
+                                  "unsupported", p->backend_unsupported[0] ? p->backend_unsupported : NULL));
     json_t *model = json_pack(
         "{s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "architecture", p->architecture, "runnable",
         p->runnable, "n_layer", p->shape.n_layer, "n_embd", p->shape.n_embd, "n_head", p->shape.n_head, "n_head_kv",
@@ -172,7 +190,7 @@ char *snug_plan_render_json(const snug_plan *p) {
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:b}", "name", l->name, "device", l->device,
-                                               "residency", l->residency == SNUG_RESIDENCY_MMAP ? "mmap" : "anon",
+                                               "residency", residency_label(l->residency),
                                                "bytes", (json_int_t)l->bytes, "counted", l->counted));
     }
     json_object_set_new(root, "items", items);

@@ -231,13 +231,15 @@ snug_status snug_vk_buffer_create(snug_vk *vk, uint64_t bytes, snug_vk_buffer *o
     }
     const VkMemoryAllocateInfo alloc = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
+    snug_vk_test_faults.allocations++;
     vr = injected(&snug_vk_test_faults.fail_allocation) ? VK_ERROR_OUT_OF_DEVICE_MEMORY
                                                          : f->vkAllocateMemory(vk->device, &alloc, NULL, &out->memory);
     if (vr != VK_SUCCESS) {
         snug_vk_buffer_destroy(vk, out);
         snug_status st = vk_fail(err, "vkAllocateMemory", vr);
-        snug_fail(err, st, "Vulkan: allocating %llu bytes on %s failed (VkResult %d)", (unsigned long long)req.size,
-                  vk->name, (int)vr);
+        snug_fail(err, st, "Vulkan: vkAllocateMemory of %llu bytes on %s failed (VkResult %d%s)",
+                  (unsigned long long)req.size, vk->name, (int)vr,
+                  st == SNUG_E_OUT_OF_MEMORY ? ": out of device memory" : "");
         return st;
     }
     if ((vr = f->vkBindBufferMemory(vk->device, out->buffer, out->memory, 0)) != VK_SUCCESS ||

@@ -100,6 +100,7 @@ snug_status snug_vk_stream_submit(snug_vk *vk, snug_vk_stream *s, snug_error *er
 typedef struct snug_vk_faults {
     int32_t fail_allocation;
     int32_t fail_submit;
+    int64_t allocations; /* vkAllocateMemory calls made (counted always; tests reset it) */
 } snug_vk_faults;
 extern snug_vk_faults snug_vk_test_faults;
 

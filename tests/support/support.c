@@ -31,6 +31,21 @@ const char *test_shared_file(const char *relative) {
     return NULL;
 }
 
+void test_require_vulkan(void) {
+    snug_vulkan_device devices[4];
+    size_t n = 0;
+    char why[200] = "";
+    snug_error err = {0};
+    if (snug_vulkan_probe(devices, 4, &n, why, sizeof why, &err) == SNUG_OK && n > 0) return;
+    const char *ci = getenv("CI");
+    if (ci != NULL && strcmp(ci, "true") == 0) {
+        cr_assert_fail("CI installs lavapipe (mesa-vulkan-drivers), but there is no Vulkan device: %s %s", why,
+                       err.message);
+        return;
+    }
+    cr_skip_test("SKIPPED: no Vulkan device (%s%s): apt-get install mesa-vulkan-drivers", why, err.message);
+}
+
 const char *test_snug_bin(void) {
     const char *bin = getenv("SNUG_BIN");
     return (bin != NULL && bin[0] != '\0') ? bin : "build/snug";

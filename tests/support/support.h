@@ -17,6 +17,9 @@ const char *test_shared_file(const char *relative);
 
 /* Path of the snug CLI binary (SNUG_BIN, or build/snug). */
 const char *test_snug_bin(void);
+/* Returns when a Vulkan device is there; else skips the test with the reason (fails it under CI=true, which installs
+ * lavapipe). */
+void test_require_vulkan(void);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer; NULL on failure. */
 char *test_read_file(const char *path, size_t *bytes);
