@@ -184,7 +184,11 @@ demo: deps-check $(BUILD)/snug
 $(BUILD)/demo-export: tools/demo/export.c $(BUILD)/libsnug.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
 
-# cppcheck reads the embedded shaders too (runtime.c includes their SPIR-V): they are compiled first.
+# Synthetic models of real shapes (bench/make_model.c): the benchmark's, and the ones docs/gpu.md plans and runs.
+$(BUILD)/make_model: bench/make_model.c $(BUILD)/libsnug.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsnug.a $(LDLIBS)
+
+# cppcheck reads the embedded shaders too (shaders.c includes their SPIR-V): they are compiled first.
 lint: $(SHADERS)
 	clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(wildcard src/server/*.h) include/snug.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr -Iinclude -Isrc -I$(BUILD) src

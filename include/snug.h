@@ -322,19 +322,19 @@ enum { SNUG_CTX_DEFAULT = 0, SNUG_CTX_MAX = -1 };
 
 /* What a caller asks of a plan and a context. Zero-initialised fields take the defaults. */
 typedef struct snug_context_params {
-    int32_t n_ctx;             /* SNUG_CTX_DEFAULT: min(trained, 8192) if it fits, else the largest multiple of 256
-                                  that does; SNUG_CTX_MAX: the largest that fits; N: exactly N or refused */
-    snug_kv_type kv_type;      /* SNUG_KV_AUTO (f16, or q8_0 to reach the context) */
-    int32_t n_parallel;        /* sequences sharing the KV cache; 0: 1 */
-    int32_t n_batch;           /* tokens per prefill step; 0: default */
-    int32_t n_threads;         /* 0: all online processors */
-    uint64_t max_input_bytes;  /* longest text that snug_context_tokenize must accept; 0: default */
-    const char *device;        /* NULL or "host": this machine as detected; else a device profile name */
-    uint64_t mem_limit_bytes;  /* 0: none; else the plan may use this much (--mem), less an explicit headroom, capped
-                                * by the device's usable memory less its headroom */
-    bool headroom_set;         /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
-    uint64_t headroom_bytes;   /* kept free of the budget when headroom_set */
-    snug_weights_mode weights; /* SNUG_WEIGHTS_AUTO: see snug_weights_mode */
+    int32_t n_ctx;               /* SNUG_CTX_DEFAULT: min(trained, 8192) if it fits, else the largest multiple of 256
+                                    that does; SNUG_CTX_MAX: the largest that fits; N: exactly N or refused */
+    snug_kv_type kv_type;        /* SNUG_KV_AUTO (f16, or q8_0 to reach the context) */
+    int32_t n_parallel;          /* sequences sharing the KV cache; 0: 1 */
+    int32_t n_batch;             /* tokens per prefill step; 0: default */
+    int32_t n_threads;           /* 0: all online processors */
+    uint64_t max_input_bytes;    /* longest text that snug_context_tokenize must accept; 0: default */
+    const char *device;          /* NULL or "host": this machine as detected; else a device profile name */
+    uint64_t mem_limit_bytes;    /* 0: none; else the plan may use this much (--mem), less an explicit headroom, capped
+                                  * by the device's usable memory less its headroom */
+    bool headroom_set;           /* false: headroom = max(5% of memory, 512 MiB), for detected memory only */
+    uint64_t headroom_bytes;     /* kept free of the budget when headroom_set */
+    snug_weights_mode weights;   /* SNUG_WEIGHTS_AUTO: see snug_weights_mode */
     snug_backend_choice backend; /* SNUG_BACKEND_AUTO: see snug_backend_choice */
     int32_t vulkan_device;       /* which Vulkan device (snug_vulkan_probe's order) the Vulkan backend uses */
     uint32_t attention_tile;     /* 0: the planner's choice; else this attention tile, fitting or not (debugging and

@@ -275,8 +275,8 @@ static void check_cli_text(const char *backend) {
     golden *g = load_golden();
     char n_arg[32];
     snprintf(n_arg, sizeof n_arg, "%zu", g->n_generated);
-    const char *argv[] = {test_snug_bin(), "run",  DEMO_MODEL, "-p",       g->prompt, "--temp",
-                          "0",             "-n",   n_arg,      "--backend", backend,   NULL};
+    const char *argv[] = {test_snug_bin(), "run",       DEMO_MODEL, "-p", g->prompt, "--temp", "0", "-n",
+                          n_arg,           "--backend", backend,    NULL};
     test_run_result r = test_run(argv);
     cr_assert_eq(r.exit_code, 0, "snug run failed (%d): %s", r.exit_code, r.err);
     if (strcmp(r.out, g->text) != 0) {

@@ -91,10 +91,10 @@ Test(golden, vulkan_stories260k_prompt_zoo_60_positions, .timeout = 120) {
 /* The same greedy text whatever the thread count and batch size (each output is computed in a fixed order). */
 Test(golden, greedy_text_independent_of_threads_and_batch) {
     const char *model = test_shared_file("models/stories260K.gguf");
-    const char *one[] = {test_snug_bin(), "run", model, "-p", "Once upon", "--temp", "0", "-n", "64",
-                         "--threads", "1", "--batch", "1", NULL};
+    const char *one[] = {test_snug_bin(), "run", model,     "-p", "Once upon", "--temp", "0", "-n", "64",
+                         "--threads",     "1",   "--batch", "1",  NULL};
     const char *two[] = {test_snug_bin(), "run", model, "-p", "Once upon", "--temp", "0", "-n", "64",
-                         "--threads", "2", NULL};
+                         "--threads",     "2",   NULL};
     test_run_result a = test_run(one), b = test_run(two);
     cr_assert_eq(a.exit_code, 0, "%s", a.err);
     cr_assert_eq(b.exit_code, 0, "%s", b.err);
@@ -132,8 +132,14 @@ Test(golden, seeded_sampling_is_reproducible) {
 /* A prompt longer than the context is refused up front (exit 2) with both numbers, and prints nothing. */
 Test(golden, prompt_longer_than_context_is_refused) {
     const char *model = test_shared_file("models/stories260K.gguf");
-    const char *argv[] = {test_snug_bin(), "run", model, "--ctx", "8", "-p",
-                          "Once upon a time there was a little girl who loved the park", NULL};
+    const char *argv[] = {test_snug_bin(),
+                          "run",
+                          model,
+                          "--ctx",
+                          "8",
+                          "-p",
+                          "Once upon a time there was a little girl who loved the park",
+                          NULL};
     test_run_result r = test_run(argv);
     cr_assert_eq(r.exit_code, 2, "exit %d: %s", r.exit_code, r.err);
     cr_assert_not_null(strstr(r.err, "room for only 8"), "%s", r.err);
@@ -157,11 +163,16 @@ Test(golden, full_context_stops_generation) {
 Test(golden, absurd_options_are_refused) {
     const char *model = test_shared_file("models/stories260K.gguf");
     const char *cases[][3] = {
-        {"--ctx", "0", "--ctx must be a number"}, {"--ctx", "99999999999", "--ctx must be a number"},
-        {"--top-p", "1.5", "--top-p must be"},      {"--temp", "-1", "--temp must be"},
-        {"--threads", "0", "--threads must be"},    {"-n", "abc", "-n must be"},
-        {"--ctx", "100000000", "--ctx must be a number"}, {"--kv", "q4", "--kv must be"},
-        {"--mem", "lots", "--mem must be a size"}, {"--device", "apple-m9", "unknown device profile 'apple-m9'"},
+        {"--ctx", "0", "--ctx must be a number"},
+        {"--ctx", "99999999999", "--ctx must be a number"},
+        {"--top-p", "1.5", "--top-p must be"},
+        {"--temp", "-1", "--temp must be"},
+        {"--threads", "0", "--threads must be"},
+        {"-n", "abc", "-n must be"},
+        {"--ctx", "100000000", "--ctx must be a number"},
+        {"--kv", "q4", "--kv must be"},
+        {"--mem", "lots", "--mem must be a size"},
+        {"--device", "apple-m9", "unknown device profile 'apple-m9'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[] = {test_snug_bin(), "run", model, cases[i][0], cases[i][1], NULL};

@@ -10,12 +10,12 @@
  * Quantized weight types: rel = 2e-2. Their kernels also encode the activations to 8 bits per 32-element block
  * (Q8_0 / Q8_1; Q8_K per 256 for the K-quants), as llama.cpp does, which the reference deliberately does not
  * model: that costs up to 1/254 of a block's largest value per element, averaging out over a dot product.
- * Observed worst: 3e-2 of the scale (Q4_K; 1.7× margin). This checks the engine's arithmetic and block decoding, not the
- * weights' quantization error (that is test_quant's and test_quantize's job).
- * Every step is teacher-forced (the reference's greedy pick is fed to both), and both the worst logit and the RMS
- * deviation over the vocabulary are bounded: RMS <= 1e-3 (float; observed 4e-5) / 4e-2 (quantized; observed 2.1e-2) of the
- * logits' RMS. With float weights the greedy picks must agree at all 32 steps; with quantized weights near-ties may
- * flip by design and the agreement count is logged.
+ * Observed worst: 3e-2 of the scale (Q4_K; 1.7× margin). This checks the engine's arithmetic and block decoding, not
+ * the weights' quantization error (that is test_quant's and test_quantize's job). Every step is teacher-forced (the
+ * reference's greedy pick is fed to both), and both the worst logit and the RMS deviation over the vocabulary are
+ * bounded: RMS <= 1e-3 (float; observed 4e-5) / 4e-2 (quantized; observed 2.1e-2) of the logits' RMS. With float
+ * weights the greedy picks must agree at all 32 steps; with quantized weights near-ties may flip by design and the
+ * agreement count is logged.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -28,13 +28,13 @@
 #include "snug.h"
 #include "support/support.h"
 
-#define REF_PYTHON "/usr/bin/python3"
-#define REF_SCRIPT "tests/ref/llama_ref.py"
-#define STEPS 32
-#define LOGIT_REL_BOUND_FLOAT 2e-3
+#define REF_PYTHON                "/usr/bin/python3"
+#define REF_SCRIPT                "tests/ref/llama_ref.py"
+#define STEPS                     32
+#define LOGIT_REL_BOUND_FLOAT     2e-3
 #define LOGIT_REL_BOUND_QUANTIZED 5e-2
-#define LOGIT_ABS_BOUND 1e-4
-#define LOGIT_RMS_BOUND_FLOAT 1e-3
+#define LOGIT_ABS_BOUND           1e-4
+#define LOGIT_RMS_BOUND_FLOAT     1e-3
 #define LOGIT_RMS_BOUND_QUANTIZED 4e-2
 
 static const snug_token prompt[] = {1, 17, 270, 42, 99, 260, 5}; /* all below the smallest vocabulary (288) */
@@ -53,7 +53,8 @@ static void require_python_numpy(void) {
     test_run_free(&r);
     if (ok) return;
     const char *ci = getenv("CI");
-    if (ci && strcmp(ci, "true") == 0) cr_assert_fail("CI=true but " REF_PYTHON " with numpy is missing (python3-numpy)");
+    if (ci && strcmp(ci, "true") == 0)
+        cr_assert_fail("CI=true but " REF_PYTHON " with numpy is missing (python3-numpy)");
     cr_skip_test("SKIPPED: " REF_PYTHON " with numpy is missing (apt-get install python3-numpy)");
 }
 
@@ -65,8 +66,8 @@ static ref_output run_reference(const char *model_path, const char *out_path) {
     }
     char steps[16];
     snprintf(steps, sizeof steps, "%d", STEPS);
-    const char *argv[] = {REF_PYTHON, REF_SCRIPT, model_path, "--tokens", tokens, "--steps", steps, "--out", out_path,
-                          NULL};
+    const char *argv[] = {REF_PYTHON, REF_SCRIPT, model_path, "--tokens", tokens,
+                          "--steps",  steps,      "--out",    out_path,   NULL};
     test_run_result r = test_run(argv);
     cr_assert_eq(r.exit_code, 0, "reference failed (%d): %s", r.exit_code, r.err);
     test_run_free(&r);
@@ -115,8 +116,8 @@ static void check_on_backend(const char *label, snug_synth_params p, snug_backen
     cr_assert_str_eq(snug_context_backend_name(ctx), backend == SNUG_BACKEND_VULKAN ? "vulkan" : "cpu");
     cr_assert_eq(ref.n_vocab, p.n_vocab);
     cr_assert_eq(snug_context_decode(ctx, prompt, PROMPT_LEN, &err), SNUG_OK, "%s", err.message);
-    const bool float_weights = p.weight_type == SNUG_TYPE_F32 || p.weight_type == SNUG_TYPE_F16 ||
-                               p.weight_type == SNUG_TYPE_BF16;
+    const bool float_weights =
+        p.weight_type == SNUG_TYPE_F32 || p.weight_type == SNUG_TYPE_F16 || p.weight_type == SNUG_TYPE_BF16;
     const double rel = float_weights ? LOGIT_REL_BOUND_FLOAT : LOGIT_REL_BOUND_QUANTIZED;
     const double rms_rel = float_weights ? LOGIT_RMS_BOUND_FLOAT : LOGIT_RMS_BOUND_QUANTIZED;
     double worst_ratio = 0.0, worst_rms = 0.0;
@@ -206,7 +207,7 @@ static snug_synth_params wide_shape(uint32_t type) {
     return p;
 }
 
-#define WIDE_TEST(type_name, type_id)                                                                                 \
+#define WIDE_TEST(type_name, type_id)                                                                                  \
     Test(reference, type_name##_wide) { check_against_reference(#type_name "_wide.gguf", wide_shape(type_id)); }
 
 WIDE_TEST(q8_0, SNUG_TYPE_Q8_0)
@@ -221,10 +222,10 @@ WIDE_TEST(q5_k, SNUG_TYPE_Q5_K)
 WIDE_TEST(q6_k, SNUG_TYPE_Q6_K)
 WIDE_TEST(f16, SNUG_TYPE_F16)
 
-#define REFERENCE_TESTS(type_name, type_id)                                                                           \
-    Test(reference, type_name##_gqa) { check_against_reference(#type_name "_gqa.gguf", gqa_shape(type_id)); }         \
-    Test(reference, type_name##_tied_mqa_rope_scaled) {                                                               \
-        check_against_reference(#type_name "_tied.gguf", tied_mqa_shape(type_id));                                   \
+#define REFERENCE_TESTS(type_name, type_id)                                                                            \
+    Test(reference, type_name##_gqa) { check_against_reference(#type_name "_gqa.gguf", gqa_shape(type_id)); }          \
+    Test(reference, type_name##_tied_mqa_rope_scaled) {                                                                \
+        check_against_reference(#type_name "_tied.gguf", tied_mqa_shape(type_id));                                     \
     }
 
 REFERENCE_TESTS(f32, SNUG_TYPE_F32)
@@ -285,9 +286,9 @@ static snug_synth_params mistral_shape(uint32_t type) {
     return p;
 }
 
-#define ARCH_TESTS(arch, type_name, type_id)                                                                          \
-    Test(reference, arch##_##type_name) {                                                                             \
-        check_against_reference(#arch "_" #type_name ".gguf", arch##_shape(type_id));                               \
+#define ARCH_TESTS(arch, type_name, type_id)                                                                           \
+    Test(reference, arch##_##type_name) {                                                                              \
+        check_against_reference(#arch "_" #type_name ".gguf", arch##_shape(type_id));                                  \
     }
 
 ARCH_TESTS(qwen2, f32, SNUG_TYPE_F32)
@@ -318,12 +319,12 @@ Test(reference, qwen3_q6_k_wide) {
 }
 
 /* The Vulkan backend (issue 14) against the same reference: every weight type it has kernels for, at rows of 256 (the
- * K-quants), with GQA; tied MQA with scaled RoPE; qwen2's biases and qwen3's per-head norms with NeoX pairs. Same bounds
- * as the CPU: its matmuls keep activations in f32 (no 8-bit encoding), so they sit well inside the quantized bound. On
- * lavapipe (CI) each takes about a second. */
-#define VULKAN_WIDE(type_name, type_id)                                                                               \
-    Test(reference_vulkan, type_name##_wide) {                                                                        \
-        check_on_backend("vk_" #type_name "_wide.gguf", wide_shape(type_id), SNUG_BACKEND_VULKAN);                   \
+ * K-quants), with GQA; tied MQA with scaled RoPE; qwen2's biases and qwen3's per-head norms with NeoX pairs. Same
+ * bounds as the CPU: its matmuls keep activations in f32 (no 8-bit encoding), so they sit well inside the quantized
+ * bound. On lavapipe (CI) each takes about a second. */
+#define VULKAN_WIDE(type_name, type_id)                                                                                \
+    Test(reference_vulkan, type_name##_wide) {                                                                         \
+        check_on_backend("vk_" #type_name "_wide.gguf", wide_shape(type_id), SNUG_BACKEND_VULKAN);                     \
     }
 VULKAN_WIDE(f32, SNUG_TYPE_F32)
 VULKAN_WIDE(f16, SNUG_TYPE_F16)

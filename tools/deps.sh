@@ -5,7 +5,7 @@
 #   tools/deps.sh check|install clang   the same, plus what clang builds need: clang itself for `make CC=clang`,
 #                                       and the sanitizer and libFuzzer runtimes for `make fuzz`
 set -u
-packages=(gcc make libc6-dev libcriterion-dev libhwloc-dev libjansson-dev libmicrohttpd-dev libpcre2-dev libvulkan-dev glslc mesa-vulkan-drivers pkg-config python3 python3-numpy)
+packages=(gcc make libc6-dev libcriterion-dev libhwloc-dev libjansson-dev libmicrohttpd-dev libpcre2-dev libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers pkg-config python3 python3-numpy)
 clang_packages=(clang-14 libclang-rt-14-dev)
 [ "${2:-}" = clang ] && packages+=("${clang_packages[@]}")
 

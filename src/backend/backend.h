@@ -65,9 +65,9 @@ typedef struct snug_backend_shape {
     int32_t max_outputs; /* logits rows a batch may ask for */
     uint32_t kv_type;    /* SNUG_TYPE_F16, _Q8_0, _F32 */
     uint64_t max_input_bytes;
-    int32_t device_index;            /* which device of its kind (Vulkan: snug_vulkan_probe's order) */
-    uint64_t device_max_buffer_bytes; /* a GPU's largest buffer: min(one allocation, one binding) */
-    uint32_t kernel_tiles[SNUG_MAX_KERNEL_NEEDS];  /* the tile the plan chose for each of kernels()'s kernels */
+    int32_t device_index;                         /* which device of its kind (Vulkan: snug_vulkan_probe's order) */
+    uint64_t device_max_buffer_bytes;             /* a GPU's largest buffer: min(one allocation, one binding) */
+    uint32_t kernel_tiles[SNUG_MAX_KERNEL_NEEDS]; /* the tile the plan chose for each of kernels()'s kernels */
     int32_t n_kernel_tiles;
 } snug_backend_shape;
 

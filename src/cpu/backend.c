@@ -471,4 +471,5 @@ static snug_status cpu_create(const snug_backend_shape *s, const snug_model *m, 
     return SNUG_OK;
 }
 
-const snug_backend_ops snug_backend_cpu = {"cpu", cpu_buffers, cpu_create, cpu_destroy, cpu_run, cpu_copy_kv, NULL, NULL};
+const snug_backend_ops snug_backend_cpu = {"cpu",   cpu_buffers, cpu_create, cpu_destroy,
+                                           cpu_run, cpu_copy_kv, NULL,       NULL};

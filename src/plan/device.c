@@ -97,7 +97,8 @@ bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_c
         return false;
     }
     out->memory_bytes = heap->bytes;
-    out->available_bytes = heap->budget_bytes > 0 && heap->budget_bytes < heap->bytes ? heap->budget_bytes : heap->bytes;
+    out->available_bytes =
+        heap->budget_bytes > 0 && heap->budget_bytes < heap->bytes ? heap->budget_bytes : heap->bytes;
     out->memory_source = heap->budget_bytes > 0 ? "VK_EXT_memory_budget" : "Vulkan heap";
     out->gpu_working_set_fraction = 1.0;
     out->onchip_default_bytes = out->onchip_optin_bytes = v->max_compute_shared_memory_bytes;

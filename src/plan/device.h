@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 typedef enum snug_device_kind {
-    SNUG_DEVICE_CPU = 0,   /* the host: weights and buffers in system memory, no GPU kernels */
-    SNUG_DEVICE_METAL = 1, /* Apple silicon: unified memory, Metal threadgroup memory */
-    SNUG_DEVICE_CUDA = 2,  /* NVIDIA: dedicated VRAM, CUDA shared memory per block */
+    SNUG_DEVICE_CPU = 0,    /* the host: weights and buffers in system memory, no GPU kernels */
+    SNUG_DEVICE_METAL = 1,  /* Apple silicon: unified memory, Metal threadgroup memory */
+    SNUG_DEVICE_CUDA = 2,   /* NVIDIA: dedicated VRAM, CUDA shared memory per block */
     SNUG_DEVICE_VULKAN = 3, /* a Vulkan device of this machine, probed (the Vulkan backend runs on it) */
 } snug_device_kind;
 
@@ -30,11 +30,11 @@ typedef struct snug_device {
     uint32_t onchip_optin_bytes;     /* the most a kernel can opt in to (CUDA); = default where there is no opt-in */
     uint64_t huge_page_bytes;        /* host: transparent huge pages on request (memory.h); 0 none, and for profiles */
     /* Vulkan devices only (0 elsewhere). */
-    int32_t vulkan_index;           /* snug_vulkan_probe's order */
-    uint64_t max_allocation_bytes;  /* maxMemoryAllocationSize: no device allocation may be larger */
-    uint64_t max_binding_bytes;     /* maxStorageBufferRange: no buffer a kernel binds may be larger */
-    bool unified;                   /* the heap is device-local and host-visible (lavapipe, integrated GPUs) */
-    bool cpu_driver;                /* a driver that computes on the CPU (lavapipe): --backend auto passes it by */
+    int32_t vulkan_index;          /* snug_vulkan_probe's order */
+    uint64_t max_allocation_bytes; /* maxMemoryAllocationSize: no device allocation may be larger */
+    uint64_t max_binding_bytes;    /* maxStorageBufferRange: no buffer a kernel binds may be larger */
+    bool unified;                  /* the heap is device-local and host-visible (lavapipe, integrated GPUs) */
+    bool cpu_driver;               /* a driver that computes on the CPU (lavapipe): --backend auto passes it by */
 } snug_device;
 
 /* The usable bytes before headroom: available × working-set fraction. */

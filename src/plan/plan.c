@@ -120,7 +120,7 @@ static snug_plan_line *add_line(snug_plan *p, const char *name, snug_residency r
     /* On a Vulkan device exactly the backend's own allocations are device memory; on a GPU profile, all but the
      * host-side tables (the profile is sized as the CPU backend would run). */
     bool on_host = p->device.kind == SNUG_DEVICE_VULKAN ? residency != SNUG_RESIDENCY_DEVICE
-                                                         : p->device.kind != SNUG_DEVICE_CPU && host_side(name);
+                                                        : p->device.kind != SNUG_DEVICE_CPU && host_side(name);
     snprintf(l->device, sizeof l->device, "%s", on_host ? "host" : device_label(&p->device));
     l->residency = residency;
     l->in_arena = in_arena;
@@ -238,8 +238,8 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
         add_line(p, need->line, SNUG_RESIDENCY_ANON, true)->bytes += bytes;
         p->arena_bytes += bytes;
     }
-    if (device_weights) add_line(p, "weights_host", SNUG_RESIDENCY_MMAP, false)->bytes = p->shape.weight_bytes -
-                                                                                         on_device_weights;
+    if (device_weights)
+        add_line(p, "weights_host", SNUG_RESIDENCY_MMAP, false)->bytes = p->shape.weight_bytes - on_device_weights;
     add_line(p, "tokenizer_tables", SNUG_RESIDENCY_ANON, false)->bytes = h->tokenizer_table_bytes;
     add_line(p, "model_index", SNUG_RESIDENCY_ANON, false)->bytes = h->model_index_bytes;
     add_line(p, "model_header", SNUG_RESIDENCY_MMAP, false)->bytes = h->header_bytes;
@@ -391,6 +391,15 @@ static void find_alternatives(snug_plan *p, const header_facts *h) {
         }
     }
     build_lines(p, h, want_ctx, want_kv, want_par);
+    bool kernels_fit = true;
+    for (int k = 0; k < p->n_kernels; k++) kernels_fit = kernels_fit && p->kernels[k].fits;
+    if (!kernels_fit && p->request.attention_tile != 0 && p->n_alternatives < SNUG_PLAN_MAX_ALTERNATIVES) {
+        snug_context_params r = p->request;
+        snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
+        *a = (snug_plan_alternative){.n_ctx = want_ctx, .kv_type = want_kv, .n_parallel = want_par};
+        snprintf(a->text, sizeof a->text, "the planner's own tile (leave out --attention-tile %u)", r.attention_tile);
+    }
+    if (!kernels_fit) return; /* a smaller file changes no kernel's on-chip memory */
     uint64_t weights = 0;
     for (int i = 0; i < p->n_lines; i++) {
         if (strncmp(p->lines[i].name, "weights_", 8) == 0 && p->lines[i].counted) weights += p->lines[i].bytes;
@@ -540,10 +549,9 @@ static snug_status check_request(const snug_context_params *r, snug_error *err) 
     if (r->vulkan_device < 0 || r->vulkan_device >= SNUG_VULKAN_MAX_DEVICES)
         return snug_fail(err, SNUG_E_ARGUMENT, "Vulkan device %d is outside 0..%d", r->vulkan_device,
                          SNUG_VULKAN_MAX_DEVICES - 1);
-    if (r->attention_tile != 0 && (r->attention_tile < 8 || r->attention_tile > 256 ||
-                                   (r->attention_tile & (r->attention_tile - 1)) != 0)) {
-        return snug_fail(err, SNUG_E_ARGUMENT, "attention tile %u is not a power of two in 8..256",
-                         r->attention_tile);
+    if (r->attention_tile != 0 &&
+        (r->attention_tile < 8 || r->attention_tile > 256 || (r->attention_tile & (r->attention_tile - 1)) != 0)) {
+        return snug_fail(err, SNUG_E_ARGUMENT, "attention tile %u is not a power of two in 8..256", r->attention_tile);
     }
     if ((unsigned)r->weights > SNUG_WEIGHTS_COPIED) {
         return snug_fail(err, SNUG_E_ARGUMENT, "unknown weights mode %d", r->weights);
@@ -778,7 +786,9 @@ static void add_cpu_alternative(const snug_gguf *gguf, const snug_context_params
     if (cpu && build_plan(gguf, &cr, cpu, &ignored) == SNUG_OK && cpu->fits) {
         snug_plan_alternative *a = &p->alternatives[p->n_alternatives++];
         char total[32], budget[32];
-        *a = (snug_plan_alternative){.n_ctx = cpu->n_ctx, .kv_type = cpu->kv_type, .n_parallel = cpu->n_parallel,
+        *a = (snug_plan_alternative){.n_ctx = cpu->n_ctx,
+                                     .kv_type = cpu->kv_type,
+                                     .n_parallel = cpu->n_parallel,
                                      .total_bytes = cpu->total_bytes};
         snprintf(a->text, sizeof a->text, "--backend cpu: context %d, %s KV in this machine's memory (total %s of %s)",
                  cpu->n_ctx, kv_type_label(cpu->kv_type), snug_format_bytes(total, sizeof total, cpu->total_bytes),
@@ -810,7 +820,8 @@ snug_status snug_plan_build(const snug_gguf *gguf, const snug_context_params *re
     if (!snug_backend_for_device(SNUG_DEVICE_VULKAN)) {
         snprintf(why, sizeof why, "built without the Vulkan backend");
     } else if (!gpu_device_node()) {
-        snprintf(why, sizeof why, "no GPU: no /dev/dri/renderD* or /dev/nvidia0 (--backend vulkan tries Vulkan anyway)");
+        snprintf(why, sizeof why,
+                 "no GPU: no /dev/dri/renderD* or /dev/nvidia0 (--backend vulkan tries Vulkan anyway)");
     } else if (!snug_device_vulkan(r.vulkan_device, &vulkan, why, sizeof why)) {
         /* why says it */
     } else if (vulkan.cpu_driver) {
@@ -900,7 +911,9 @@ uint64_t snug_plan_budget_bytes(const snug_plan *p) { return p->budget_bytes; }
 uint64_t snug_plan_arena_bytes(const snug_plan *p) { return p->arena_bytes; }
 uint64_t snug_plan_anon_bytes(const snug_plan *p) { return p->anon_bytes; }
 bool snug_plan_weights_copied(const snug_plan *p) { return p->weights_copied; }
-const char *snug_plan_backend_name(const snug_plan *p) { return p->device.kind == SNUG_DEVICE_VULKAN ? "vulkan" : "cpu"; }
+const char *snug_plan_backend_name(const snug_plan *p) {
+    return p->device.kind == SNUG_DEVICE_VULKAN ? "vulkan" : "cpu";
+}
 const char *snug_plan_backend_reason(const snug_plan *p) { return p->backend_reason; }
 uint64_t snug_plan_weights_copy_bytes(const snug_plan *p) { return p->weights_copy_bytes; }
 uint64_t snug_plan_weights_page_bytes(const snug_plan *p) { return p->weights_page_bytes; }
@@ -926,5 +939,6 @@ void snug_plan_summary(const snug_plan *p, char *out, size_t cap) {
              "budget on %s, backend %s: %s",
              p->n_ctx, kv_type_label(p->kv_type), (double)p->total_bytes / MIB, (double)p->arena_bytes / MIB,
              (double)p->shape.weight_bytes / MIB, p->weights_copied ? "copied" : "mapped",
-             (double)p->budget_bytes / MIB, p->device.name, snug_plan_backend_name(p), p->fits ? "fits" : "DOES NOT FIT");
+             (double)p->budget_bytes / MIB, p->device.name, snug_plan_backend_name(p),
+             p->fits ? "fits" : "DOES NOT FIT");
 }

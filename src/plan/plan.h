@@ -21,8 +21,8 @@
 #include "snug.h"
 
 typedef enum snug_residency {
-    SNUG_RESIDENCY_MMAP = 0, /* pages of the model file, mapped read-only */
-    SNUG_RESIDENCY_ANON = 1, /* anonymous memory the process allocates */
+    SNUG_RESIDENCY_MMAP = 0,   /* pages of the model file, mapped read-only */
+    SNUG_RESIDENCY_ANON = 1,   /* anonymous memory the process allocates */
     SNUG_RESIDENCY_DEVICE = 2, /* a GPU backend's own allocation on its device (Vulkan) */
 } snug_residency;
 
@@ -93,7 +93,7 @@ struct snug_plan {
     uint64_t total_bytes;           /* all counted lines */
     uint64_t anon_bytes;            /* anonymous lines (arena + host tables + overhead) */
     uint64_t mmap_bytes;
-    uint64_t device_bytes;          /* a GPU backend's own allocations (SNUG_RESIDENCY_DEVICE lines) */
+    uint64_t device_bytes; /* a GPU backend's own allocations (SNUG_RESIDENCY_DEVICE lines) */
     uint64_t arena_bytes;
 
     snug_plan_line lines[SNUG_PLAN_MAX_LINES];

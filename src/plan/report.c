@@ -101,8 +101,7 @@ char *snug_plan_render_text(const snug_plan *p) {
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         snug_format_bytes(s1, sizeof s1, l->bytes);
-        append(&b, "  %-22s %-6s %-9s %14s%s\n", l->name, l->device,
-               residency_label(l->residency), s1,
+        append(&b, "  %-22s %-6s %-9s %14s%s\n", l->name, l->device, residency_label(l->residency), s1,
                l->counted ? "" : "  (host, not in the device budget)");
     }
     snug_format_bytes(s1, sizeof s1, p->total_bytes);
@@ -117,11 +116,15 @@ char *snug_plan_render_text(const snug_plan *p) {
         append(&b, "  %-22s %-6s %-9s %14s  (anonymous %s, mapped %s)\n", "total", "", "", s1, s2, s3);
     }
     if (p->n_kernels > 0) {
-        append(&b, "\n  %-22s %-22s %12s %12s\n", "gpu kernel", "tile", "on-chip", "limit");
+        append(&b, "\n  %-22s %-22s %12s %12s  %s\n", "gpu kernel", "tile", "on-chip", "limit",
+               "unplanned default: tile, on-chip");
         for (int k = 0; k < p->n_kernels; k++) {
             const snug_kernel_plan *kp = &p->kernels[k];
-            append(&b, "  %-22s %-22s %12llu %12llu%s\n", kp->name, kp->tile_text, (unsigned long long)kp->onchip_bytes,
-                   (unsigned long long)kp->limit_bytes, kp->fits ? "" : "  DOES NOT FIT");
+            append(&b, "  %-22s %-22s %12llu %12llu  %u, %llu%s%s\n", kp->name, kp->tile_text,
+                   (unsigned long long)kp->onchip_bytes, (unsigned long long)kp->limit_bytes, kp->default_tile,
+                   (unsigned long long)kp->default_onchip_bytes,
+                   kp->default_onchip_bytes > kp->limit_bytes ? " (over the limit)" : "",
+                   kp->fits ? "" : "  DOES NOT FIT");
         }
     }
     snug_format_bytes(s1, sizeof s1, p->total_bytes);
@@ -130,13 +133,17 @@ char *snug_plan_render_text(const snug_plan *p) {
         append(&b, "\nverdict  fits: %s of %s\n", s1, s2);
     } else {
         char need[32], have[32];
-        bool kernel = !p->overflow_is_binding && (strncmp(p->overflow_item, "attention", 9) == 0 ||
-                                                  strncmp(p->overflow_item, "matvec_", 7) == 0 ||
-                                                  strncmp(p->overflow_item, "matmul_", 7) == 0);
+        bool kernel = !p->overflow_is_binding &&
+                      (strncmp(p->overflow_item, "attention", 9) == 0 || strncmp(p->overflow_item, "matvec_", 7) == 0 ||
+                       strncmp(p->overflow_item, "matmul_", 7) == 0);
         snug_format_bytes(need, sizeof need, p->overflow_needed_bytes);
         snug_format_bytes(have, sizeof have, p->overflow_available_bytes);
         append(&b, "\nverdict  DOES NOT FIT: %s needs %s, %s is available%s (total %s, budget %s)\n", p->overflow_item,
-               need, have, kernel ? " on chip" : p->overflow_is_binding ? " in one device buffer" : "", s1, s2);
+               need, have,
+               kernel                   ? " on chip"
+               : p->overflow_is_binding ? " in one device buffer"
+                                        : "",
+               s1, s2);
         if (p->n_alternatives == 0) append(&b, "         nothing smaller fits\n");
         for (int a = 0; a < p->n_alternatives; a++) append(&b, "  %d. %s\n", a + 1, p->alternatives[a].text);
     }
@@ -190,8 +197,8 @@ char *snug_plan_render_json(const snug_plan *p) {
     for (int i = 0; i < p->n_lines; i++) {
         const snug_plan_line *l = &p->lines[i];
         json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:I, s:b}", "name", l->name, "device", l->device,
-                                               "residency", residency_label(l->residency),
-                                               "bytes", (json_int_t)l->bytes, "counted", l->counted));
+                                               "residency", residency_label(l->residency), "bytes",
+                                               (json_int_t)l->bytes, "counted", l->counted));
     }
     json_object_set_new(root, "items", items);
     json_t *kernels = json_array();

@@ -106,7 +106,8 @@ struct snug_backend {
     uint64_t kv_bytes, activation_bytes;
 };
 
-/* ---- what the plan counts: buffers and kernels -------------------------------------------------------------------- */
+/* ---- what the plan counts: buffers and kernels --------------------------------------------------------------------
+ */
 
 /* The most bytes one buffer may have on this device: one allocation, bound whole. */
 static uint64_t buffer_limit(const snug_backend_shape *s) { return s->device_max_buffer_bytes; }
@@ -229,14 +230,18 @@ static size_t vulkan_kernels(const snug_backend_shape *s, snug_kernel_need *out,
     /* Attention: K and V tiles staged decoded, the scores and the query row. */
     memset(&k, 0, sizeof k);
     snprintf(k.name, sizeof k.name, "attention_%s",
-             s->kv_type == SNUG_TYPE_F32 ? "f32" : s->kv_type == SNUG_TYPE_Q8_0 ? "q8_0" : "f16");
+             s->kv_type == SNUG_TYPE_F32    ? "f32"
+             : s->kv_type == SNUG_TYPE_Q8_0 ? "q8_0"
+                                            : "f16");
     snprintf(k.tile_unit, sizeof k.tile_unit, "KV positions");
     for (size_t t = 0; t < sizeof attention_tiles / sizeof *attention_tiles; t++) {
         k.tiles[k.n_tiles] = attention_tiles[t];
-        k.onchip_bytes[k.n_tiles++] = snug_vk_attention_shared_bytes(kv_element_bytes(s->kv_type), attention_tiles[t], d->head_dim);
+        k.onchip_bytes[k.n_tiles++] =
+            snug_vk_attention_shared_bytes(kv_element_bytes(s->kv_type), attention_tiles[t], d->head_dim);
     }
     k.default_tile = DEFAULT_ATTENTION_TILE;
-    k.default_onchip_bytes = snug_vk_attention_shared_bytes(kv_element_bytes(s->kv_type), DEFAULT_ATTENTION_TILE, d->head_dim);
+    k.default_onchip_bytes =
+        snug_vk_attention_shared_bytes(kv_element_bytes(s->kv_type), DEFAULT_ATTENTION_TILE, d->head_dim);
     if (n < cap) out[n] = k;
     n++;
     /* A matmul per weight type of the model's matrices. */
@@ -296,7 +301,8 @@ static uint64_t vulkan_device_bytes(const snug_backend *b, const char *line) {
     return 0;
 }
 
-/* ---- creating: buffers, weights, kernels -------------------------------------------------------------------------- */
+/* ---- creating: buffers, weights, kernels --------------------------------------------------------------------------
+ */
 
 static snug_status new_buffer(snug_backend *b, uint64_t bytes, snug_vk_buffer *out, snug_error *err) {
     return snug_vk_buffer_create(&b->vk, bytes, out, err);
@@ -352,9 +358,12 @@ static snug_status upload_weights(snug_backend *b, snug_error *err) {
             const float *data;
             int64_t n;
             snug_vk_buffer *out;
-        } vectors[] = {{w->attn_norm, d->n_embd, &dl->attn_norm}, {w->bq, q_dim, &dl->bq},
-                       {w->bk, kv_dim, &dl->bk},                  {w->bv, kv_dim, &dl->bv},
-                       {w->q_norm, d->head_dim, &dl->q_norm},     {w->k_norm, d->head_dim, &dl->k_norm},
+        } vectors[] = {{w->attn_norm, d->n_embd, &dl->attn_norm},
+                       {w->bq, q_dim, &dl->bq},
+                       {w->bk, kv_dim, &dl->bk},
+                       {w->bv, kv_dim, &dl->bv},
+                       {w->q_norm, d->head_dim, &dl->q_norm},
+                       {w->k_norm, d->head_dim, &dl->k_norm},
                        {w->ffn_norm, d->n_embd, &dl->ffn_norm}};
         /* In the order the file usually has them; the order only matters for peak memory, not for the bytes. */
         for (size_t i = 0; i < sizeof vectors / sizeof *vectors && st == SNUG_OK; i++)
@@ -362,7 +371,7 @@ static snug_status upload_weights(snug_backend *b, snug_error *err) {
         const struct {
             const snug_matrix *w;
             device_matrix *out;
-        } matrices[] = {{&w->wq, &dl->wq},         {&w->wk, &dl->wk},     {&w->wv, &dl->wv},    {&w->wo, &dl->wo},
+        } matrices[] = {{&w->wq, &dl->wq},       {&w->wk, &dl->wk},   {&w->wv, &dl->wv},      {&w->wo, &dl->wo},
                         {&w->w_gate, &dl->gate}, {&w->w_up, &dl->up}, {&w->w_down, &dl->down}};
         for (size_t i = 0; i < sizeof matrices / sizeof *matrices && st == SNUG_OK; i++)
             st = upload_matrix(b, matrices[i].w, matrices[i].out, err);
@@ -429,8 +438,7 @@ static snug_status make_kernels(snug_backend *b, const snug_backend_shape *s, sn
                                                                     : &snug_vk_shader_attention_f16;
     if (st == SNUG_OK) st = make_kernel(b, store, 3, sizeof(kv_store_push), &wg, 1, &b->kv_store, err);
     const uint32_t attention_spec[3] = {WORKGROUP, b->attention_tile, (uint32_t)d->head_dim};
-    if (st == SNUG_OK)
-        st = make_kernel(b, attention, 6, sizeof(attention_push), attention_spec, 3, &b->attention, err);
+    if (st == SNUG_OK) st = make_kernel(b, attention, 6, sizeof(attention_push), attention_spec, 3, &b->attention, err);
     return st;
 }
 
@@ -462,10 +470,9 @@ static void vulkan_destroy(snug_backend *b) {
             for (size_t i = 0; i < 7; i++) destroy_matrix(b, all[i]);
         }
         destroy_matrix(b, &b->output);
-        snug_vk_buffer *acts[] = {&b->output_norm, &b->x,     &b->xb,      &b->xb2,         &b->q,
-                                  &b->k,           &b->v,     &b->att,     &b->hb,          &b->hb2,
-                                  &b->out_x,       &b->logits, &b->rope_cs, &b->token_table, &b->page_list,
-                                  &b->kv_dest};
+        snug_vk_buffer *acts[] = {&b->output_norm, &b->x,           &b->xb,        &b->xb2,    &b->q,     &b->k,
+                                  &b->v,           &b->att,         &b->hb,        &b->hb2,    &b->out_x, &b->logits,
+                                  &b->rope_cs,     &b->token_table, &b->page_list, &b->kv_dest};
         for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) snug_vk_buffer_destroy(&b->vk, acts[i]);
         snug_vk_close(&b->vk);
     }
@@ -519,11 +526,21 @@ static snug_status vulkan_create(const snug_backend_shape *s, const snug_model *
     }
     uint64_t act[VK_ACTIVATION_COUNT];
     activation_bytes(s, act);
-    snug_vk_buffer *acts[VK_ACTIVATION_COUNT] = {
-        [VK_X] = &b->x,         [VK_XB] = &b->xb,         [VK_XB2] = &b->xb2,         [VK_Q] = &b->q,
-        [VK_K] = &b->k,         [VK_V] = &b->v,           [VK_ATT] = &b->att,         [VK_HB] = &b->hb,
-        [VK_HB2] = &b->hb2,     [VK_OUT_X] = &b->out_x,   [VK_LOGITS] = &b->logits,   [VK_ROPE_CS] = &b->rope_cs,
-        [VK_TOKEN_TABLE] = &b->token_table, [VK_PAGE_LIST] = &b->page_list, [VK_KV_DEST] = &b->kv_dest};
+    snug_vk_buffer *acts[VK_ACTIVATION_COUNT] = {[VK_X] = &b->x,
+                                                 [VK_XB] = &b->xb,
+                                                 [VK_XB2] = &b->xb2,
+                                                 [VK_Q] = &b->q,
+                                                 [VK_K] = &b->k,
+                                                 [VK_V] = &b->v,
+                                                 [VK_ATT] = &b->att,
+                                                 [VK_HB] = &b->hb,
+                                                 [VK_HB2] = &b->hb2,
+                                                 [VK_OUT_X] = &b->out_x,
+                                                 [VK_LOGITS] = &b->logits,
+                                                 [VK_ROPE_CS] = &b->rope_cs,
+                                                 [VK_TOKEN_TABLE] = &b->token_table,
+                                                 [VK_PAGE_LIST] = &b->page_list,
+                                                 [VK_KV_DEST] = &b->kv_dest};
     for (int i = 0; i < VK_ACTIVATION_COUNT && st == SNUG_OK; i++) {
         if ((st = new_buffer(b, act[i], acts[i], err)) == SNUG_OK) b->activation_bytes += act[i];
     }
@@ -537,7 +554,8 @@ static snug_status vulkan_create(const snug_backend_shape *s, const snug_model *
     return SNUG_OK;
 }
 
-/* ---- a step ------------------------------------------------------------------------------------------------------- */
+/* ---- a step -------------------------------------------------------------------------------------------------------
+ */
 
 /* Records Y (rows of n_out per token) = W · X for n tokens, a dispatch per piece of W. */
 static snug_status record_matmul(snug_backend *b, const device_matrix *w, const snug_vk_buffer *x,
@@ -546,8 +564,8 @@ static snug_status record_matmul(snug_backend *b, const device_matrix *w, const 
     for (int32_t p = 0; p < w->n_pieces; p++) {
         const int64_t first = (int64_t)p * w->rows_per_piece;
         const int64_t rows = w->n_out - first < w->rows_per_piece ? w->n_out - first : w->rows_per_piece;
-        const matmul_push push = {(uint32_t)w->n_in,     (uint32_t)rows,     (uint32_t)w->row_bytes,
-                                  (uint32_t)n,           (uint32_t)w->n_out, (uint32_t)first};
+        const matmul_push push = {(uint32_t)w->n_in, (uint32_t)rows,     (uint32_t)w->row_bytes,
+                                  (uint32_t)n,       (uint32_t)w->n_out, (uint32_t)first};
         const snug_vk_buffer *bind[] = {&w->pieces[p], x, y};
         snug_status st = snug_vk_dispatch(&b->vk, &b->stream, kernel, bind, &push, (uint64_t)rows, err);
         if (st != SNUG_OK) return st;
@@ -573,8 +591,12 @@ static snug_status record_add(snug_backend *b, const snug_vk_buffer *a, const sn
 static snug_status record_rope(snug_backend *b, const snug_vk_buffer *data, int32_t n_heads, int64_t n,
                                snug_error *err) {
     const snug_model *m = b->model;
-    const rope_push push = {(uint32_t)n_heads, (uint32_t)m->desc.head_dim, (uint32_t)m->rope.n_rot,
-                            (uint32_t)m->rope.mode, (uint32_t)n, (uint32_t)(n_heads * m->desc.head_dim)};
+    const rope_push push = {(uint32_t)n_heads,
+                            (uint32_t)m->desc.head_dim,
+                            (uint32_t)m->rope.n_rot,
+                            (uint32_t)m->rope.mode,
+                            (uint32_t)n,
+                            (uint32_t)(n_heads * m->desc.head_dim)};
     const snug_vk_buffer *bind[] = {data, &b->rope_cs};
     const uint64_t total = (uint64_t)n * (uint64_t)n_heads * (uint64_t)(m->rope.n_rot / 2);
     return snug_vk_dispatch(&b->vk, &b->stream, &b->rope, bind, &push, (total + WORKGROUP - 1) / WORKGROUP, err);
@@ -609,14 +631,9 @@ static snug_status record_layer(snug_backend *b, int32_t l, int64_t n, snug_erro
     const uint64_t store_groups = ((uint64_t)n * (uint64_t)kv_dim / store_unit + WORKGROUP - 1) / WORKGROUP;
     if (st == SNUG_OK) st = snug_vk_dispatch(&b->vk, &b->stream, &b->kv_store, store_k, &store, store_groups, err);
     if (st == SNUG_OK) st = snug_vk_dispatch(&b->vk, &b->stream, &b->kv_store, store_v, &store, store_groups, err);
-    const attention_push attention = {(uint32_t)d->n_head,
-                                      (uint32_t)d->n_head_kv,
-                                      (uint32_t)d->head_dim,
-                                      (uint32_t)n,
-                                      (uint32_t)b->kv_row_bytes,
-                                      (uint32_t)b->page_bytes,
-                                      SNUG_KV_PAGE_TOKENS,
-                                      1.0f / sqrtf((float)d->head_dim)};
+    const attention_push attention = {(uint32_t)d->n_head, (uint32_t)d->n_head_kv,          (uint32_t)d->head_dim,
+                                      (uint32_t)n,         (uint32_t)b->kv_row_bytes,       (uint32_t)b->page_bytes,
+                                      SNUG_KV_PAGE_TOKENS, 1.0f / sqrtf((float)d->head_dim)};
     const snug_vk_buffer *att[] = {&b->q, &w->k_cache, &w->v_cache, &b->token_table, &b->page_list, &b->att};
     if (st == SNUG_OK)
         st = snug_vk_dispatch(&b->vk, &b->stream, &b->attention, att, &attention, (uint64_t)n * (uint64_t)d->n_head,
@@ -629,8 +646,8 @@ static snug_status record_layer(snug_backend *b, int32_t l, int64_t n, snug_erro
     const count_push swiglu = {(uint32_t)(n * F), (uint32_t)(n * F)};
     const snug_vk_buffer *sw[] = {&b->hb, &b->hb2};
     if (st == SNUG_OK)
-        st = snug_vk_dispatch(&b->vk, &b->stream, &b->swiglu, sw, &swiglu, ((uint64_t)(n * F) + WORKGROUP - 1) / WORKGROUP,
-                              err);
+        st = snug_vk_dispatch(&b->vk, &b->stream, &b->swiglu, sw, &swiglu,
+                              ((uint64_t)(n * F) + WORKGROUP - 1) / WORKGROUP, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->down, &b->hb, &b->xb2, n, err);
     if (st == SNUG_OK) st = record_add(b, &b->x, &b->xb2, n * E, n * E, err);
     return st;
@@ -646,7 +663,8 @@ static void write_step_inputs(snug_backend *b, const snug_backend_step *step) {
     for (int64_t t = 0; t < step->n_tokens; t++) {
         snug_matrix_row(&m->token_embd, step->tokens[t], x + t * E);
         const int32_t pos = step->positions[t];
-        for (int64_t i = 0; i < half; i++) snug_rope_angle(&m->rope, pos, (int32_t)i, &cs[(t * half + i) * 2], &cs[(t * half + i) * 2 + 1]);
+        for (int64_t i = 0; i < half; i++)
+            snug_rope_angle(&m->rope, pos, (int32_t)i, &cs[(t * half + i) * 2], &cs[(t * half + i) * 2 + 1]);
         const snug_token_view *view = &step->views[t];
         const int64_t n_pages = (view->n_pos + SNUG_KV_PAGE_TOKENS - 1) / SNUG_KV_PAGE_TOKENS;
         table[2 * t] = (uint32_t)view->n_pos;
@@ -685,7 +703,8 @@ static snug_status vulkan_run(snug_backend *b, const snug_backend_step *step, sn
      * step leaves its positions unaccepted, so the engine never attends to them). */
     const float *x = b->x.mapped;
     for (int64_t t = 0; t < n; t++) {
-        if (!all_finite(x + t * E, E)) return numeric_fault(step, t, "a value of the residual stream is not finite", err);
+        if (!all_finite(x + t * E, E))
+            return numeric_fault(step, t, "a value of the residual stream is not finite", err);
     }
     /* The rows that asked for logits: the final norm and the output matrix. */
     int64_t n_out = 0, first_row = -1;
@@ -721,5 +740,5 @@ static void vulkan_copy_kv(snug_backend *b, int32_t from, int32_t to, int32_t ro
     }
 }
 
-const snug_backend_ops snug_backend_vulkan = {"vulkan",       vulkan_buffers, vulkan_create,  vulkan_destroy,
-                                              vulkan_run,     vulkan_copy_kv, vulkan_kernels, vulkan_device_bytes};
+const snug_backend_ops snug_backend_vulkan = {"vulkan",   vulkan_buffers, vulkan_create,  vulkan_destroy,
+                                              vulkan_run, vulkan_copy_kv, vulkan_kernels, vulkan_device_bytes};

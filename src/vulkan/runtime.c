@@ -233,7 +233,7 @@ snug_status snug_vk_buffer_create(snug_vk *vk, uint64_t bytes, snug_vk_buffer *o
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
     snug_vk_test_faults.allocations++;
     vr = injected(&snug_vk_test_faults.fail_allocation) ? VK_ERROR_OUT_OF_DEVICE_MEMORY
-                                                         : f->vkAllocateMemory(vk->device, &alloc, NULL, &out->memory);
+                                                        : f->vkAllocateMemory(vk->device, &alloc, NULL, &out->memory);
     if (vr != VK_SUCCESS) {
         snug_vk_buffer_destroy(vk, out);
         snug_status st = vk_fail(err, "vkAllocateMemory", vr);
@@ -368,8 +368,7 @@ snug_status snug_vk_stream_begin(snug_vk *vk, snug_vk_stream *s, snug_error *err
 }
 
 snug_status snug_vk_dispatch(snug_vk *vk, snug_vk_stream *s, const snug_vk_kernel *k,
-                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups,
-                             snug_error *err) {
+                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups, snug_error *err) {
     snug_vk_fns *f = vk->fns;
     if (!s->recording || s->n_dispatches == s->max_dispatches) {
         return snug_fail(err, SNUG_E_INTERNAL, "Vulkan: dispatch %u of a stream planned for %u", s->n_dispatches + 1,
@@ -427,7 +426,7 @@ snug_status snug_vk_stream_submit(snug_vk *vk, snug_vk_stream *s, snug_error *er
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cmd};
     if ((vr = f->vkResetFences(vk->device, 1, &s->fence)) != VK_SUCCESS) return vk_fail(err, "vkResetFences", vr);
     vr = injected(&snug_vk_test_faults.fail_submit) ? VK_ERROR_DEVICE_LOST
-                                                     : f->vkQueueSubmit(vk->queue, 1, &submit, s->fence);
+                                                    : f->vkQueueSubmit(vk->queue, 1, &submit, s->fence);
     if (vr != VK_SUCCESS) return vk_fail(err, "vkQueueSubmit", vr);
     vr = f->vkWaitForFences(vk->device, 1, &s->fence, VK_TRUE, FENCE_TIMEOUT_NS);
     if (vr == VK_TIMEOUT) {

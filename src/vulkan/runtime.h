@@ -89,8 +89,7 @@ snug_status snug_vk_stream_begin(snug_vk *vk, snug_vk_stream *s, snug_error *err
 /* Records kernel k over `buffers` (k->n_buffers of them, bindings 0 …) with its push constants, `groups` workgroups
  * (in rows of maxComputeWorkGroupCount[0] when there are more), then a barrier. */
 snug_status snug_vk_dispatch(snug_vk *vk, snug_vk_stream *s, const snug_vk_kernel *k,
-                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups,
-                             snug_error *err);
+                             const snug_vk_buffer *const *buffers, const void *push, uint64_t groups, snug_error *err);
 /* Submits what was recorded and waits for it: SNUG_E_DEVICE for a failed submission, a lost device or a timeout. */
 snug_status snug_vk_stream_submit(snug_vk *vk, snug_vk_stream *s, snug_error *err);
 

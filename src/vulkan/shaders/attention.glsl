@@ -138,7 +138,7 @@ void main() {
     const uint lane = gl_LocalInvocationID.x;
     if (item >= shape.n_tokens * shape.n_head) return; // the whole workgroup: no barrier is left waiting
     const uint t = item / shape.n_head, h = item % shape.n_head;
-    const uint g = h % shape.n_head_kv;
+    const uint g = h / (shape.n_head / shape.n_head_kv);
     const uint n_pos = tokens[2u * t], first = tokens[2u * t + 1u];
 #if defined(KV_F32)
     const uint head = g * HEAD_DIM * 4u;

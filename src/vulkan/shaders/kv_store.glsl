@@ -25,7 +25,9 @@
 layout(constant_id = 0) const uint WORKGROUP = 64;
 layout(local_size_x_id = 0) in;
 
-layout(binding = 0) readonly buffer Source { float src[]; };
+// SRC is read as its bits: the F32 and F16 writers never pass a value through float arithmetic (no flushed subnormal,
+// no changed NaN).
+layout(binding = 0) readonly buffer Source { uint src_bits[]; };
 layout(binding = 1) buffer Pool { uint pool[]; };
 layout(binding = 2) readonly buffer Destination { uint dest[]; };
 layout(push_constant) uniform Shape {
@@ -83,21 +85,21 @@ void main() {
     const uint from = t * shape.kv_dim + u * UNIT;
     uint words[MAX_WORDS];
 #if defined(KV_F32)
-    words[0] = floatBitsToUint(src[from]);
+    words[0] = src_bits[from];
     store_bytes(dest[t] + 4u * u, words, 1u, 4u);
 #elif defined(KV_F16)
-    words[0] = float_bits_to_half(floatBitsToUint(src[from])) | (float_bits_to_half(floatBitsToUint(src[from + 1u])) << 16u);
+    words[0] = float_bits_to_half(src_bits[from]) | (float_bits_to_half(src_bits[from + 1u]) << 16u);
     store_bytes(dest[t] + 4u * u, words, 1u, 4u);
 #else
     float amax = 0.0;
-    for (uint j = 0u; j < UNIT; j++) amax = max(amax, abs(src[from + j]));
+    for (uint j = 0u; j < UNIT; j++) amax = max(amax, abs(uintBitsToFloat(src_bits[from + j])));
     const float d = div_rn(amax, 127.0);
     const float inv = d != 0.0 ? div_rn(1.0, d) : 0.0;
     // Bytes 0–1: d as f16; bytes 2–33: the 32 levels.
     for (uint k = 0u; k < MAX_WORDS; k++) words[k] = 0u;
     words[0] = float_bits_to_half(floatBitsToUint(d));
     for (uint j = 0u; j < UNIT; j++) {
-        precise float v = src[from + j] * inv;
+        precise float v = uintBitsToFloat(src_bits[from + j]) * inv;
         float r = trunc(v); // round half away from zero, exactly (v − trunc(v) is exact): lroundf
         if (abs(v - r) >= 0.5) r += sign(v);
         uint byte_pos = j + 2u;
