@@ -329,7 +329,9 @@ Test(vulkan_kernels, rmsnorm_in_place_and_not) {
     for (size_t wi = 0; wi < 2; wi++) {
         const uint32_t wg = workgroups[wi];
         cr_assert_leq(snug_vk_rmsnorm_shared_bytes(wg), vk.limits.maxComputeSharedMemorySize);
-        snug_vk_kernel k = make_kernel(&vk, &snug_vk_shader_rmsnorm, 3, 16, &wg, 1);
+        snug_vk_kernel k = make_kernel(&vk, &snug_vk_shader_rmsnorm, 4, 20, &wg, 1);
+        snug_vk_buffer sb = make_buffer(&vk, 4);
+        uint32_t *status = sb.mapped;
         for (size_t li = 0; li < 2; li++) {
             for (int in_place = 0; in_place < 2; in_place++) {
                 const uint32_t n = lengths[li];
@@ -338,15 +340,20 @@ Test(vulkan_kernels, rmsnorm_in_place_and_not) {
                 float *x = xb.mapped, *wv = wb.mapped, *o = in_place ? xb.mapped : ob.mapped;
                 float *x0 = malloc(sizeof(float) * n * n_rows);
                 for (uint32_t i = 0; i < n * n_rows; i++) x0[i] = x[i] = 3.0f * uniform();
+                /* Row 4 (token 2 at two rows a token) is all 3e38: its sum of squares is infinite in f32. */
+                for (uint32_t i = 0; i < n; i++) x0[4 * n + i] = x[4 * n + i] = 3e38f;
+                *status = UINT32_MAX;
                 for (uint32_t i = 0; i < n; i++) wv[i] = uniform();
                 union {
-                    uint32_t u[4];
-                    float f[4];
-                } push = {{n, n_rows, 0, 0}};
+                    uint32_t u[5];
+                    float f[5];
+                } push = {{n, n_rows, 0, 7u << 16, 2}};
                 push.f[2] = eps;
-                snug_vk_buffer *bufs[3] = {&xb, &wb, in_place ? &xb : &ob};
+                snug_vk_buffer *bufs[4] = {&xb, &wb, in_place ? &xb : &ob, &sb};
                 run(&vk, &k, bufs, push.u, n_rows);
+                cr_assert_eq(*status, (7u << 16) + 2, "the fault of token 2 is reported: %#x", *status);
                 for (uint32_t r = 0; r < n_rows; r++) {
+                    if (r == 4) continue;
                     double ss = 0;
                     for (uint32_t i = 0; i < n; i++) ss += (double)x0[r * n + i] * x0[r * n + i];
                     const double inv = 1.0 / sqrt(ss / n + eps);
@@ -364,6 +371,7 @@ Test(vulkan_kernels, rmsnorm_in_place_and_not) {
             }
         }
         snug_vk_kernel_destroy(&vk, &k);
+        snug_vk_buffer_destroy(&vk, &sb);
     }
     snug_vk_close(&vk);
 }

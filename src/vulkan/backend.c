@@ -101,6 +101,8 @@ struct snug_backend {
     snug_vk_buffer token_table;                       /* (n_batch, 2) n_pos, first page-list index */
     snug_vk_buffer page_list;                         /* (n_batch · pages_per_seq) */
     snug_vk_buffer kv_dest;                           /* (n_batch) byte offset of each token's KV row */
+    snug_vk_buffer status;                            /* (1) the earliest norm fault of a step (rmsnorm.comp) */
+    int64_t *out_tokens;                              /* (max_outputs) the step's token of each logits row (host) */
     /* Device bytes allocated, by plan line. */
     uint64_t weight_bytes_by_type[SNUG_TYPE_ID_LIMIT];
     uint64_t kv_bytes, activation_bytes;
@@ -156,6 +158,7 @@ enum {
     VK_TOKEN_TABLE,
     VK_PAGE_LIST,
     VK_KV_DEST,
+    VK_STATUS,
     VK_ACTIVATION_COUNT
 };
 
@@ -176,6 +179,7 @@ static void activation_bytes(const snug_backend_shape *s, uint64_t out[VK_ACTIVA
     out[VK_TOKEN_TABLE] = B * 2 * sizeof(uint32_t);
     out[VK_PAGE_LIST] = B * pages_per_seq * sizeof(uint32_t);
     out[VK_KV_DEST] = B * sizeof(uint32_t);
+    out[VK_STATUS] = sizeof(uint32_t);
 }
 
 static const char *weights_line(uint32_t type) {
@@ -190,6 +194,9 @@ static const char *weights_line(uint32_t type) {
 
 static size_t vulkan_buffers(const snug_backend_shape *s, snug_buffer_need *out, size_t cap) {
     size_t n = 0;
+    /* On the host, from the arena (create's host_buffers[0]): the step's token of each logits row. */
+    if (n < cap) out[n] = (snug_buffer_need){"output_rows", (uint64_t)s->max_outputs * sizeof(int64_t), false, 0};
+    n++;
     /* Weights on the device, by type. */
     uint64_t by_type[SNUG_TYPE_ID_LIMIT] = {0};
     for (uint64_t i = 0; i < snug_gguf_tensor_count(s->gguf); i++) {
@@ -394,7 +401,7 @@ typedef struct matmul_push {
 typedef struct rmsnorm_push {
     uint32_t n, n_rows;
     float eps;
-    uint32_t pad;
+    uint32_t fault_code, rows_per_token;
 } rmsnorm_push;
 typedef struct rope_push {
     uint32_t n_heads, head_dim, n_rot, mode, n_tokens, row_stride;
@@ -426,7 +433,7 @@ static snug_status make_kernels(snug_backend *b, const snug_backend_shape *s, sn
             st = make_kernel(b, matmul_kernels[i].spirv, 3, sizeof(matmul_push), matmul_spec, 2, &b->matmul[i], err);
     }
     const uint32_t wg = WORKGROUP;
-    if (st == SNUG_OK) st = make_kernel(b, &snug_vk_shader_rmsnorm, 3, sizeof(rmsnorm_push), &wg, 1, &b->rmsnorm, err);
+    if (st == SNUG_OK) st = make_kernel(b, &snug_vk_shader_rmsnorm, 4, sizeof(rmsnorm_push), &wg, 1, &b->rmsnorm, err);
     if (st == SNUG_OK) st = make_kernel(b, &snug_vk_shader_rope, 2, sizeof(rope_push), &wg, 1, &b->rope, err);
     if (st == SNUG_OK) st = make_kernel(b, &snug_vk_shader_swiglu, 2, sizeof(count_push), &wg, 1, &b->swiglu, err);
     if (st == SNUG_OK) st = make_kernel(b, &snug_vk_shader_add, 2, sizeof(count_push), &wg, 1, &b->add, err);
@@ -470,9 +477,9 @@ static void vulkan_destroy(snug_backend *b) {
             for (size_t i = 0; i < 7; i++) destroy_matrix(b, all[i]);
         }
         destroy_matrix(b, &b->output);
-        snug_vk_buffer *acts[] = {&b->output_norm, &b->x,           &b->xb,        &b->xb2,    &b->q,     &b->k,
-                                  &b->v,           &b->att,         &b->hb,        &b->hb2,    &b->out_x, &b->logits,
-                                  &b->rope_cs,     &b->token_table, &b->page_list, &b->kv_dest};
+        snug_vk_buffer *acts[] = {&b->output_norm, &b->x,           &b->xb,        &b->xb2,     &b->q,     &b->k,
+                                  &b->v,           &b->att,         &b->hb,        &b->hb2,     &b->out_x, &b->logits,
+                                  &b->rope_cs,     &b->token_table, &b->page_list, &b->kv_dest, &b->status};
         for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) snug_vk_buffer_destroy(&b->vk, acts[i]);
         snug_vk_close(&b->vk);
     }
@@ -487,7 +494,6 @@ static uint32_t planned_tile(const snug_backend_shape *s, size_t index, uint32_t
 
 static snug_status vulkan_create(const snug_backend_shape *s, const snug_model *m, void *const *host_buffers,
                                  snug_backend **out, snug_error *err) {
-    (void)host_buffers; /* every buffer of this backend is on its device */
     *out = NULL;
     snug_kernel_need needs[SNUG_MAX_KERNEL_NEEDS];
     const size_t n_needs = vulkan_kernels(s, needs, SNUG_MAX_KERNEL_NEEDS);
@@ -504,6 +510,7 @@ static snug_status vulkan_create(const snug_backend_shape *s, const snug_model *
         return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for the Vulkan backend");
     }
     b->model = m;
+    b->out_tokens = host_buffers[0]; /* vulkan_buffers' one host buffer; the others are this backend's to allocate */
     b->n_ctx = s->n_ctx;
     b->n_batch = s->n_batch;
     b->kv_pages = s->kv_pages;
@@ -540,7 +547,8 @@ static snug_status vulkan_create(const snug_backend_shape *s, const snug_model *
                                                  [VK_ROPE_CS] = &b->rope_cs,
                                                  [VK_TOKEN_TABLE] = &b->token_table,
                                                  [VK_PAGE_LIST] = &b->page_list,
-                                                 [VK_KV_DEST] = &b->kv_dest};
+                                                 [VK_KV_DEST] = &b->kv_dest,
+                                                 [VK_STATUS] = &b->status};
     for (int i = 0; i < VK_ACTIVATION_COUNT && st == SNUG_OK; i++) {
         if ((st = new_buffer(b, act[i], acts[i], err)) == SNUG_OK) b->activation_bytes += act[i];
     }
@@ -573,10 +581,19 @@ static snug_status record_matmul(snug_backend *b, const device_matrix *w, const 
     return SNUG_OK;
 }
 
+/* The norms of a step, for the fault a norm reports (rmsnorm.comp: a sum of squares beyond f32 would scale its row
+ * by 0 — finite, and garbage): stage = layer · NORM_STAGES + kind, the output norm after the last layer. */
+enum { NORM_ATTENTION, NORM_FEED_FORWARD, NORM_HEADS, NORM_STAGES };
+static const char *const norm_names[NORM_STAGES] = {"attention norm", "feed-forward norm", "Q/K head norm"};
+#define NO_NORM_FAULT UINT32_MAX
+
+/* RMSNorm of `rows` rows of n, rows_per_token rows a token (per-head norms: the heads), as norm `stage`. */
 static snug_status record_rmsnorm(snug_backend *b, const snug_vk_buffer *x, const snug_vk_buffer *w,
-                                  const snug_vk_buffer *out, int64_t n, int64_t rows, snug_error *err) {
-    const rmsnorm_push push = {(uint32_t)n, (uint32_t)rows, b->model->desc.rms_eps, 0};
-    const snug_vk_buffer *bind[] = {x, w, out};
+                                  const snug_vk_buffer *out, int64_t n, int64_t rows, int64_t rows_per_token,
+                                  uint32_t stage, snug_error *err) {
+    const rmsnorm_push push = {(uint32_t)n, (uint32_t)rows, b->model->desc.rms_eps, stage << 16,
+                               (uint32_t)rows_per_token};
+    const snug_vk_buffer *bind[] = {x, w, out, &b->status};
     return snug_vk_dispatch(&b->vk, &b->stream, &b->rmsnorm, bind, &push, (uint64_t)rows, err);
 }
 
@@ -609,7 +626,8 @@ static snug_status record_layer(snug_backend *b, int32_t l, int64_t n, snug_erro
     const device_layer *w = &b->layers[l];
     const int64_t E = d->n_embd, F = d->n_ff;
     const int64_t q_dim = (int64_t)d->n_head * d->head_dim, kv_dim = (int64_t)d->n_head_kv * d->head_dim;
-    snug_status st = record_rmsnorm(b, &b->x, &w->attn_norm, &b->xb, E, n, err);
+    const uint32_t stage = (uint32_t)l * NORM_STAGES;
+    snug_status st = record_rmsnorm(b, &b->x, &w->attn_norm, &b->xb, E, n, 1, stage + NORM_ATTENTION, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->wq, &b->xb, &b->q, n, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->wk, &b->xb, &b->k, n, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->wv, &b->xb, &b->v, n, err);
@@ -619,8 +637,10 @@ static snug_status record_layer(snug_backend *b, int32_t l, int64_t n, snug_erro
             st = record_add(b, &b->v, &w->bv, n * kv_dim, kv_dim, err);
     }
     if (st == SNUG_OK && arch->qk_norm) { /* each head on its own, in place */
-        if ((st = record_rmsnorm(b, &b->q, &w->q_norm, &b->q, d->head_dim, n * d->n_head, err)) == SNUG_OK)
-            st = record_rmsnorm(b, &b->k, &w->k_norm, &b->k, d->head_dim, n * d->n_head_kv, err);
+        if ((st = record_rmsnorm(b, &b->q, &w->q_norm, &b->q, d->head_dim, n * d->n_head, d->n_head, stage + NORM_HEADS,
+                                 err)) == SNUG_OK)
+            st = record_rmsnorm(b, &b->k, &w->k_norm, &b->k, d->head_dim, n * d->n_head_kv, d->n_head_kv,
+                                stage + NORM_HEADS, err);
     }
     if (st == SNUG_OK) st = record_rope(b, &b->q, d->n_head, n, err);
     if (st == SNUG_OK) st = record_rope(b, &b->k, d->n_head_kv, n, err);
@@ -640,7 +660,7 @@ static snug_status record_layer(snug_backend *b, int32_t l, int64_t n, snug_erro
                               err);
     if (st == SNUG_OK) st = record_matmul(b, &w->wo, &b->att, &b->xb2, n, err);
     if (st == SNUG_OK) st = record_add(b, &b->x, &b->xb2, n * E, n * E, err);
-    if (st == SNUG_OK) st = record_rmsnorm(b, &b->x, &w->ffn_norm, &b->xb, E, n, err);
+    if (st == SNUG_OK) st = record_rmsnorm(b, &b->x, &w->ffn_norm, &b->xb, E, n, 1, stage + NORM_FEED_FORWARD, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->gate, &b->xb, &b->hb, n, err);
     if (st == SNUG_OK) st = record_matmul(b, &w->up, &b->xb, &b->hb2, n, err);
     const count_push swiglu = {(uint32_t)(n * F), (uint32_t)(n * F)};
@@ -675,6 +695,28 @@ static void write_step_inputs(snug_backend *b, const snug_backend_step *step) {
     }
 }
 
+/* SNUG_E_NUMERIC for the earliest norm fault of a step (status, from rmsnorm.comp); `tokens` maps the norm's token
+ * index to the step's (the output norm runs on the rows that asked for logits), or NULL. */
+static snug_status norm_fault(const snug_backend *b, const snug_backend_step *step, uint32_t status,
+                              const int64_t *tokens, snug_error *err) {
+    const uint32_t stage = status >> 16;
+    const int64_t t = tokens ? tokens[status & 0xffffu] : (int64_t)(status & 0xffffu);
+    char where[64] = "";
+    if (step->several_sequences) snprintf(where, sizeof where, " of sequence %d", step->sequences[t]);
+    const char *what = "the sum of squares of its input is beyond f32 (on the Vulkan device)";
+    if (stage / NORM_STAGES >= (uint32_t)b->model->desc.n_layer) {
+        snug_fail(err, SNUG_E_NUMERIC,
+                  "the computation broke down after the last layer, output norm, at position %d%s: %s",
+                  step->positions[t], where, what);
+    } else {
+        snug_fail(err, SNUG_E_NUMERIC, "the computation broke down in layer %u, %s, at position %d%s: %s",
+                  stage / NORM_STAGES, norm_names[stage % NORM_STAGES], step->positions[t], where, what);
+    }
+    snug_hint(err, "the model's weights or activations leave the f32 range; check the file (snug info) or get it "
+                   "again");
+    return SNUG_E_NUMERIC;
+}
+
 static snug_status numeric_fault(const snug_backend_step *step, int64_t t, const char *what, snug_error *err) {
     char where[64] = "";
     if (step->several_sequences) snprintf(where, sizeof where, " of sequence %d", step->sequences[t]);
@@ -695,12 +737,15 @@ static snug_status vulkan_run(snug_backend *b, const snug_backend_step *step, sn
     const snug_model *m = b->model;
     const int64_t n = step->n_tokens, E = m->desc.n_embd, V = m->desc.n_vocab;
     write_step_inputs(b, step);
+    uint32_t *status = b->status.mapped;
+    *status = NO_NORM_FAULT;
     snug_status st = snug_vk_stream_begin(&b->vk, &b->stream, err);
     for (int32_t l = 0; l < m->desc.n_layer && st == SNUG_OK; l++) st = record_layer(b, l, n, err);
     if (st == SNUG_OK) st = snug_vk_stream_submit(&b->vk, &b->stream, err);
     if (st != SNUG_OK) return st;
     /* Every token's residual stream, before its keys and values are trusted (they are in the pool already; a failed
      * step leaves its positions unaccepted, so the engine never attends to them). */
+    if (*status != NO_NORM_FAULT) return norm_fault(b, step, *status, NULL, err);
     const float *x = b->x.mapped;
     for (int64_t t = 0; t < n; t++) {
         if (!all_finite(x + t * E, E))
@@ -709,22 +754,24 @@ static snug_status vulkan_run(snug_backend *b, const snug_backend_step *step, sn
     /* The rows that asked for logits: the final norm and the output matrix. */
     int64_t n_out = 0, first_row = -1;
     float *out_x = b->out_x.mapped;
+    int64_t *out_tokens = b->out_tokens;
     for (int64_t t = 0; t < n; t++) {
         if (step->out_rows[t] < 0) continue;
         if (first_row < 0) first_row = step->out_rows[t];
         memcpy(out_x + n_out * E, x + t * E, (size_t)E * sizeof(float));
-        n_out++;
+        out_tokens[n_out++] = t;
     }
     if (n_out == 0) return SNUG_OK;
     if ((st = snug_vk_stream_begin(&b->vk, &b->stream, err)) == SNUG_OK &&
-        (st = record_rmsnorm(b, &b->out_x, &b->output_norm, &b->out_x, E, n_out, err)) == SNUG_OK &&
+        (st = record_rmsnorm(b, &b->out_x, &b->output_norm, &b->out_x, E, n_out, 1,
+                             (uint32_t)m->desc.n_layer * NORM_STAGES, err)) == SNUG_OK &&
         (st = record_matmul(b, &b->output, &b->out_x, &b->logits, n_out, err)) == SNUG_OK)
         st = snug_vk_stream_submit(&b->vk, &b->stream, err);
     if (st != SNUG_OK) return st;
+    if (*status != NO_NORM_FAULT) return norm_fault(b, step, *status, out_tokens, err);
     const float *logits = b->logits.mapped;
-    for (int64_t r = 0, t = 0; r < n_out; r++, t++) {
-        while (step->out_rows[t] < 0) t++;
-        if (!all_finite(logits + r * V, V)) return numeric_fault(step, t, "a logit is not finite", err);
+    for (int64_t r = 0; r < n_out; r++) {
+        if (!all_finite(logits + r * V, V)) return numeric_fault(step, out_tokens[r], "a logit is not finite", err);
     }
     memcpy(step->logits + first_row * V, logits, (size_t)(n_out * V) * sizeof(float));
     return SNUG_OK;

@@ -6,7 +6,10 @@
 //           2 = OUT (float; same layout as X). OUT may be the same buffer as X (in place, e.g. per-head norms): no
 //           `restrict`, and each element is read and then written by the one invocation that owns it, all reads of the
 //           sum pass finished (barrier) before any write.
-// push:     uint n, uint n_rows, float eps, uint pad (0; keeps the block 16 bytes).
+//           3 = STATUS (uint): a row whose sum of squares is not finite in f32 (its output would be 0·x: finite, and
+//           garbage) sets STATUS[0] = min(STATUS[0], fault_code + row / rows_per_token): the host names the stage
+//           and the token of the earliest fault (vulkan/backend.c).
+// push:     uint n, uint n_rows, float eps, uint fault_code, uint rows_per_token.
 // spec:     0 = WORKGROUP (local_size_x; a power of two, 32..256).
 // shared:   float sums[WORKGROUP] — WORKGROUP·4 bytes (shaders.h, snug_vk_rmsnorm_shared_bytes).
 #version 450
@@ -19,11 +22,13 @@ layout(local_size_x_id = 0) in;
 layout(binding = 0) buffer Input { float x[]; };
 layout(binding = 1) readonly buffer Weight { float weight[]; };
 layout(binding = 2) buffer Output { float out_[]; };
+layout(binding = 3) buffer Status { uint status[]; };
 layout(push_constant) uniform Shape {
     uint n;
     uint n_rows;
     float eps;
-    uint pad;
+    uint fault_code;
+    uint rows_per_token;
 } shape;
 
 shared float sums[WORKGROUP];
@@ -44,6 +49,8 @@ void main() {
         if (lane < stride) sums[lane] += sums[lane + stride];
         barrier();
     }
+    if (lane == 0u && (isinf(sums[0]) || isnan(sums[0])))
+        atomicMin(status[0], shape.fault_code + row / shape.rows_per_token);
     const float inv_rms = 1.0 / sqrt(sums[0] / float(shape.n) + shape.eps);
     for (uint i = lane; i < shape.n; i += WORKGROUP) out_[start + i] = x[start + i] * inv_rms * weight[i];
 }
