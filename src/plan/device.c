@@ -73,6 +73,8 @@ static void probe_vulkan_once(void) {
     }
 }
 
+uint64_t snug_device_test_binding_limit_bytes;
+
 bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_cap) {
     pthread_once(&vulkan_probe.once, probe_vulkan_once);
     if (index < 0 || (size_t)index >= vulkan_probe.count) {
@@ -105,6 +107,8 @@ bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_c
     out->vulkan_index = index;
     out->max_allocation_bytes = v->max_allocation_bytes;
     out->max_binding_bytes = v->max_storage_buffer_range_bytes;
+    if (snug_device_test_binding_limit_bytes && snug_device_test_binding_limit_bytes < out->max_binding_bytes)
+        out->max_binding_bytes = snug_device_test_binding_limit_bytes;
     out->unified = heap->unified;
     out->cpu_driver = strcmp(v->type, "cpu") == 0;
     return true;

@@ -59,6 +59,10 @@ bool snug_device_resolve(const char *name, snug_device *out);
  * process. */
 bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_cap);
 
+/* For tests: when non-zero, a smaller maxStorageBufferRange than the Vulkan device's, so that small models take the
+ * paths of large ones (weights bound in pieces). */
+extern uint64_t snug_device_test_binding_limit_bytes;
+
 /* "cpu", "metal", "cuda", "vulkan". */
 const char *snug_device_kind_name(snug_device_kind kind);
 

@@ -61,15 +61,15 @@ static int matmul_index(uint32_t type) {
 
 static uint64_t round4(uint64_t bytes) { return (bytes + 3) & ~(uint64_t)3; }
 
-/* A weight matrix on the device: its rows in pieces of at most rows_per_piece rows. */
-enum { MAX_PIECES = 16 };
+/* A weight matrix on the device: its rows in pieces of at most rows_per_piece rows (as many as the device's buffer
+ * limit asks: 2 for a 131 MB matrix on lavapipe's 128 MiB). */
 typedef struct device_matrix {
     uint32_t type;
     int64_t n_in, n_out;
     uint64_t row_bytes;
     int64_t rows_per_piece;
     int32_t n_pieces;
-    snug_vk_buffer pieces[MAX_PIECES];
+    snug_vk_buffer *pieces; /* (n_pieces) */
 } device_matrix;
 
 typedef struct device_layer {
@@ -334,9 +334,9 @@ static snug_status upload_matrix(snug_backend *b, const snug_matrix *w, device_m
         return snug_fail(err, SNUG_E_UNSUPPORTED, "a weight row of %llu bytes is larger than one Vulkan buffer",
                          (unsigned long long)w->row_bytes);
     out->rows_per_piece = rows_per_piece(w->row_bytes, w->n_out, b->buffer_limit);
+    out->pieces = calloc((size_t)((w->n_out + out->rows_per_piece - 1) / out->rows_per_piece), sizeof *out->pieces);
+    if (!out->pieces) return snug_fail(err, SNUG_E_OUT_OF_MEMORY, "out of memory for the Vulkan backend");
     for (int64_t r = 0; r < w->n_out; r += out->rows_per_piece) {
-        if (out->n_pieces == MAX_PIECES)
-            return snug_fail(err, SNUG_E_UNSUPPORTED, "a weight matrix needs more than %d Vulkan buffers", MAX_PIECES);
         const int64_t rows = w->n_out - r < out->rows_per_piece ? w->n_out - r : out->rows_per_piece;
         const uint64_t bytes = (uint64_t)rows * w->row_bytes;
         snug_vk_buffer *piece = &out->pieces[out->n_pieces];
@@ -351,6 +351,7 @@ static snug_status upload_matrix(snug_backend *b, const snug_matrix *w, device_m
 
 static void destroy_matrix(snug_backend *b, device_matrix *m) {
     for (int32_t i = 0; i < m->n_pieces; i++) snug_vk_buffer_destroy(&b->vk, &m->pieces[i]);
+    free(m->pieces);
 }
 
 static snug_status upload_weights(snug_backend *b, snug_error *err) {
