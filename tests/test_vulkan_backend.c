@@ -369,3 +369,50 @@ Test(vulkan_backend, weights_bound_in_pieces_give_the_same_tokens, .timeout = 60
     cr_assert_arr_eq(vulkan, cpu, sizeof cpu, "the Vulkan backend's greedy tokens with split weights differ");
     snug_model_free(model);
 }
+
+/* The backend `auto` picks for stories260K (or a model at `path`) at context n_ctx, and why. */
+static void auto_choice(const char *path, int32_t n_ctx, char *backend, size_t cap, char *reason, size_t reason_cap) {
+    snug_error err = {0};
+    snug_gguf *g = NULL;
+    cr_assert_eq(snug_gguf_open(path, SNUG_GGUF_ALLOW_MISSING_DATA, &g, &err), SNUG_OK, "%s", err.message);
+    snug_context_params cp = {.n_ctx = n_ctx};
+    snug_plan *plan;
+    cr_assert_eq(snug_plan_create(g, &cp, &plan, &err), SNUG_OK, "%s", err.message);
+    snprintf(backend, cap, "%s", snug_plan_backend_name(plan));
+    snprintf(reason, reason_cap, "%s", snug_plan_backend_reason(plan));
+    snug_plan_free(plan);
+    snug_gguf_close(g);
+}
+
+/* --backend auto, with lavapipe standing in for a GPU (a test hook: auto never takes a CPU driver): the GPU when the
+ * plan fits it and it has every kernel; the CPU, saying why, when the KV cache is beyond the heap or a weight type has
+ * no Vulkan kernel; and without the hook, the CPU because there is no GPU. */
+Test(vulkan_backend, auto_takes_the_gpu_only_when_the_plan_fits_it) {
+    test_require_vulkan();
+    const char *stories = test_shared_file("models/stories260K.gguf");
+    char backend[16], reason[256];
+    auto_choice(stories, 256, backend, sizeof backend, reason, sizeof reason);
+    cr_assert_str_eq(backend, "cpu", "%s", reason);
+    cr_assert_not_null(strstr(reason, "auto: the CPU"), "%s", reason);
+
+    snug_device_test_assume_gpu = true;
+    auto_choice(stories, 256, backend, sizeof backend, reason, sizeof reason);
+    cr_assert_str_eq(backend, "vulkan", "%s", reason);
+    cr_assert_not_null(strstr(reason, "auto: the plan fits"), "%s", reason);
+
+    auto_choice(stories, 1 << 22, backend, sizeof backend, reason, sizeof reason); /* 2.5 GiB of KV */
+    cr_assert_str_eq(backend, "cpu", "%s", reason);
+    cr_assert_not_null(strstr(reason, "does not fit"), "%s", reason);
+
+    const char *q5k = test_tmp_path("vk_auto_q5_k.gguf");
+    snug_synth_params p = snug_synth_default_params();
+    p.n_embd = 256;
+    p.n_ff = 512;
+    p.weight_type = SNUG_TYPE_Q5_K;
+    snug_error err = {0};
+    cr_assert_eq(snug_synth_write(q5k, &p, &err), SNUG_OK, "%s", err.message);
+    auto_choice(q5k, 256, backend, sizeof backend, reason, sizeof reason);
+    cr_assert_str_eq(backend, "cpu", "%s", reason);
+    cr_assert_not_null(strstr(reason, "Q5_K"), "the reason names the weight type: %s", reason);
+    snug_device_test_assume_gpu = false;
+}

@@ -30,6 +30,7 @@
 #include "cpu/half.h"
 #include "cpu/quant.h"
 #include "snug.h"
+#include "support/support.h"
 #include "vulkan/runtime.h"
 
 /* ---- random numbers, the device, buffers, kernels --------------------------------------------------------------- */
@@ -44,11 +45,9 @@ static float uniform(void) { return (float)((double)random_u32() / 4294967296.0 
 
 /* Opens the first Vulkan device, or skips (fails under CI) with the reason. */
 static void open_device(snug_vk *vk) {
+    test_require_vulkan();
     snug_error err = {0};
-    if (snug_vk_open(vk, 0, &err) == SNUG_OK) return;
-    const char *ci = getenv("CI");
-    cr_assert(!(ci && strcmp(ci, "true") == 0), "CI installs lavapipe (mesa-vulkan-drivers), but: %s", err.message);
-    cr_skip_test("SKIPPED: no Vulkan device: %s", err.message);
+    cr_assert_eq(snug_vk_open(vk, 0, &err), SNUG_OK, "%s", err.message);
 }
 
 static snug_vk_buffer make_buffer(snug_vk *vk, uint64_t bytes) {

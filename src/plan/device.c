@@ -74,6 +74,7 @@ static void probe_vulkan_once(void) {
 }
 
 uint64_t snug_device_test_binding_limit_bytes;
+bool snug_device_test_assume_gpu;
 
 bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_cap) {
     pthread_once(&vulkan_probe.once, probe_vulkan_once);
@@ -110,7 +111,7 @@ bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_c
     if (snug_device_test_binding_limit_bytes && snug_device_test_binding_limit_bytes < out->max_binding_bytes)
         out->max_binding_bytes = snug_device_test_binding_limit_bytes;
     out->unified = heap->unified;
-    out->cpu_driver = strcmp(v->type, "cpu") == 0;
+    out->cpu_driver = strcmp(v->type, "cpu") == 0 && !snug_device_test_assume_gpu;
     return true;
 }
 

@@ -62,6 +62,9 @@ bool snug_device_vulkan(int32_t index, snug_device *out, char *why, size_t why_c
 /* For tests: when non-zero, a smaller maxStorageBufferRange than the Vulkan device's, so that small models take the
  * paths of large ones (weights bound in pieces). */
 extern uint64_t snug_device_test_binding_limit_bytes;
+/* For tests: when true, --backend auto treats a CPU Vulkan driver (lavapipe) as a GPU and does not look for a GPU's
+ * device node, so that CI can check what auto chooses. */
+extern bool snug_device_test_assume_gpu;
 
 /* "cpu", "metal", "cuda", "vulkan". */
 const char *snug_device_kind_name(snug_device_kind kind);
