@@ -133,6 +133,8 @@ typedef struct snug_device_info {
     uint64_t usable_bytes;         /* available × working-set fraction, before the planner's headroom */
     uint32_t onchip_default_bytes; /* shared / threadgroup memory per workgroup without opting in; 0: no GPU */
     uint32_t onchip_optin_bytes;   /* the most a kernel may opt in to (CUDA); = default where there is no opt-in */
+    uint64_t max_allocation_bytes; /* Vulkan's maxMemoryAllocationSize there (0: unknown; docs/devices.md) */
+    uint64_t max_binding_bytes;    /* Vulkan's maxStorageBufferRange there (0: unknown) */
 } snug_device_info;
 
 /* The profile table, in a stable order ("host" is not in it: see snug_device_lookup). */

@@ -211,6 +211,12 @@ Test(profiles, documented_numbers) {
     cr_assert_eq(profile("nvidia-rtx-4090").onchip_optin_bytes, 101376);     /* sm_89: 99 KiB */
     cr_assert_eq(profile("nvidia-a100-80g").onchip_optin_bytes, 166912);     /* sm_80: 163 KiB */
     cr_assert_eq(profile("nvidia-h200").onchip_optin_bytes, 232448);         /* sm_90: 227 KiB */
+    /* Vulkan's limits ("Vulkan devices"): an 8 GB Mac's maxBufferLength is 4 GiB through MoltenVK; a binding is a
+     * uint32_t everywhere; NVIDIA's allocation limit is 4 GiB. */
+    cr_assert_eq(profile("apple-m1-8g").max_allocation_bytes, 4 * GIB);
+    cr_assert_eq(profile("apple-m2-16g").max_binding_bytes, UINT64_C(4294967295));
+    cr_assert_eq(profile("nvidia-rtx-4090").max_allocation_bytes, 4 * GIB);
+    cr_assert_eq(profile("nvidia-h100").max_binding_bytes, UINT64_C(4294967295));
 }
 
 Test(profiles, internal_table_matches_public_api) {

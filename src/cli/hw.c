@@ -198,11 +198,13 @@ static void hw_text(const snug_hw_report *r) {
 }
 
 static json_t *device_json(const snug_device_info *d) {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:f, s:I, s:i, s:i}", "name", d->name, "kind", d->kind,
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:f, s:I, s:i, s:i, s:I, s:I}", "name", d->name, "kind", d->kind,
                      "description", d->description, "memory_bytes", (json_int_t)d->memory_bytes, "available_bytes",
                      (json_int_t)d->available_bytes, "memory_source", d->memory_source, "working_set_fraction",
                      d->working_set_fraction, "usable_bytes", (json_int_t)d->usable_bytes, "onchip_default_bytes",
-                     (int)d->onchip_default_bytes, "onchip_optin_bytes", (int)d->onchip_optin_bytes);
+                     (int)d->onchip_default_bytes, "onchip_optin_bytes", (int)d->onchip_optin_bytes,
+                     "vulkan_max_allocation_bytes", (json_int_t)d->max_allocation_bytes, "vulkan_max_binding_bytes",
+                     (json_int_t)d->max_binding_bytes);
 }
 
 static void device_text(const snug_device_info *d) {

@@ -133,6 +133,8 @@ static void to_info(const snug_device *d, snug_device_info *out) {
     out->memory_source = d->memory_source;
     out->working_set_fraction = d->gpu_working_set_fraction;
     out->usable_bytes = snug_device_usable_bytes(d);
+    out->max_allocation_bytes = d->max_allocation_bytes;
+    out->max_binding_bytes = d->max_binding_bytes;
     out->onchip_default_bytes = d->onchip_default_bytes;
     out->onchip_optin_bytes = d->onchip_optin_bytes;
 }

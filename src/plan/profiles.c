@@ -35,6 +35,14 @@
 #define CUDA_SHARED_OPTIN_SM86_89 (99u * 1024)  /* RTX 30xx (sm_86), RTX 40xx (sm_89): 100 KiB − 1 KiB */
 #define CUDA_SHARED_OPTIN_SM90    (227u * 1024) /* H100, H200: 228 KiB − 1 KiB */
 
+/* Vulkan's limits on these machines (docs/devices.md, "Vulkan devices", has the sources), for a plan that binds
+ * buffers there: one binding is at most 2^32 − 1 bytes everywhere (a uint32_t: NVIDIA reports exactly that, MoltenVK
+ * min(Metal's maxBufferLength, 2^32 − 1)). One allocation: MoltenVK passes Metal's maxBufferLength through, measured at
+ * half of RAM on an 8 GB Mac and at 56% on 48 and 64 GB ones — half of RAM is kept, the smallest share seen; NVIDIA's
+ * 4 GiB is a soft limit (larger allocations succeed), kept as stated. */
+#define VULKAN_BINDING_BYTES    UINT64_C(4294967295)
+#define NVIDIA_ALLOCATION_BYTES (4 * GIB)
+
 #define APPLE(profile_name, chip, gib)                                                                                 \
     {                                                                                                                  \
         .name = profile_name, .description = "Apple " chip ", " #gib " GB unified memory", .kind = SNUG_DEVICE_METAL,  \
@@ -42,6 +50,7 @@
         .gpu_working_set_fraction =                                                                                    \
             (gib) >= APPLE_LARGE_MEMORY_MIN_GIB ? APPLE_WORKING_SET_LARGE : APPLE_WORKING_SET_SMALL,                   \
         .onchip_default_bytes = APPLE_THREADGROUP_BYTES, .onchip_optin_bytes = APPLE_THREADGROUP_BYTES,                \
+        .max_allocation_bytes = (gib)*GIB / 2, .max_binding_bytes = VULKAN_BINDING_BYTES,                              \
     }
 
 #define NVIDIA(profile_name, card, vram_mib, optin_bytes)                                                              \
@@ -49,6 +58,7 @@
         .name = profile_name, .description = "NVIDIA " card, .kind = SNUG_DEVICE_CUDA, .memory_bytes = (vram_mib)*MIB, \
         .available_bytes = (vram_mib)*MIB, .memory_source = "profile", .gpu_working_set_fraction = 1.0,                \
         .onchip_default_bytes = CUDA_SHARED_DEFAULT_BYTES, .onchip_optin_bytes = (optin_bytes),                        \
+        .max_allocation_bytes = NVIDIA_ALLOCATION_BYTES, .max_binding_bytes = VULKAN_BINDING_BYTES,                    \
     }
 
 static const snug_device profiles[] = {
