@@ -295,7 +295,7 @@ static void check_cli_text(const char *backend) {
 
 Test(demo, cli_streams_torchs_greedy_text) { check_cli_text("cpu"); }
 
-Test(demo, vulkan_cli_streams_torchs_greedy_text, .timeout = 180) {
+Test(demo, vulkan_cli_streams_torchs_greedy_text) {
     test_require_vulkan();
     check_cli_text("vulkan");
 }

@@ -80,13 +80,9 @@ Test(golden, stories260k_from_bos_200_tokens) {
 Test(golden, stories260k_prompt_zoo_60_positions) { check_golden("B. Prompt `Zoo`", golden_b, 6, "cpu"); }
 
 /* The same two texts on the Vulkan backend (lavapipe in CI: issue 14's correctness seed). */
-Test(golden, vulkan_stories260k_from_bos_200_tokens, .timeout = 120) {
-    check_golden("A. No prompt", golden_a, 4, "vulkan");
-}
+Test(golden, vulkan_stories260k_from_bos_200_tokens) { check_golden("A. No prompt", golden_a, 4, "vulkan"); }
 
-Test(golden, vulkan_stories260k_prompt_zoo_60_positions, .timeout = 120) {
-    check_golden("B. Prompt `Zoo`", golden_b, 6, "vulkan");
-}
+Test(golden, vulkan_stories260k_prompt_zoo_60_positions) { check_golden("B. Prompt `Zoo`", golden_b, 6, "vulkan"); }
 
 /* The same greedy text whatever the thread count and batch size (each output is computed in a fixed order). */
 Test(golden, greedy_text_independent_of_threads_and_batch) {

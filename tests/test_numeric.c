@@ -20,10 +20,10 @@
 
 #include "convert/synth.h"
 #include "cpu/attention.h"
-#include "cpu/pool.h"
 #include "cpu/half_row.h"
 #include "cpu/kernels.h"
 #include "cpu/ops.h"
+#include "cpu/pool.h"
 #include "cpu/quant.h"
 #include "gguf/types.h"
 #include "snug.h"
@@ -57,8 +57,8 @@ static const char *model_with(const char *name, const char *tensor, float value)
 /* `snug run` on path: exit 1 with a numeric error naming `where`, and nothing on stdout but the prompt. */
 static void expect_numeric_error_on(const char *path, const char *where, const char *backend) {
     static const char prompt[] = "a b c";
-    const char *argv[] = {test_snug_bin(), "run", path, "-p", prompt, "-n", "8", "--temp", "0", "--backend", backend,
-                          NULL};
+    const char *argv[] = {test_snug_bin(), "run", path,        "-p",    prompt, "-n", "8",
+                          "--temp",        "0",   "--backend", backend, NULL};
     test_run_result r = test_run(argv);
     cr_expect_eq(r.exit_code, 1, "exit %d; stdout: %s\nstderr: %s", r.exit_code, r.out, r.err);
     cr_expect_not_null(strstr(r.err, "error (numeric)"), "%s", r.err);
@@ -87,19 +87,18 @@ Test(numeric, an_infinite_gate_is_a_numeric_error_in_swiglu) {
 /* The same three on the Vulkan backend (issue 14). Its norms report a sum of squares beyond f32 with the layer, the
  * norm and the position, as the CPU's do; anything else that is not finite reaches the residual stream, which the
  * host checks after every step, or the logits. */
-Test(numeric, vulkan_embeddings_of_3e38_are_a_numeric_error, .timeout = 60) {
+Test(numeric, vulkan_embeddings_of_3e38_are_a_numeric_error) {
     test_require_vulkan();
     expect_numeric_error_on(model_with("vk_embd_3e38.gguf", "token_embd.weight", 3e38f),
                             "layer 0, attention norm, at position 0: the sum of squares of its input is", "vulkan");
 }
 
-Test(numeric, vulkan_an_infinite_key_is_a_numeric_error, .timeout = 60) {
+Test(numeric, vulkan_an_infinite_key_is_a_numeric_error) {
     test_require_vulkan();
-    expect_numeric_error_on(model_with("vk_attn_k_3e38.gguf", "blk.1.attn_k.weight", 3e38f), "at position 0",
-                            "vulkan");
+    expect_numeric_error_on(model_with("vk_attn_k_3e38.gguf", "blk.1.attn_k.weight", 3e38f), "at position 0", "vulkan");
 }
 
-Test(numeric, vulkan_an_infinite_gate_is_a_numeric_error, .timeout = 60) {
+Test(numeric, vulkan_an_infinite_gate_is_a_numeric_error) {
     test_require_vulkan();
     expect_numeric_error_on(model_with("vk_ffn_gate_3e38.gguf", "blk.0.ffn_gate.weight", 3e38f), "at position 0",
                             "vulkan");

@@ -101,7 +101,7 @@ Test(vulkan_backend, seed1_plan_picks_an_attention_tile_that_fits) {
     json_decref(plan);
 }
 
-Test(vulkan_backend, seed1_runs_and_matches_the_cpu_text, .timeout = 120) {
+Test(vulkan_backend, seed1_runs_and_matches_the_cpu_text) {
     test_require_vulkan();
     const char *model = write_f32_model();
     char *texts[2];
@@ -180,7 +180,6 @@ Test(vulkan_backend, seed1_oversized_tile_without_the_planner_breaks_the_limit) 
     char *log = test_read_file(log_path, NULL);
     cr_assert_not_null(log);
     const bool reported = strstr(log, "maxComputeSharedMemorySize") != NULL;
-    cr_log_info("pipeline %s; validation: %.300s", made == SNUG_OK ? "created" : "refused", log);
     cr_assert(reported || made != SNUG_OK,
               "neither the validation layer nor the driver objected to %ld bytes of shared memory:\n%s",
               attention_bytes(64, 64, 4), log);
@@ -345,7 +344,7 @@ static void greedy_tokens(snug_model *model, const snug_context_params *cp, snug
 /* Weights bound in pieces: with a binding limit of 16 KiB (a test hook standing in for lavapipe's 128 MiB against a
  * 131 MB matrix), stories260K's output matrix (512 rows of 256 bytes) is 8 pieces and its feed-forward matrices (172
  * rows) 3 each — and the greedy tokens are the CPU's. The plan's buffers all stay under the limit. */
-Test(vulkan_backend, weights_bound_in_pieces_give_the_same_tokens, .timeout = 60) {
+Test(vulkan_backend, weights_bound_in_pieces_give_the_same_tokens) {
     test_require_vulkan();
     snug_model *model = load_stories();
     enum { N = 40 };
