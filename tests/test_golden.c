@@ -8,6 +8,7 @@
  *      position 59 and is printed without being fed: `-n 57`.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
