@@ -2,9 +2,9 @@
  * with its shared memory chosen through a specialization constant, a dispatch, and failures that end in clean
  * errors.
  *
- *   (a) matvec_f32 (src/vulkan/shaders/matvec_f32.comp) against a float64 product computed here, for workgroups of
- *       32, 64 and 256 invocations (128, 256 and 1024 bytes of shared memory) and shapes that are not multiples of
- *       them: |y − ref| ≤ 1e-5 · Σ|w x| per row (f32 sums of a few hundred products).
+ *   (a) matmul_f32 (src/vulkan/shaders/matmul.glsl) for one token, one token a pass, against a float64 product computed
+ *       here, for workgroups of 32, 64 and 256 invocations (128, 256 and 1024 bytes of shared memory) and shapes that
+ *       are not multiples of them: |y − ref| ≤ 1e-5 · Σ|w x| per row (f32 sums of a few hundred products).
  *   (b) An allocation above the device's maxMemoryAllocationSize, and one the device refuses, are SNUG_E_OUT_OF_MEMORY
  *       with the numbers; the device still works afterwards (nothing half-made is left).
  * Without a Vulkan device the tests are skipped with the reason — under CI (which installs lavapipe) that fails.
@@ -31,7 +31,20 @@ static void open_device(snug_vk *vk) {
     cr_assert_eq(snug_vk_open(vk, 0, &err), SNUG_OK, "%s", err.message);
 }
 
-Test(vulkan, matvec_f32_matches_float64_for_every_workgroup_size) {
+/* matmul_f32 for one token: its push constants (n_in, n_rows, row_bytes, n_tokens, y_stride, y_offset). */
+static void matvec_push(uint32_t n_in, uint32_t n_out, uint32_t push[6]) {
+    const uint32_t values[6] = {n_in, n_out, n_in * 4, 1, n_out, 0};
+    memcpy(push, values, sizeof values);
+}
+
+/* A matmul_f32 pipeline of `workgroup` invocations and one token a pass. */
+static snug_status one_token_matmul(snug_vk *vk, uint32_t workgroup, snug_vk_kernel *kernel, snug_error *err) {
+    const uint32_t spec[2] = {workgroup, 1};
+    return snug_vk_kernel_create(vk, snug_vk_shader_matmul_f32.words, snug_vk_shader_matmul_f32.bytes, 3, 24, spec, 2,
+                                 kernel, err);
+}
+
+Test(vulkan, matmul_f32_one_token_matches_float64_for_every_workgroup_size) {
     snug_vk vk;
     open_device(&vk);
     snug_error err = {0};
@@ -40,11 +53,9 @@ Test(vulkan, matvec_f32_matches_float64_for_every_workgroup_size) {
     double worst = 0;
     for (size_t w = 0; w < sizeof workgroups / sizeof *workgroups; w++) {
         const uint32_t wg = workgroups[w];
-        cr_assert_leq(snug_vk_matvec_f32_shared_bytes(wg), vk.limits.maxComputeSharedMemorySize);
+        cr_assert_leq(snug_vk_matmul_shared_bytes(wg, 1), vk.limits.maxComputeSharedMemorySize);
         snug_vk_kernel kernel;
-        cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_shader_matvec_f32.words, snug_vk_shader_matvec_f32.bytes, 3, 8,
-                                           &wg, 1, &kernel, &err),
-                     SNUG_OK, "%s", err.message);
+        cr_assert_eq(one_token_matmul(&vk, wg, &kernel, &err), SNUG_OK, "%s", err.message);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             const uint32_t n_in = shapes[s][0], n_out = shapes[s][1];
             snug_vk_buffer wb, xb, yb;
@@ -55,7 +66,8 @@ Test(vulkan, matvec_f32_matches_float64_for_every_workgroup_size) {
             for (uint64_t i = 0; i < (uint64_t)n_in * n_out; i++) wv[i] = uniform();
             for (uint32_t i = 0; i < n_in; i++) xv[i] = uniform();
             for (uint32_t r = 0; r < n_out; r++) yv[r] = NAN;
-            const uint32_t push[2] = {n_in, n_out};
+            uint32_t push[6];
+            matvec_push(n_in, n_out, push);
             snug_vk_buffer *bufs[3] = {&wb, &xb, &yb};
             cr_assert_eq(snug_vk_run(&vk, &kernel, bufs, push, n_out, &err), SNUG_OK, "%s", err.message);
             for (uint32_t r = 0; r < n_out; r++) {
@@ -103,11 +115,8 @@ Test(vulkan, refused_allocations_are_out_of_memory_with_the_numbers) {
         }
     }
     for (int i = 0; i < 2; i++) snug_vk_buffer_destroy(&vk, &big[i]);
-    const uint32_t wg = 64;
     snug_vk_kernel kernel;
-    cr_assert_eq(snug_vk_kernel_create(&vk, snug_vk_shader_matvec_f32.words, snug_vk_shader_matvec_f32.bytes, 3, 8, &wg,
-                                       1, &kernel, &err),
-                 SNUG_OK, "%s", err.message);
+    cr_assert_eq(one_token_matmul(&vk, 64, &kernel, &err), SNUG_OK, "%s", err.message);
     snug_vk_buffer wb, xb, yb;
     cr_assert_eq(snug_vk_buffer_create(&vk, 16 * 4, &wb, &err), SNUG_OK);
     cr_assert_eq(snug_vk_buffer_create(&vk, 4 * 4, &xb, &err), SNUG_OK);
@@ -115,7 +124,8 @@ Test(vulkan, refused_allocations_are_out_of_memory_with_the_numbers) {
     float *wv = wb.mapped, *xv = xb.mapped, *yv = yb.mapped;
     for (int i = 0; i < 16; i++) wv[i] = (float)(i % 4 == i / 4); /* identity */
     for (int i = 0; i < 4; i++) xv[i] = (float)(i + 1);
-    const uint32_t push[2] = {4, 4};
+    uint32_t push[6];
+    matvec_push(4, 4, push);
     snug_vk_buffer *bufs[3] = {&wb, &xb, &yb};
     cr_assert_eq(snug_vk_run(&vk, &kernel, bufs, push, 4, &err), SNUG_OK, "%s", err.message);
     for (int i = 0; i < 4; i++) cr_assert_float_eq(yv[i], (float)(i + 1), 0.0f);

@@ -32,7 +32,7 @@
  * with exactly these bytes, in `pieces` allocations of bytes / pieces each (a KV cache per layer), or — pieces 0 —
  * split as the backend needs to keep each allocation and binding under the device's limits (weights, by rows). */
 typedef struct snug_buffer_need {
-    const char *line;
+    char line[24];
     uint64_t bytes;
     bool device;
     uint32_t pieces;

@@ -2,6 +2,7 @@
 #include "gguf/types.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Sizes from the ggml block structs: e.g. block_q4_0 = f16 scale + 16 bytes of nibbles for 32 elements. */
 static const snug_type_traits type_table[SNUG_TYPE_ID_LIMIT] = {
@@ -42,6 +43,16 @@ snug_type_traits snug_type_traits_of(uint32_t type) {
 }
 
 const char *snug_type_name(uint32_t type) { return snug_type_traits_of(type).name; }
+
+void snug_type_name_lower(uint32_t type, char *out, size_t cap) {
+    const char *name = snug_type_name(type);
+    if (!name) {
+        snprintf(out, cap, "type%u", type);
+        return;
+    }
+    snprintf(out, cap, "%s", name);
+    for (char *c = out; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+}
 
 bool snug_type_is_supported(uint32_t type) {
     switch (type) {

@@ -8,6 +8,7 @@
 #define SNUG_GGUF_TYPES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "snug.h"
@@ -20,6 +21,9 @@ typedef struct snug_type_traits {
 
 /* Traits for a type id; an unknown id gets block_elems == 0 and name NULL. */
 snug_type_traits snug_type_traits_of(uint32_t type);
+
+/* The type's name in lower case ("q4_k"), as plan lines and kernel names spell it; "type<id>" for an unknown id. */
+void snug_type_name_lower(uint32_t type, char *out, size_t cap);
 
 /* Bytes of one row of `row_elems` elements; false if row_elems is not a whole number of blocks or overflows. */
 bool snug_type_row_bytes(uint32_t type, uint64_t row_elems, uint64_t *out_bytes);

@@ -26,6 +26,10 @@ uint64_t snug_device_usable_bytes(const snug_device *d) {
     return (uint64_t)((double)d->available_bytes * d->gpu_working_set_fraction);
 }
 
+uint64_t snug_device_max_buffer_bytes(const snug_device *d) {
+    return d->max_allocation_bytes < d->max_binding_bytes ? d->max_allocation_bytes : d->max_binding_bytes;
+}
+
 const char *snug_device_kind_name(snug_device_kind kind) {
     switch (kind) {
     case SNUG_DEVICE_CPU: return "cpu";

@@ -37,6 +37,9 @@ typedef struct snug_device {
     bool cpu_driver;               /* a driver that computes on the CPU (lavapipe): --backend auto passes it by */
 } snug_device;
 
+/* The largest buffer a GPU backend may allocate and bind whole: min(max_allocation_bytes, max_binding_bytes). */
+uint64_t snug_device_max_buffer_bytes(const snug_device *d);
+
 /* The usable bytes before headroom: available × working-set fraction. */
 uint64_t snug_device_usable_bytes(const snug_device *d);
 

@@ -6,7 +6,6 @@
  */
 #include "plan/kernels.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,13 +160,9 @@ static void format_tile(snug_kernel_id id, uint32_t tile, char *text, size_t cap
 
 /* "matvec_q4_k" from "Q4_K"; an id snug does not know becomes "matvec_type<id>" (and never fits). */
 static void matvec_name(uint32_t weight_type, char *name, size_t cap) {
-    const char *type_name = snug_type_name(weight_type);
-    if (type_name == NULL) {
-        snprintf(name, cap, "matvec_type%u", weight_type);
-        return;
-    }
-    snprintf(name, cap, "matvec_%s", type_name);
-    for (char *c = name; *c != '\0'; c++) *c = (char)tolower((unsigned char)*c);
+    char lower[16];
+    snug_type_name_lower(weight_type, lower, sizeof lower);
+    snprintf(name, cap, "matvec_%s", lower);
 }
 
 /* The largest candidate tile whose need ≤ limit; when none fits, the smallest, marked as not fitting. */

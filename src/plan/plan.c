@@ -77,9 +77,7 @@ snug_backend_shape snug_plan_backend_shape(const snug_plan *p, const snug_gguf *
         .kv_type = p->kv_type,
         .max_input_bytes = p->max_input_bytes,
         .device_index = p->device.vulkan_index,
-        .device_max_buffer_bytes = p->device.max_allocation_bytes < p->device.max_binding_bytes
-                                       ? p->device.max_allocation_bytes
-                                       : p->device.max_binding_bytes,
+        .device_max_buffer_bytes = snug_device_max_buffer_bytes(&p->device),
     };
     /* The tiles the plan chose for a GPU backend's kernels, in the order its kernels() lists them. */
     if (p->device.kind == SNUG_DEVICE_VULKAN) {
@@ -201,8 +199,7 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
     for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT && !device_weights; t++) {
         if (h->weight_bytes_by_type[t] == 0) continue;
         char name[40], lower[16];
-        snprintf(lower, sizeof lower, "%s", snug_type_name(t));
-        for (char *c = lower; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        snug_type_name_lower(t, lower, sizeof lower);
         snprintf(name, sizeof name, "weights_%s", lower);
         add_line(p, name, p->weights_copied ? SNUG_RESIDENCY_ANON : SNUG_RESIDENCY_MMAP, false)->bytes =
             h->weight_bytes_by_type[t];
@@ -222,9 +219,7 @@ static void build_lines(snug_plan *p, const header_facts *h, int32_t n_ctx, uint
             add_line(p, need->line, SNUG_RESIDENCY_DEVICE, false)->bytes += need->bytes;
             if (strncmp(need->line, "weights_", 8) == 0) on_device_weights += need->bytes;
             /* One allocation, bound whole: neither may pass the device's limits. */
-            const uint64_t limit = p->device.max_allocation_bytes < p->device.max_binding_bytes
-                                       ? p->device.max_allocation_bytes
-                                       : p->device.max_binding_bytes;
+            const uint64_t limit = snug_device_max_buffer_bytes(&p->device);
             const uint64_t piece = need->pieces ? need->bytes / need->pieces : 0;
             if (piece > limit && !p->overflow_is_binding) {
                 p->overflow_is_binding = true;

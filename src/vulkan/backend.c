@@ -182,14 +182,11 @@ static void activation_bytes(const snug_backend_shape *s, uint64_t out[VK_ACTIVA
     out[VK_STATUS] = sizeof(uint32_t);
 }
 
-static const char *weights_line(uint32_t type) {
-    static char names[SNUG_TYPE_ID_LIMIT][24];
-    char *name = names[type];
-    if (!name[0]) {
-        snprintf(name, sizeof names[0], "weights_%s", snug_type_name(type));
-        for (char *c = name; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-    }
-    return name;
+/* "weights_q4_k": the plan line of a weight type. */
+static void weights_line(uint32_t type, char *out, size_t cap) {
+    char lower[16];
+    snug_type_name_lower(type, lower, sizeof lower);
+    snprintf(out, cap, "weights_%s", lower);
 }
 
 static size_t vulkan_buffers(const snug_backend_shape *s, snug_buffer_need *out, size_t cap) {
@@ -209,7 +206,10 @@ static size_t vulkan_buffers(const snug_backend_shape *s, snug_buffer_need *out,
     }
     for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT; t++) {
         if (!by_type[t]) continue;
-        if (n < cap) out[n] = (snug_buffer_need){weights_line(t), by_type[t], true, 0};
+        if (n < cap) {
+            out[n] = (snug_buffer_need){"", by_type[t], true, 0};
+            weights_line(t, out[n].line, sizeof out[n].line);
+        }
         n++;
     }
     /* The KV pool: K and V of every layer, one buffer each. */
@@ -220,7 +220,10 @@ static size_t vulkan_buffers(const snug_backend_shape *s, snug_buffer_need *out,
     uint64_t act[VK_ACTIVATION_COUNT];
     activation_bytes(s, act);
     for (int i = 0; i < VK_ACTIVATION_COUNT; i++) {
-        if (n < cap) out[n] = (snug_buffer_need){i == VK_LOGITS ? "logits_device" : "activations", act[i], true, 1};
+        if (n < cap) {
+            out[n] = (snug_buffer_need){"activations", act[i], true, 1};
+            if (i == VK_LOGITS) snprintf(out[n].line, sizeof out[n].line, "logits_device");
+        }
         n++;
     }
     return n;
@@ -263,7 +266,9 @@ static size_t vulkan_kernels(const snug_backend_shape *s, snug_kernel_need *out,
             continue;
         }
         memset(&k, 0, sizeof k);
-        snprintf(k.name, sizeof k.name, "matmul_%s", weights_line(t->type) + strlen("weights_"));
+        char lower[16];
+        snug_type_name_lower(t->type, lower, sizeof lower);
+        snprintf(k.name, sizeof k.name, "matmul_%s", lower);
         snprintf(k.tile_unit, sizeof k.tile_unit, "tokens a pass");
         for (size_t m = 0; m < sizeof matmul_tiles / sizeof *matmul_tiles; m++) {
             k.tiles[k.n_tiles] = matmul_tiles[m];
@@ -303,8 +308,11 @@ static uint64_t vulkan_device_bytes(const snug_backend *b, const char *line) {
     if (strcmp(line, "kv_cache") == 0) return b->kv_bytes;
     if (strcmp(line, "activations") == 0) return b->activation_bytes - b->logits.bytes;
     if (strcmp(line, "logits_device") == 0) return b->logits.bytes;
-    for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT; t++)
-        if (b->weight_bytes_by_type[t] && strcmp(line, weights_line(t)) == 0) return b->weight_bytes_by_type[t];
+    for (uint32_t t = 0; t < SNUG_TYPE_ID_LIMIT; t++) {
+        char name[24];
+        weights_line(t, name, sizeof name);
+        if (b->weight_bytes_by_type[t] && strcmp(line, name) == 0) return b->weight_bytes_by_type[t];
+    }
     return 0;
 }
 

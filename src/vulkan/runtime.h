@@ -112,8 +112,5 @@ snug_status snug_vk_run(snug_vk *vk, snug_vk_kernel *k, snug_vk_buffer *const *b
 void snug_vk_pin_drivers(void);
 
 /* The embedded kernels: shaders.h. */
-/* matvec_f32's shared memory for a workgroup of `workgroup` invocations (its specialization constant 0): one float
- * partial sum per invocation. */
-static inline uint32_t snug_vk_matvec_f32_shared_bytes(uint32_t workgroup) { return workgroup * 4u; }
 
 #endif

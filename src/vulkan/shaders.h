@@ -14,7 +14,6 @@ typedef struct snug_vk_spirv {
 
 /* X(name) for every embedded kernel. */
 #define SNUG_VK_SHADERS(X)                                                                                             \
-    X(matvec_f32)                                                                                                      \
     X(matmul_f32)                                                                                                      \
     X(matmul_f16)                                                                                                      \
     X(matmul_q8_0)                                                                                                     \
